@@ -1,0 +1,73 @@
+//! Zencall HTTP API: a thin axum layer that authenticates, validates, writes and enqueues,
+//! then answers. Every resource has its own `router()`, merged here.
+
+pub mod assistants;
+pub mod auth;
+pub mod calls;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod rate_limit;
+pub mod security;
+pub mod webhooks;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use zencall_core::clock::Clock;
+use zencall_core::config::Settings;
+use zencall_core::store::Db;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub db: Db,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Configuration.
+    pub settings: Arc<Settings>,
+    /// Request quotas per API key.
+    pub limits: Arc<rate_limit::RateLimits>,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let timeout = Duration::from_secs(settings.server.request_timeout_secs);
+    let router = Router::new()
+        .merge(health::router())
+        .merge(assistants::router())
+        .merge(calls::router())
+        .merge(webhooks::router())
+        .fallback(error::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(axum::middleware::map_response(
+            error::problem_for_bare_errors,
+        ));
+    security::protect(router, &settings.server).layer(TraceLayer::new_for_http())
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes open requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,458 @@
+//! Layered configuration: the built-in `config/default.toml`, then an optional file, then
+//! `ZENCALL__SECTION__KEY` environment variables. Every key is documented in default.toml.
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The defaults, built into the binary so `zencall` runs from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// The whole configuration of a Zencall process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP API settings.
+    pub server: ServerSettings,
+    /// Storage settings.
+    pub database: DatabaseSettings,
+    /// Queue and worker settings.
+    pub queue: QueueSettings,
+    /// Scheduler and maintenance settings.
+    pub scheduler: SchedulerSettings,
+    /// Outside services.
+    pub providers: ProviderSettings,
+    /// Redis, for state shared by API replicas.
+    pub redis: RedisSettings,
+    /// Rate limits per API key.
+    pub rate_limits: RateLimitSettings,
+    /// Inbound webhook secrets.
+    pub webhooks: WebhookSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Interface to bind.
+    pub host: String,
+    /// Port to bind (0: any free port).
+    pub port: u16,
+    /// Public base URL of this deployment.
+    pub public_url: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Request timeout, in seconds.
+    pub request_timeout_secs: u64,
+    /// Origins allowed by CORS; empty closes cross-origin access.
+    pub cors_allowed_origins: Vec<String>,
+    /// Whether to send Strict-Transport-Security.
+    pub hsts: bool,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://...` or `postgres://...`; secret because it may hold a password.
+    pub url: SecretString,
+    /// Pool size per process.
+    pub max_connections: u32,
+}
+
+/// `[queue]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    /// Worker heartbeat period, in seconds.
+    pub heartbeat_secs: u64,
+    /// Missed heartbeats after which a replica is dead.
+    pub missed_heartbeats: u32,
+    /// Fallback poll period for due jobs, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Grace period for in-flight jobs at shutdown, in seconds.
+    pub shutdown_timeout_secs: u64,
+    /// Concurrent jobs per queue and process.
+    pub concurrency: usize,
+    /// Timeout of one attempt, in seconds.
+    pub job_timeout_secs: u64,
+    /// Default maximum attempts of a job.
+    pub max_attempts: u32,
+    /// Backoff base, in seconds.
+    pub retry_base_secs: u64,
+    /// Backoff cap, in seconds.
+    pub retry_max_secs: u64,
+    /// Queues served by `zencall worker` by default, comma-separated.
+    pub queues: String,
+}
+
+/// `[scheduler]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Age after which finished jobs are pruned, in days.
+    pub retain_done_days: u32,
+    /// Age after which dead jobs are pruned, in days.
+    pub retain_dead_days: u32,
+}
+
+/// `[providers]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// When to use the simulator instead of the real providers.
+    pub simulate: SimulateMode,
+    /// Vapi.
+    pub vapi: VapiSettings,
+    /// Twilio.
+    pub twilio: TwilioSettings,
+    /// The simulator.
+    pub simulator: SimulatorSettings,
+}
+
+/// When the simulated providers replace the real ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SimulateMode {
+    /// Simulate a provider whose credentials are empty.
+    Auto,
+    /// Always simulate.
+    Always,
+    /// Never simulate: missing credentials are an error.
+    Never,
+}
+
+/// `[providers.vapi]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VapiSettings {
+    /// API base URL.
+    pub base_url: String,
+    /// Private API key.
+    pub api_key: SecretString,
+    /// Request timeout, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// `[providers.twilio]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSettings {
+    /// API base URL.
+    pub base_url: String,
+    /// Account SID.
+    pub account_sid: String,
+    /// Auth token.
+    pub auth_token: SecretString,
+    /// Request timeout, in milliseconds.
+    pub timeout_ms: u64,
+    /// Regulatory bundle SID, when the country requires one.
+    pub bundle_sid: String,
+    /// Address SID, when the country requires one.
+    pub address_sid: String,
+}
+
+/// `[providers.simulator]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorSettings {
+    /// Simulated latency of one call, in milliseconds.
+    pub latency_ms: u64,
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://...`, or empty for none; secret because it may hold a password.
+    pub url: SecretString,
+}
+
+/// `[rate_limits]`: requests per minute per API key, by scope.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// For `read` keys.
+    pub read_per_minute: u32,
+    /// For `write` keys.
+    pub write_per_minute: u32,
+    /// For `admin` keys.
+    pub admin_per_minute: u32,
+}
+
+/// `[webhooks]`: the secrets inbound webhooks are verified with; each has a previous one,
+/// still accepted during a rotation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Vapi's shared secret.
+    pub vapi_secret: SecretString,
+    /// Vapi's previous shared secret.
+    pub vapi_previous_secret: SecretString,
+    /// Twilio's previous auth token (the current one is `providers.twilio.auth_token`).
+    pub twilio_previous_auth_token: SecretString,
+    /// Stripe's signing secret.
+    pub stripe_secret: SecretString,
+    /// Stripe's previous signing secret.
+    pub stripe_previous_secret: SecretString,
+    /// Google channel token.
+    pub google_channel_token: SecretString,
+    /// Google's previous channel token.
+    pub google_previous_channel_token: SecretString,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: LogFormat,
+    /// EnvFilter directives.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Loads the defaults, then `file` if given, then the environment, then `overrides`
+    /// (dotted keys such as `server.port`, as set by command-line flags).
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &[(&str, figment::value::Value)],
+    ) -> Result<Self, ConfigError> {
+        Self::load_from(file, overrides, Env::prefixed("ZENCALL__").split("__"))
+    }
+
+    /// Like [`Settings::load`] with an explicit environment provider (tests use this).
+    pub fn load_from(
+        file: Option<&Path>,
+        overrides: &[(&str, figment::value::Value)],
+        env: Env,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "the configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(env);
+        for (key, value) in overrides {
+            figment = figment.merge(Serialized::default(key, value.clone()));
+        }
+        let settings: Settings = figment.extract().map_err(|e| ConfigError(describe(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The built-in defaults alone.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::load_from(None, &[], Env::prefixed("ZENCALL_DEFAULTS_ONLY__"))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return Err(ConfigError(
+                "database.url: the scheme must be sqlite:// or postgres://".into(),
+            ));
+        }
+        let redis = self.redis.url.expose_secret();
+        if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
+            return Err(ConfigError(
+                "redis.url: must be empty or start with redis:// or rediss://".into(),
+            ));
+        }
+        let positive = [
+            (
+                "database.max_connections",
+                u64::from(self.database.max_connections),
+            ),
+            ("queue.heartbeat_secs", self.queue.heartbeat_secs),
+            (
+                "queue.missed_heartbeats",
+                u64::from(self.queue.missed_heartbeats),
+            ),
+            ("queue.poll_interval_ms", self.queue.poll_interval_ms),
+            ("queue.concurrency", self.queue.concurrency as u64),
+            ("queue.job_timeout_secs", self.queue.job_timeout_secs),
+            ("queue.max_attempts", u64::from(self.queue.max_attempts)),
+            ("queue.retry_base_secs", self.queue.retry_base_secs),
+            (
+                "server.body_limit_bytes",
+                self.server.body_limit_bytes as u64,
+            ),
+            (
+                "server.request_timeout_secs",
+                self.server.request_timeout_secs,
+            ),
+            (
+                "rate_limits.read_per_minute",
+                u64::from(self.rate_limits.read_per_minute),
+            ),
+            (
+                "rate_limits.write_per_minute",
+                u64::from(self.rate_limits.write_per_minute),
+            ),
+            (
+                "rate_limits.admin_per_minute",
+                u64::from(self.rate_limits.admin_per_minute),
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError(format!("{key}: must be greater than 0")));
+            }
+        }
+        if self.queue.retry_max_secs < self.queue.retry_base_secs {
+            return Err(ConfigError(
+                "queue.retry_max_secs: must be at least queue.retry_base_secs".into(),
+            ));
+        }
+        for origin in &self.server.cors_allowed_origins {
+            let valid = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.ends_with('/')
+                && !origin.contains('*')
+                && origin.bytes().all(|b| b.is_ascii_graphic());
+            if !valid {
+                return Err(ConfigError(format!(
+                    "server.cors_allowed_origins: {origin:?} must be an origin such as https://app.example.com (no path, no wildcard)"
+                )));
+            }
+        }
+        if !self.server.public_url.starts_with("http://")
+            && !self.server.public_url.starts_with("https://")
+        {
+            return Err(ConfigError(
+                "server.public_url: must start with http:// or https://".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Figment's message, with the offending key spelled as the user would write it.
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let mut kind = e.kind.to_string();
+            if key.is_empty() {
+                kind
+            } else {
+                kind = kind.replace("unknown field", "unknown key");
+                format!("{key}: {kind}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    /// An environment provider that reads nothing: the process environment is shared by
+    /// parallel tests, so environment overrides are tested on a spawned process instead.
+    fn env() -> Env {
+        Env::prefixed("ZENCALL_UNIT_TEST_NOTHING__")
+    }
+
+    #[test]
+    fn the_built_in_defaults_load_and_validate() {
+        let s = Settings::defaults().expect("defaults");
+        assert_eq!(s.server.port, 8080);
+        assert!(s.database.url.expose_secret().starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn overrides_win_over_defaults() {
+        let s = Settings::load_from(None, &[("server.port", 9999.into())], env()).expect("load");
+        assert_eq!(s.server.port, 9999);
+    }
+
+    #[test]
+    fn an_invalid_value_names_its_key() {
+        let err = Settings::load_from(None, &[("queue.concurrency", "lots".into())], env())
+            .expect_err("must fail");
+        assert!(err.to_string().contains("queue.concurrency"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_where_a_positive_number_is_needed_names_its_key() {
+        let err = Settings::load_from(None, &[("queue.heartbeat_secs", 0.into())], env())
+            .expect_err("must fail");
+        assert!(err.to_string().contains("queue.heartbeat_secs"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_file_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("z.toml");
+        std::fs::write(&path, "[queue]\nconcurency = 3\n").expect("write");
+        let err = Settings::load_from(Some(&path), &[], env()).expect_err("must fail");
+        assert!(err.to_string().contains("concurency"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_database_scheme_is_refused() {
+        let err = Settings::load_from(None, &[("database.url", "mysql://x".into())], env())
+            .expect_err("must fail");
+        assert!(err.to_string().contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn the_production_example_is_a_valid_configuration() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/production.example.toml");
+        let s = Settings::load_from(Some(&path), &[], env()).expect("valid");
+        assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.providers.simulate, SimulateMode::Never);
+    }
+
+    #[test]
+    fn cors_origins_must_be_bare_origins() {
+        let bad = figment::value::Value::from(vec!["https://app.example.com/path/".to_string()]);
+        let err = Settings::load_from(None, &[("server.cors_allowed_origins", bad)], env())
+            .expect_err("must fail");
+        assert!(
+            err.to_string().contains("server.cors_allowed_origins"),
+            "{err}"
+        );
+        let good = figment::value::Value::from(vec!["https://app.example.com".to_string()]);
+        assert!(Settings::load_from(None, &[("server.cors_allowed_origins", good)], env()).is_ok());
+    }
+
+    #[test]
+    fn a_missing_config_file_is_reported() {
+        let err = Settings::load_from(Some(Path::new("/nonexistent/zencall.toml")), &[], env())
+            .expect_err("must fail");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

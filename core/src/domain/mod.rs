@@ -1,0 +1,8 @@
+//! Pure business rules: no I/O, no database, no HTTP. Values here are built only through
+//! parsing constructors, so an invalid one cannot exist past the edge.
+
+pub mod assistant;
+pub mod backoff;
+pub mod ids;
+pub mod phone;
+pub mod sector;

@@ -1,0 +1,95 @@
+//! The payload of every job kind. Handlers live in the worker crate, one module each.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Job, QueueName};
+
+/// Create an assistant at the voice platform, buy and attach its number, activate it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionAssistant {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The assistant.
+    pub assistant_id: String,
+}
+
+impl Job for ProvisionAssistant {
+    const KIND: &'static str = "ProvisionAssistant";
+    const QUEUE: QueueName = QueueName::Provisioning;
+    const MAX_ATTEMPTS: Option<u32> = Some(10);
+}
+
+/// Push an assistant's latest prompt, voice and greeting to the voice platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncAssistant {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The assistant.
+    pub assistant_id: String,
+    /// The config version that asked for this sync.
+    pub version: i64,
+}
+
+impl Job for SyncAssistant {
+    const KIND: &'static str = "SyncAssistant";
+    const QUEUE: QueueName = QueueName::Provisioning;
+}
+
+/// Remove an assistant from the voice platform and release its number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteAssistant {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The assistant.
+    pub assistant_id: String,
+}
+
+impl Job for DeleteAssistant {
+    const KIND: &'static str = "DeleteAssistant";
+    const QUEUE: QueueName = QueueName::Provisioning;
+    const MAX_ATTEMPTS: Option<u32> = Some(12);
+}
+
+/// Turn a stored provider event into domain changes (calls, and later billing and calendars).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInboundEvent {
+    /// The stored event (`evt_...`).
+    pub event_id: String,
+}
+
+impl Job for ProcessInboundEvent {
+    const KIND: &'static str = "ProcessInboundEvent";
+    const QUEUE: QueueName = QueueName::Webhooks;
+}
+
+/// Delete finished jobs past their retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneJobs {}
+
+impl Job for PruneJobs {
+    const KIND: &'static str = "PruneJobs";
+    const QUEUE: QueueName = QueueName::Maintenance;
+    const MAX_ATTEMPTS: Option<u32> = Some(3);
+}
+
+/// Put back jobs held by a live worker for longer than any run can take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RescueStuckJobs {}
+
+impl Job for RescueStuckJobs {
+    const KIND: &'static str = "RescueStuckJobs";
+    const QUEUE: QueueName = QueueName::Maintenance;
+    const MAX_ATTEMPTS: Option<u32> = Some(3);
+}
+
+/// A job that does nothing, for the queue benchmark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Noop {
+    /// Sequence number within one benchmark run.
+    pub seq: u64,
+}
+
+impl Job for Noop {
+    const KIND: &'static str = "Noop";
+    const QUEUE: QueueName = QueueName::Bench;
+}

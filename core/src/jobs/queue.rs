@@ -1,0 +1,194 @@
+//! Enqueueing. Jobs are written straight into apalis's table with our own statement, so that
+//! they can join the caller's transaction and so that a duplicate unique key is reported the
+//! same way on both backends: `INSERT ... ON CONFLICT DO NOTHING`, never an error that would
+//! abort the caller's transaction (PostgreSQL) or a silent drop (SQLite).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Job, QueueName};
+use crate::store::{Db, StoreError, Tx, TxInner};
+
+/// How to enqueue a job.
+#[derive(Debug, Clone, Default)]
+pub struct EnqueueOptions {
+    /// Run no earlier than this; now when `None`.
+    pub run_at: Option<DateTime<Utc>>,
+    /// At most one job of the queue holds this key, ever (until it is pruned).
+    pub unique_key: Option<String>,
+    /// Higher runs first among due jobs.
+    pub priority: i32,
+    /// Overrides the kind's maximum attempts.
+    pub max_attempts: Option<u32>,
+}
+
+impl EnqueueOptions {
+    /// Options with a unique key.
+    pub fn unique(key: impl Into<String>) -> Self {
+        Self {
+            unique_key: Some(key.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// What enqueueing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new job, with its id.
+    New(String),
+    /// A job with the same unique key already exists; nothing was written.
+    Duplicate,
+}
+
+/// The stored form of a job: its kind and its arguments.
+#[derive(Debug, Serialize)]
+struct Envelope<'a, T> {
+    kind: &'a str,
+    args: &'a T,
+}
+
+/// Encodes a job as stored in the queue table.
+pub fn encode<J: Job>(job: &J) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&Envelope {
+        kind: J::KIND,
+        args: job,
+    })
+    .map_err(|e| StoreError::Corrupt(format!("cannot encode {}: {e}", J::KIND)))
+}
+
+/// Enqueues `job` inside the caller's transaction; its workers are woken after commit.
+pub async fn enqueue_in<J: Job>(
+    tx: &mut Tx,
+    job: &J,
+    options: EnqueueOptions,
+    default_max_attempts: u32,
+) -> Result<Enqueued, StoreError> {
+    let payload = encode(job)?;
+    let max_attempts = options
+        .max_attempts
+        .or(J::MAX_ATTEMPTS)
+        .unwrap_or(default_max_attempts)
+        .max(1);
+    let enqueued = insert_raw(tx, J::QUEUE, payload, &options, max_attempts).await?;
+    if enqueued != Enqueued::Duplicate {
+        tx.wake_after_commit(J::QUEUE.as_str());
+    }
+    Ok(enqueued)
+}
+
+/// Enqueues `job` in a transaction of its own.
+pub async fn enqueue<J: Job>(
+    db: &Db,
+    job: &J,
+    options: EnqueueOptions,
+    default_max_attempts: u32,
+) -> Result<Enqueued, StoreError> {
+    let mut tx = db.begin().await?;
+    let enqueued = enqueue_in(&mut tx, job, options, default_max_attempts).await?;
+    tx.commit().await?;
+    Ok(enqueued)
+}
+
+/// Inserts an encoded job.
+pub(crate) async fn insert_raw(
+    tx: &mut Tx,
+    queue: QueueName,
+    payload: Vec<u8>,
+    options: &EnqueueOptions,
+    max_attempts: u32,
+) -> Result<Enqueued, StoreError> {
+    let id = ulid::Ulid::generate().to_string();
+    let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+    let inserted: Option<String> = match tx.inner_mut() {
+        TxInner::Postgres(t) => {
+            sqlx::query_scalar(
+                "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) \
+                 VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), $6, $7) \
+                 ON CONFLICT (job_type, idempotency_key) DO NOTHING RETURNING id",
+            )
+            .bind(&id)
+            .bind(queue.as_str())
+            .bind(&payload)
+            .bind(max_attempts)
+            .bind(options.run_at)
+            .bind(options.priority)
+            .bind(&options.unique_key)
+            .fetch_optional(&mut **t)
+            .await?
+        }
+        TxInner::Sqlite(t) => {
+            sqlx::query_scalar(
+                "INSERT INTO Jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) \
+                 VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, strftime('%s', 'now')), $6, $7) \
+                 ON CONFLICT (job_type, idempotency_key) DO NOTHING RETURNING id",
+            )
+            .bind(&id)
+            .bind(queue.as_str())
+            .bind(&payload)
+            .bind(max_attempts)
+            .bind(options.run_at.map(epoch_seconds_ceil))
+            .bind(options.priority)
+            .bind(&options.unique_key)
+            .fetch_optional(&mut **t)
+            .await?
+        }
+    };
+    Ok(match inserted {
+        Some(id) => Enqueued::New(id),
+        None => Enqueued::Duplicate,
+    })
+}
+
+/// Inserts many encoded jobs of one queue at once (benchmarks and bulk imports), in `tx`.
+pub async fn enqueue_many_raw(
+    tx: &mut Tx,
+    queue: QueueName,
+    payloads: Vec<Vec<u8>>,
+    max_attempts: u32,
+) -> Result<u64, StoreError> {
+    let mut inserted = 0;
+    for chunk in payloads.chunks(500) {
+        let ids: Vec<String> = chunk
+            .iter()
+            .map(|_| ulid::Ulid::generate().to_string())
+            .collect();
+        let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+        inserted += match tx.inner_mut() {
+            TxInner::Postgres(t) => sqlx::query(
+                "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) \
+                 SELECT id, $2, job, 'Pending', 0, $4, now(), 0 FROM UNNEST($1::text[], $3::bytea[]) AS t(id, job)",
+            )
+            .bind(&ids)
+            .bind(queue.as_str())
+            .bind(chunk)
+            .bind(max_attempts)
+            .execute(&mut **t)
+            .await?
+            .rows_affected(),
+            TxInner::Sqlite(t) => {
+                let mut builder = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "INSERT INTO Jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) ",
+                );
+                builder.push_values(ids.iter().zip(chunk), |mut row, (id, job)| {
+                    row.push_bind(id)
+                        .push_bind(queue.as_str())
+                        .push_bind(job)
+                        .push("'Pending'")
+                        .push("0")
+                        .push_bind(max_attempts)
+                        .push("strftime('%s', 'now')")
+                        .push("0");
+                });
+                builder.build().execute(&mut **t).await?.rows_affected()
+            }
+        };
+    }
+    tx.wake_after_commit(queue.as_str());
+    Ok(inserted)
+}
+
+/// SQLite's queue table keeps whole seconds: round up, so no job runs before its time.
+pub(crate) fn epoch_seconds_ceil(at: DateTime<Utc>) -> i64 {
+    at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0)
+}

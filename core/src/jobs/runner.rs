@@ -1,0 +1,678 @@
+//! Running jobs: apalis fetches, heartbeats, rescues the jobs of dead replicas and drains on
+//! shutdown; this module decides what happens to each attempt. A handler's error is either
+//! transient (rescheduled with exponential backoff and jitter, without holding a worker slot)
+//! or permanent; a permanent error, or the last attempt, moves the job to the dead state.
+//! Every attempt is recorded with its worker and error in `job_attempts`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apalis::prelude::{
+    BoxDynError, Data, Monitor, TaskId, WorkerBuilder, WorkerBuilderExt, WorkerContext,
+};
+use apalis_core::backend::ext::BackendExt;
+use apalis_core::backend::ext::poll_strategy::{PollWith, StreamStrategy};
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use rand::RngExt;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use super::{Job, QueueName};
+use crate::domain::backoff::Backoff;
+use crate::store::{Db, Pool, StoreError, TxInner};
+
+/// Why an attempt failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Worth retrying later (a timeout, a 5xx, a rate limit); `retry_after` is a minimum delay.
+    #[error("{message}")]
+    Transient {
+        /// What went wrong.
+        message: String,
+        /// The provider's requested delay, if any.
+        retry_after: Option<Duration>,
+    },
+    /// Retrying cannot help (bad input, refused credentials, nothing available).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl JobError {
+    /// A transient error without a requested delay.
+    pub fn transient(message: impl Into<String>) -> Self {
+        JobError::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A permanent error.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        JobError::Permanent(message.into())
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt(m) => JobError::Permanent(m),
+            other => JobError::transient(other.to_string()),
+        }
+    }
+}
+
+/// One attempt of one job, as handed to its handler.
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    /// The job's id.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Attempts allowed in all.
+    pub max_attempts: u32,
+    /// The replica running it.
+    pub worker: String,
+}
+
+impl JobRun {
+    /// True when this is the last attempt the job gets.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.max_attempts
+    }
+}
+
+type HandlerFn = Arc<
+    dyn Fn(serde_json::Value, JobRun) -> BoxFuture<'static, Result<(), JobError>> + Send + Sync,
+>;
+
+/// The handlers of every job kind a worker can run.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<&'static str, (QueueName, HandlerFn)>,
+}
+
+impl Registry {
+    /// Registers the handler of job kind `J`.
+    pub fn register<J, F, Fut>(&mut self, handler: F)
+    where
+        J: Job,
+        F: Fn(J, JobRun) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let f: HandlerFn = Arc::new(move |args, run| {
+            let handler = handler.clone();
+            async move {
+                let job: J = decode_args(args, J::KIND)?;
+                handler(job, run).await
+            }
+            .boxed()
+        });
+        self.handlers.insert(J::KIND, (J::QUEUE, f));
+    }
+}
+
+fn decode_args<T: DeserializeOwned>(args: serde_json::Value, kind: &str) -> Result<T, JobError> {
+    serde_json::from_value(args)
+        .map_err(|e| JobError::permanent(format!("unreadable arguments for {kind}: {e}")))
+}
+
+/// How the runner schedules, retries and stops.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Retry delays.
+    pub backoff: Backoff,
+    /// Longest run of one attempt.
+    pub job_timeout: Duration,
+    /// Heartbeat period.
+    pub heartbeat: Duration,
+    /// Missed heartbeats after which a replica is dead.
+    pub missed_heartbeats: u32,
+    /// Fallback poll for due jobs.
+    pub poll_interval: Duration,
+    /// Jobs at once per queue.
+    pub concurrency: usize,
+    /// Grace period at shutdown.
+    pub shutdown_timeout: Duration,
+    /// Default maximum attempts.
+    pub max_attempts: u32,
+}
+
+impl RunnerSettings {
+    /// Settings from the `[queue]` configuration.
+    pub fn from_config(q: &crate::config::QueueSettings) -> Self {
+        Self {
+            backoff: Backoff {
+                base: Duration::from_secs(q.retry_base_secs),
+                max: Duration::from_secs(q.retry_max_secs),
+            },
+            job_timeout: Duration::from_secs(q.job_timeout_secs),
+            heartbeat: Duration::from_secs(q.heartbeat_secs),
+            missed_heartbeats: q.missed_heartbeats,
+            poll_interval: Duration::from_millis(q.poll_interval_ms),
+            concurrency: q.concurrency,
+            shutdown_timeout: Duration::from_secs(q.shutdown_timeout_secs),
+            max_attempts: q.max_attempts,
+        }
+    }
+}
+
+/// Runs the jobs of some queues in this process.
+#[derive(Clone)]
+pub struct Runner {
+    db: Db,
+    registry: Arc<Registry>,
+    settings: Arc<RunnerSettings>,
+    replica: Arc<str>,
+    worker_names: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+struct StoredEnvelope {
+    kind: String,
+    #[serde(default)]
+    args: serde_json::Value,
+}
+
+/// What became of one attempt.
+enum Outcome {
+    Done,
+    Retry { at: DateTime<Utc>, error: String },
+    Dead { error: String },
+}
+
+impl Runner {
+    /// A runner for the handlers in `registry`.
+    pub fn new(db: Db, registry: Registry, settings: RunnerSettings) -> Self {
+        Self {
+            db,
+            registry: Arc::new(registry),
+            settings: Arc::new(settings),
+            replica: replica_name().into(),
+            worker_names: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// This process's replica name: host, pid and a random suffix, so a restarted or cloned
+    /// replica never takes a dead one's name (whose jobs would then never be rescued).
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// Runs workers for `queues` until `shutdown` resolves, then lets in-flight jobs finish
+    /// within the grace period and puts back any job this process still holds.
+    pub async fn run(
+        self,
+        queues: &[QueueName],
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let mut monitor = Monitor::new()
+            .shutdown_timeout(self.settings.shutdown_timeout)
+            .should_restart(|ctx, error| {
+                tracing::warn!(worker = ctx.name(), %error, "worker stopped on an error; restarting it");
+                true
+            });
+        if let Pool::Postgres(pool) = self.db.pool() {
+            tokio::spawn(super::wake::listen_postgres(
+                pool.clone(),
+                self.db.wake_hub().clone(),
+            ));
+        }
+        for queue in queues {
+            monitor = self.register(monitor, *queue);
+        }
+        let signal = async move {
+            shutdown.await;
+            Ok(())
+        };
+        if let Err(e) = monitor.run_with_signal(signal).await {
+            tracing::warn!(error = %e, "the workers did not stop cleanly");
+        }
+        self.release_held_jobs().await
+    }
+
+    fn register(&self, monitor: Monitor, queue: QueueName) -> Monitor {
+        let s = self.settings.clone();
+        let hub = self.db.wake_hub().clone();
+        let runner = self.clone();
+        let base_name = format!("{}-{}", self.replica, queue.as_str());
+        let names = self.worker_names.clone();
+        let name_for = move |restarts: usize| {
+            let name = if restarts == 0 {
+                base_name.clone()
+            } else {
+                format!("{base_name}-r{restarts}")
+            };
+            names
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(name.clone());
+            name
+        };
+        let batch = s.concurrency.max(1);
+        match self.db.pool().clone() {
+            Pool::Postgres(pool) => {
+                let config = apalis_postgres::Config::default()
+                    .queue(queue.as_str())
+                    .heartbeat_interval(s.heartbeat)
+                    .missed_heartbeats(s.missed_heartbeats as usize)
+                    .batch_size(batch)
+                    .lock_tasks(false)
+                    .persist_results(false);
+                monitor.register(move |restarts| {
+                    let storage = apalis_postgres::PostgresStorage::<serde_json::Value>::new(&pool)
+                        .with_config(config.clone());
+                    let backend = PollWith::new(
+                        storage,
+                        StreamStrategy::new(hub.stream(queue.as_str(), s.poll_interval)),
+                    )
+                    .before_start(move |_| tokio::time::sleep(restart_delay(restarts)).map(Ok));
+                    WorkerBuilder::new(name_for(restarts))
+                        .backend(backend)
+                        .concurrency(s.concurrency)
+                        .data(runner.clone())
+                        .build(handle_task)
+                })
+            }
+            Pool::Sqlite(pool) => {
+                let config = apalis_sqlite::Config::default()
+                    .queue(queue.as_str())
+                    .heartbeat_interval(s.heartbeat)
+                    .missed_heartbeats(s.missed_heartbeats as usize)
+                    .batch_size(batch)
+                    .lock_tasks(false)
+                    .persist_results(false);
+                monitor.register(move |restarts| {
+                    let storage = apalis_sqlite::SqliteStorage::<serde_json::Value>::new(&pool)
+                        .with_config(config.clone());
+                    let backend = PollWith::new(
+                        storage,
+                        StreamStrategy::new(hub.stream(queue.as_str(), s.poll_interval)),
+                    )
+                    .before_start(move |_| tokio::time::sleep(restart_delay(restarts)).map(Ok));
+                    WorkerBuilder::new(name_for(restarts))
+                        .backend(backend)
+                        .concurrency(s.concurrency)
+                        .data(runner.clone())
+                        .build(handle_task)
+                })
+            }
+        }
+    }
+
+    /// Puts back the jobs this process still holds after the grace period, so another replica
+    /// takes them at once instead of waiting for this one to be declared dead.
+    async fn release_held_jobs(&self) -> Result<(), StoreError> {
+        let names = self
+            .worker_names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut released = 0;
+        for name in names {
+            released += match self.db.pool() {
+                Pool::Postgres(p) => sqlx::query(
+                    "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+                     WHERE lock_by = $1 AND status IN ('Queued', 'Running')",
+                )
+                .bind(&name)
+                .execute(p)
+                .await?
+                .rows_affected(),
+                Pool::Sqlite(p) => sqlx::query(
+                    "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+                     WHERE lock_by = $1 AND status IN ('Queued', 'Running')",
+                )
+                .bind(&name)
+                .execute(p)
+                .await?
+                .rows_affected(),
+            };
+        }
+        if released > 0 {
+            tracing::warn!(
+                released,
+                "put back jobs still running at the end of the shutdown grace period"
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs one fetched job: claims it, runs its handler with a timeout and panic guard, and
+    /// writes the outcome. Errors here are about the queue's own bookkeeping.
+    pub async fn execute(
+        &self,
+        job_id: &str,
+        worker: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let Some((attempts, max_attempts)) = self.claim(job_id, worker).await? else {
+            tracing::debug!(
+                job.id = job_id,
+                "job no longer held by this worker; skipped"
+            );
+            return Ok(());
+        };
+        let started_at = Utc::now();
+        let attempt = u32::try_from(attempts).unwrap_or(0).saturating_add(1);
+        let max_attempts = u32::try_from(max_attempts).unwrap_or(1).max(1);
+        let envelope: Result<StoredEnvelope, _> = serde_json::from_value(payload);
+        let (kind, result) = match envelope {
+            Err(e) => (
+                "unknown".to_string(),
+                Err(JobError::permanent(format!("unreadable job payload: {e}"))),
+            ),
+            Ok(env) => {
+                let org_id = env
+                    .args
+                    .get("org_id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let span = tracing::info_span!("job", job.id = job_id, job.kind = %env.kind, org_id = %org_id, attempt);
+                let run = JobRun {
+                    id: job_id.to_string(),
+                    kind: env.kind.clone(),
+                    attempt,
+                    max_attempts,
+                    worker: worker.to_string(),
+                };
+                let result = self.run_handler(env.args, run).instrument(span).await;
+                (env.kind, result)
+            }
+        };
+        let outcome = match result {
+            Ok(()) => Outcome::Done,
+            Err(JobError::Permanent(error)) => Outcome::Dead { error },
+            Err(JobError::Transient { message, .. }) if attempt >= max_attempts => Outcome::Dead {
+                error: format!("{message} (attempt {attempt} of {max_attempts})"),
+            },
+            Err(JobError::Transient {
+                message,
+                retry_after,
+            }) => {
+                let jitter: f64 = rand::rng().random();
+                let mut delay = self.settings.backoff.delay_with_jitter(attempt, jitter);
+                if let Some(min) = retry_after {
+                    delay = delay.max(min);
+                }
+                let at = Utc::now()
+                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+                Outcome::Retry { at, error: message }
+            }
+        };
+        match &outcome {
+            Outcome::Done => {
+                tracing::debug!(job.id = job_id, job.kind = %kind, attempt, "job done")
+            }
+            Outcome::Retry { at, error } => {
+                tracing::warn!(job.id = job_id, job.kind = %kind, attempt, retry_at = %at, error = %error, "job failed; retrying later")
+            }
+            Outcome::Dead { error } => {
+                tracing::error!(job.id = job_id, job.kind = %kind, attempt, error = %error, "job is dead")
+            }
+        }
+        self.record_with_retries(job_id, worker, &kind, attempt, started_at, &outcome)
+            .await
+    }
+
+    async fn run_handler(&self, args: serde_json::Value, run: JobRun) -> Result<(), JobError> {
+        let Some((_, handler)) = self.registry.handlers.get(run.kind.as_str()) else {
+            return Err(JobError::permanent(format!(
+                "no handler for job kind {}",
+                run.kind
+            )));
+        };
+        // A separate task, so a panic is caught as a JoinError and a timeout can abort it.
+        let mut task = tokio::spawn(handler(args, run).in_current_span());
+        match tokio::time::timeout(self.settings.job_timeout, &mut task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) if e.is_panic() => {
+                let panic = e.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(JobError::transient(format!("the job panicked: {message}")))
+            }
+            Ok(Err(e)) => Err(JobError::transient(format!("the job was cancelled: {e}"))),
+            Err(_) => {
+                task.abort();
+                Err(JobError::transient(format!(
+                    "timed out after {} s",
+                    self.settings.job_timeout.as_secs()
+                )))
+            }
+        }
+    }
+
+    /// Marks the fetched job as running; `None` if this worker no longer holds it.
+    async fn claim(&self, job_id: &str, worker: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let row: Option<(i32, i32)> = match self.db.pool() {
+            Pool::Postgres(p) => sqlx::query_as(
+                "UPDATE apalis.jobs SET status = 'Running', lock_at = now() \
+                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts",
+            )
+            .bind(job_id)
+            .bind(worker)
+            .fetch_optional(p)
+            .await?,
+            Pool::Sqlite(p) => sqlx::query_as(
+                "UPDATE Jobs SET status = 'Running', lock_at = strftime('%s', 'now') \
+                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts",
+            )
+            .bind(job_id)
+            .bind(worker)
+            .fetch_optional(p)
+            .await?,
+        };
+        Ok(row.map(|(a, m)| (i64::from(a), i64::from(m))))
+    }
+
+    /// Writes the outcome; a database blip must not leave the job stuck as running, so the
+    /// write is tried again a few times before giving up.
+    async fn record_with_retries(
+        &self,
+        job_id: &str,
+        worker: &str,
+        kind: &str,
+        attempt: u32,
+        started_at: DateTime<Utc>,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError> {
+        let mut delay = Duration::from_millis(100);
+        let mut tries = 0;
+        loop {
+            match self
+                .record(job_id, worker, kind, attempt, started_at, outcome)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < 6 => {
+                    tracing::warn!(job.id = job_id, error = %e, "cannot record the job's outcome; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        job_id: &str,
+        worker: &str,
+        kind: &str,
+        attempt: u32,
+        started_at: DateTime<Utc>,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError> {
+        let finished_at = crate::store::now_micros(Utc::now());
+        let started_at = crate::store::now_micros(started_at);
+        let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
+        let queue = queue_of(&self.registry, kind);
+        let (label, error, result) = match outcome {
+            Outcome::Done => ("done", None, serde_json::json!({"Ok": null})),
+            Outcome::Retry { error, .. } => (
+                "retry",
+                Some(error.clone()),
+                serde_json::json!({"Err": error}),
+            ),
+            Outcome::Dead { error } => (
+                "dead",
+                Some(error.clone()),
+                serde_json::json!({"Err": error}),
+            ),
+        };
+        // What each outcome writes on the job; `$3` is the attempt, `$4` the result and, for a
+        // retry, `$RUN_AT` the next run.
+        let set = |now: &str, run_at: &str| match outcome {
+            Outcome::Done => {
+                format!("status = 'Done', attempts = $3, done_at = {now}, last_result = $4")
+            }
+            Outcome::Dead { .. } => {
+                format!("status = 'Killed', attempts = $3, done_at = {now}, last_result = $4")
+            }
+            Outcome::Retry { .. } => format!(
+                "status = 'Pending', attempts = $3, last_result = $4, run_at = {run_at}, lock_by = NULL, lock_at = NULL"
+            ),
+        };
+        let updated = match self.db.pool() {
+            Pool::Postgres(p) => {
+                // One statement, so the job and its attempt row change together without a
+                // transaction's extra round trips.
+                let sql = format!(
+                    "WITH updated AS (UPDATE apalis.jobs SET {} WHERE id = $1 AND lock_by = $2 RETURNING id), \
+                     recorded AS (INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error) \
+                     SELECT id, $3, $5, $6, $2, $7, $8, $9, $10 FROM updated ON CONFLICT (job_id, attempt) DO NOTHING) \
+                     SELECT COUNT(*) FROM updated",
+                    set("now()", "$11")
+                );
+                let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .bind(job_id)
+                    .bind(worker)
+                    .bind(attempt)
+                    .bind(sqlx::types::Json(&result))
+                    .bind(queue)
+                    .bind(kind)
+                    .bind(started_at)
+                    .bind(finished_at)
+                    .bind(label)
+                    .bind(&error);
+                let q = match outcome {
+                    Outcome::Retry { at, .. } => q.bind(*at),
+                    _ => q,
+                };
+                q.fetch_one(p).await?
+            }
+            Pool::Sqlite(_) => {
+                // SQLite has no data-modifying CTE: a transaction of two statements.
+                let mut tx = self.db.begin().await?;
+                let TxInner::Sqlite(t) = tx.inner_mut() else {
+                    return Err(StoreError::Corrupt(
+                        "a SQLite pool gave another transaction".into(),
+                    ));
+                };
+                let sql = format!(
+                    "UPDATE Jobs SET {} WHERE id = $1 AND lock_by = $2",
+                    set("strftime('%s', 'now')", "$5")
+                );
+                let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(job_id)
+                    .bind(worker)
+                    .bind(attempt)
+                    .bind(result.to_string());
+                let q = match outcome {
+                    Outcome::Retry { at, .. } => q.bind(super::queue::epoch_seconds_ceil(*at)),
+                    _ => q,
+                };
+                let updated = q.execute(&mut **t).await?.rows_affected();
+                if updated > 0 {
+                    sqlx::query(
+                        "INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (job_id, attempt) DO NOTHING",
+                    )
+                    .bind(job_id)
+                    .bind(attempt)
+                    .bind(queue)
+                    .bind(kind)
+                    .bind(worker)
+                    .bind(started_at)
+                    .bind(finished_at)
+                    .bind(label)
+                    .bind(&error)
+                    .execute(&mut **t)
+                    .await?;
+                }
+                tx.commit().await?;
+                i64::try_from(updated).unwrap_or(i64::MAX)
+            }
+        };
+        if updated == 0 {
+            tracing::warn!(
+                job.id = job_id,
+                worker,
+                "lost the job while running it (declared dead?); its outcome is dropped"
+            );
+        } else if matches!(outcome, Outcome::Retry { .. }) {
+            self.db.wake_hub().wake(queue);
+        }
+        Ok(())
+    }
+}
+
+fn queue_of(registry: &Registry, kind: &str) -> &'static str {
+    registry
+        .handlers
+        .get(kind)
+        .map(|(q, _)| q.as_str())
+        .unwrap_or("unknown")
+}
+
+/// How long a worker waits before it starts again after failing: apalis restarts at once, and
+/// a database that refuses every connection would make that a hot loop.
+fn restart_delay(restarts: usize) -> Duration {
+    Duration::from_secs(restarts.min(10) as u64)
+}
+
+/// The apalis handler: every queue's payload goes through [`Runner::execute`].
+async fn handle_task(
+    payload: serde_json::Value,
+    task_id: TaskId,
+    worker: WorkerContext,
+    runner: Data<Runner>,
+) -> Result<(), BoxDynError> {
+    let id = task_id.to_string();
+    runner
+        .execute(&id, worker.name(), payload)
+        .await
+        .map_err(|e| {
+            tracing::error!(job.id = %id, error = %e, "queue bookkeeping failed");
+            Box::new(e) as BoxDynError
+        })
+}
+
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let suffix: u32 = rand::rng().random();
+    format!("{host}-{}-{:08x}", std::process::id(), suffix)
+}

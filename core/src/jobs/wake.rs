@@ -1,0 +1,267 @@
+//! Prompt pickup. apalis parks an idle worker until its next heartbeat, and its interval
+//! strategy can lose wake-ups under CPU load, so workers here are driven by a stream of ours:
+//! it fires at once when a job is enqueued in this process (after commit), when PostgreSQL
+//! announces an insert from another process (apalis's `apalis::job::insert` NOTIFY), and on a
+//! fallback poll for jobs that become due later (scheduled runs and retries).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// In-process wake-ups, one counter per queue.
+#[derive(Debug, Default)]
+pub struct WakeHub {
+    queues: Mutex<HashMap<String, watch::Sender<u64>>>,
+}
+
+impl WakeHub {
+    fn sender(&self, queue: &str) -> watch::Sender<u64> {
+        let mut queues = self
+            .queues
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        queues
+            .entry(queue.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .clone()
+    }
+
+    /// Wakes the idle workers of `queue` in this process.
+    pub fn wake(&self, queue: &str) {
+        self.sender(queue).send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A stream that yields whenever `queue` should be fetched again.
+    pub fn stream(&self, queue: &str, poll_interval: Duration) -> WakeStream {
+        let mut rx = self.sender(queue).subscribe();
+        rx.mark_unchanged();
+        let state = State {
+            rx,
+            poll: poll_interval,
+            rechecks: Vec::new(),
+            next_poll: Instant::now() + poll_interval,
+        };
+        WakeStream {
+            next: Box::pin(state.next()),
+        }
+    }
+}
+
+/// A fetch wake-up stream for one queue (see the module documentation).
+///
+/// apalis polls this stream once per fetch attempt and ignores what it yields, so after an
+/// item nothing would listen for the next one until something else polls the worker. The
+/// stream therefore re-arms itself before it yields: it is never deaf, whatever its consumer
+/// does.
+pub struct WakeStream {
+    next: Pin<Box<dyn Future<Output = State> + Send>>,
+}
+
+impl Stream for WakeStream {
+    type Item = ();
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<()>> {
+        use std::task::Poll;
+        let Poll::Ready(mut state) = self.next.as_mut().poll(cx) else {
+            return Poll::Pending;
+        };
+        // Re-arm at once; events already due are folded into this one item.
+        loop {
+            let mut next = Box::pin(state.next());
+            match next.as_mut().poll(cx) {
+                Poll::Ready(later) => state = later,
+                Poll::Pending => {
+                    self.next = next;
+                    return Poll::Ready(Some(()));
+                }
+            }
+        }
+    }
+}
+
+/// A fetch already in flight when a wake-up arrives may have read the table before the new
+/// job was committed, and come back empty after the wake-up was used. Only such a fetch can
+/// miss the job, and a worker runs one fetch at a time: any fetch started later sees it. So a
+/// wake-up is followed by a few more fetches, spaced out, and a job waits for the fallback
+/// poll only if that one fetch outlasts them all.
+const RECHECKS: [Duration; 4] = [
+    Duration::from_millis(50),
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
+
+struct State {
+    rx: watch::Receiver<u64>,
+    poll: Duration,
+    /// Pending re-checks, soonest first.
+    rechecks: Vec<Instant>,
+    next_poll: Instant,
+}
+
+impl State {
+    /// Waits for the next reason to fetch, and hands the state back.
+    async fn next(mut self) -> State {
+        let recheck = self.rechecks.first().copied();
+        tokio::select! {
+            changed = self.rx.changed() => {
+                if changed.is_err() {
+                    // The hub is gone: keep polling on the fallback interval only.
+                    tokio::time::sleep_until(self.next_poll).await;
+                    self.next_poll = Instant::now() + self.poll;
+                    return self;
+                }
+                self.rx.mark_unchanged();
+                let now = Instant::now();
+                self.rechecks = RECHECKS.iter().map(|d| now + *d).collect();
+            }
+            _ = sleep_until_opt(recheck) => {
+                self.rechecks.remove(0);
+            }
+            _ = tokio::time::sleep_until(self.next_poll) => {
+                self.next_poll = Instant::now() + self.poll;
+            }
+        }
+        self
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Listens to PostgreSQL's insert notifications and wakes the matching queues in this
+/// process; reconnects by itself. Runs until the process ends.
+pub async fn listen_postgres(pool: sqlx::PgPool, hub: std::sync::Arc<WakeHub>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(2));
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen("apalis::job::insert").await {
+                    tracing::warn!(error = %e, "cannot LISTEN for new jobs; retrying");
+                } else {
+                    loop {
+                        match listener.recv().await {
+                            Ok(n) => {
+                                let payload: Option<serde_json::Value> =
+                                    serde_json::from_str(n.payload()).ok();
+                                if let Some(queue) = payload
+                                    .as_ref()
+                                    .and_then(|v| v.get("job_type"))
+                                    .and_then(|q| q.as_str())
+                                {
+                                    hub.wake(queue);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "job notifications interrupted; reconnecting");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot connect the job listener; retrying"),
+        }
+        interval.tick().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_up_fires_at_once_then_rechecks() {
+        let hub = WakeHub::default();
+        let mut s = hub.stream("q", Duration::from_secs(60));
+        hub.wake("q");
+        let t0 = Instant::now();
+        s.next().await;
+        assert!(t0.elapsed() < Duration::from_millis(1));
+        for recheck in RECHECKS {
+            s.next().await;
+            assert_eq!(t0.elapsed(), recheck);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_wake_ups_the_fallback_poll_fires() {
+        let hub = WakeHub::default();
+        let mut s = hub.stream("q", Duration::from_secs(2));
+        let t0 = Instant::now();
+        s.next().await;
+        assert_eq!(t0.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_queues_do_not_wake_this_one() {
+        let hub = WakeHub::default();
+        let mut s = hub.stream("q", Duration::from_secs(5));
+        hub.wake("other");
+        let t0 = Instant::now();
+        s.next().await;
+        assert_eq!(t0.elapsed(), Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod rearm_tests {
+    use super::*;
+    use futures::StreamExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_stream_wakes_its_consumer_again_even_if_it_is_not_polled_after_an_item() {
+        let hub = WakeHub::default();
+        let mut s = hub.stream("q", Duration::from_secs(3600));
+        hub.wake("q");
+        s.next().await;
+        // Poll once more with a counting waker, as apalis does, and get the re-check.
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let _ = Pin::new(&mut s).poll_next(&mut cx);
+        tokio::time::sleep(RECHECKS[0] + Duration::from_millis(1)).await;
+        assert!(
+            count.load_woken() >= 1,
+            "the first re-check woke the consumer"
+        );
+        // Consume it, then do NOT poll again (as apalis may): the next re-check still wakes.
+        let before = count.load_woken();
+        assert!(Pin::new(&mut s).poll_next(&mut cx).is_ready());
+        tokio::time::sleep(RECHECKS[1]).await;
+        assert!(count.load_woken() > before, "re-armed before yielding");
+    }
+
+    trait Woken {
+        fn load_woken(&self) -> usize;
+    }
+    impl Woken for Arc<Count> {
+        fn load_woken(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Zencall core: configuration, pure domain rules, storage on SQLite or PostgreSQL, and the
+//! durable queue layer built on apalis. It knows nothing of HTTP: the API, workers and
+//! scheduler crates build on it.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod jobs;
+pub mod store;

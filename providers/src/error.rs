@@ -1,0 +1,61 @@
+//! One error type for every provider, sorted by what the caller should do about it.
+
+use std::time::Duration;
+
+/// A provider call that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth retrying later: timeouts, connection failures, 5xx, 429 (with its Retry-After).
+    #[error("{provider}: {message}")]
+    Transient {
+        /// Which provider.
+        provider: &'static str,
+        /// What happened, for a person to read.
+        message: String,
+        /// The delay the provider asked for, if any.
+        retry_after: Option<Duration>,
+    },
+    /// Retrying cannot help: refused credentials, invalid request, forbidden.
+    #[error("{provider}: {message}")]
+    Permanent {
+        /// Which provider.
+        provider: &'static str,
+        /// What happened, for a person to read.
+        message: String,
+    },
+    /// The resource does not exist (any more).
+    #[error("{provider}: not found")]
+    NotFound {
+        /// Which provider.
+        provider: &'static str,
+    },
+    /// The phone number was taken by someone else between search and purchase.
+    #[error("{provider}: the number {number} is no longer available")]
+    NumberUnavailable {
+        /// Which provider.
+        provider: &'static str,
+        /// The number.
+        number: String,
+    },
+}
+
+impl ProviderError {
+    /// True when retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ProviderError::Transient { .. })
+    }
+}
+
+impl From<ProviderError> for zencall_core::jobs::JobError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::Transient { retry_after, .. } => {
+                zencall_core::jobs::JobError::Transient {
+                    message: e.to_string(),
+                    retry_after,
+                }
+            }
+            other => zencall_core::jobs::JobError::Permanent(other.to_string()),
+        }
+    }
+}

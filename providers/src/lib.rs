@@ -1,0 +1,16 @@
+//! Zencall providers: each outside service is a trait named for its capability, with an HTTP
+//! adapter whose base URL, credentials and timeout come from configuration, and a simulator
+//! that `zencall up` uses when no credentials are configured.
+
+pub mod error;
+mod http;
+pub mod signatures;
+pub mod simulator;
+pub mod telephony;
+pub mod twilio;
+pub mod vapi;
+pub mod voice;
+
+pub use error::ProviderError;
+pub use telephony::Telephony;
+pub use voice::VoicePlatform;

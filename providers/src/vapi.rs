@@ -1,0 +1,675 @@
+//! The Vapi adapter: [`VoicePlatform`] over Vapi's REST API (`Authorization: Bearer <key>`).
+//! Assistants carry our assistant id in `metadata.zencall_assistant_id`, so a creation whose reply
+//! was lost can be found again; phone numbers are imported from Twilio with the account's
+//! credentials, which never appear in an error message.
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::{RequestBuilder, Response, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use zencall_core::config::{TwilioSettings, VapiSettings};
+
+use crate::ProviderError;
+use crate::http;
+use crate::voice::{AssistantSpec, NumberImport, VoicePlatform};
+
+/// The provider name in errors.
+const PROVIDER: &str = "vapi";
+
+/// Voice provider used when an assistant's voice names none (`fr-FR-DeniseNeural`).
+const DEFAULT_VOICE_PROVIDER: &str = "azure";
+
+/// Largest page asked for when listing.
+const LIST_LIMIT: &str = "1000";
+
+/// A Vapi client, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct VapiClient {
+    http: reqwest::Client,
+    base: Url,
+    api_key: SecretString,
+    twilio_account_sid: String,
+    twilio_auth_token: SecretString,
+    /// What Vapi echoes in `X-Vapi-Secret` on every server message; empty sends none.
+    server_secret: SecretString,
+}
+
+/// An object with an id, as Vapi returns after creating one.
+#[derive(Debug, Deserialize)]
+struct Created {
+    id: String,
+}
+
+/// One assistant in a list.
+#[derive(Debug, Deserialize)]
+struct ListedAssistant {
+    id: String,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+/// One phone number in a list.
+#[derive(Debug, Deserialize)]
+struct ListedNumber {
+    id: String,
+    #[serde(default)]
+    number: Option<String>,
+}
+
+/// A list reply: a bare array, or a page with `results`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum List<T> {
+    Bare(Vec<T>),
+    Page { results: Vec<T> },
+}
+
+impl<T> List<T> {
+    fn into_items(self) -> Vec<T> {
+        match self {
+            List::Bare(items) | List::Page { results: items } => items,
+        }
+    }
+}
+
+impl VapiClient {
+    /// Builds a client from the Vapi settings; the Twilio account SID and auth token are what
+    /// Vapi needs to import a Twilio number. Fails on an empty API key or an unusable base URL.
+    pub fn new(settings: &VapiSettings, twilio: &TwilioSettings) -> Result<Self, ProviderError> {
+        if settings.api_key.expose_secret().trim().is_empty() {
+            return Err(http::permanent(PROVIDER, "providers.vapi.api_key is empty"));
+        }
+        Ok(Self {
+            http: http::client(PROVIDER, settings.timeout_ms)?,
+            base: http::base_url(PROVIDER, &settings.base_url)?,
+            api_key: settings.api_key.clone(),
+            twilio_account_sid: twilio.account_sid.trim().to_string(),
+            twilio_auth_token: twilio.auth_token.clone(),
+            server_secret: SecretString::from(""),
+        })
+    }
+
+    /// Gives every assistant this server secret, which Vapi then sends in `X-Vapi-Secret` with
+    /// each server message (our webhook checks it: `webhooks.vapi_secret`).
+    pub fn with_server_secret(mut self, secret: SecretString) -> Self {
+        self.server_secret = secret;
+        self
+    }
+
+    /// Sends an authenticated request and sorts any failure into a [`ProviderError`].
+    async fn send(&self, request: RequestBuilder) -> Result<Response, ProviderError> {
+        let response = request
+            .bearer_auth(self.api_key.expose_secret())
+            .send()
+            .await
+            .map_err(|e| http::transport_error(PROVIDER, e))?;
+        match http::success(PROVIDER, response).await {
+            Ok(response) => Ok(response),
+            Err(failure) => Err(failure.into_error(PROVIDER, &self.secrets())),
+        }
+    }
+
+    /// Every secret this client knows, to keep them out of error messages.
+    fn secrets(&self) -> [&str; 3] {
+        [
+            self.api_key.expose_secret(),
+            self.twilio_auth_token.expose_secret(),
+            self.server_secret.expose_secret(),
+        ]
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        http::join(&self.base, segments)
+    }
+}
+
+/// Splits `provider:voiceId`; a voice without a provider is an Azure voice.
+fn split_voice(voice: &str) -> (&str, &str) {
+    match voice.split_once(':') {
+        Some((provider, id)) if !provider.trim().is_empty() => (provider.trim(), id.trim()),
+        Some((_, id)) => (DEFAULT_VOICE_PROVIDER, id.trim()),
+        None => (DEFAULT_VOICE_PROVIDER, voice.trim()),
+    }
+}
+
+/// The assistant fields shared by creation and update.
+fn assistant_body(
+    spec: &AssistantSpec,
+    server_secret: &SecretString,
+) -> serde_json::Map<String, Value> {
+    let (voice_provider, voice_id) = split_voice(&spec.voice);
+    let body = json!({
+        "name": spec.name,
+        "firstMessage": spec.greeting,
+        "model": {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "messages": [{ "role": "system", "content": spec.system_prompt }],
+        },
+        "voice": { "provider": voice_provider, "voiceId": voice_id },
+        "transcriber": { "provider": "deepgram", "model": "nova-2", "language": spec.language },
+        "server": { "url": spec.server_url },
+    });
+    let mut map = match body {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    let secret = server_secret.expose_secret();
+    if !secret.is_empty() {
+        map.insert(
+            "server".into(),
+            json!({ "url": spec.server_url, "secret": secret }),
+        );
+    }
+    map
+}
+
+#[async_trait]
+impl VoicePlatform for VapiClient {
+    async fn create_assistant(&self, spec: &AssistantSpec) -> Result<String, ProviderError> {
+        let mut body = assistant_body(spec, &self.server_secret);
+        body.insert(
+            "metadata".into(),
+            json!({ "zencall_assistant_id": spec.external_id }),
+        );
+        let response = self
+            .send(self.http.post(self.url(&["assistant"])).json(&body))
+            .await?;
+        let created: Created = http::json(PROVIDER, response).await?;
+        Ok(created.id)
+    }
+
+    async fn find_assistant(
+        &self,
+        external_id: &str,
+        created_after: DateTime<Utc>,
+    ) -> Result<Option<String>, ProviderError> {
+        let mut url = self.url(&["assistant"]);
+        url.query_pairs_mut()
+            .append_pair(
+                "createdAtGt",
+                &created_after.to_rfc3339_opts(SecondsFormat::Millis, true),
+            )
+            .append_pair("limit", LIST_LIMIT);
+        let response = self.send(self.http.get(url)).await?;
+        let list: List<ListedAssistant> = http::json(PROVIDER, response).await?;
+        Ok(list.into_items().into_iter().find_map(|a| {
+            let ours = a
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("zencall_assistant_id"))
+                .and_then(Value::as_str)
+                .is_some_and(|id| id == external_id);
+            ours.then_some(a.id)
+        }))
+    }
+
+    async fn update_assistant(&self, id: &str, spec: &AssistantSpec) -> Result<(), ProviderError> {
+        let id = http::segment(PROVIDER, "assistant id", id)?;
+        let body = assistant_body(spec, &self.server_secret);
+        self.send(self.http.patch(self.url(&["assistant", id])).json(&body))
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_assistant(&self, id: &str) -> Result<(), ProviderError> {
+        let id = http::segment(PROVIDER, "assistant id", id)?;
+        self.send(self.http.delete(self.url(&["assistant", id])))
+            .await?;
+        Ok(())
+    }
+
+    async fn import_number(&self, import: &NumberImport) -> Result<String, ProviderError> {
+        if self.twilio_account_sid.is_empty() || self.twilio_auth_token.expose_secret().is_empty() {
+            return Err(http::permanent(
+                PROVIDER,
+                "importing a Twilio number needs providers.twilio.account_sid and auth_token",
+            ));
+        }
+        let body = json!({
+            "provider": "twilio",
+            "number": import.number,
+            "twilioAccountSid": self.twilio_account_sid,
+            "twilioAuthToken": self.twilio_auth_token.expose_secret(),
+            "assistantId": import.assistant_id,
+            "name": import.name,
+        });
+        let response = self
+            .send(self.http.post(self.url(&["phone-number"])).json(&body))
+            .await?;
+        let created: Created = http::json(PROVIDER, response).await?;
+        Ok(created.id)
+    }
+
+    async fn find_number(&self, number: &str) -> Result<Option<String>, ProviderError> {
+        let mut url = self.url(&["phone-number"]);
+        url.query_pairs_mut().append_pair("limit", LIST_LIMIT);
+        let response = self.send(self.http.get(url)).await?;
+        let list: List<ListedNumber> = http::json(PROVIDER, response).await?;
+        Ok(list
+            .into_items()
+            .into_iter()
+            .find(|n| n.number.as_deref() == Some(number))
+            .map(|n| n.id))
+    }
+
+    async fn delete_number(&self, id: &str) -> Result<(), ProviderError> {
+        let id = http::segment(PROVIDER, "phone number id", id)?;
+        self.send(self.http.delete(self.url(&["phone-number", id])))
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wiremock::matchers::{body_json, body_partial_json, header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+
+    const KEY: &str = "vapi-private-key-123";
+    const TWILIO_TOKEN: &str = "twilio-token-456";
+    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+
+    fn client_with_timeout(base_url: &str, timeout_ms: u64) -> VapiClient {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let vapi = VapiSettings {
+            base_url: base_url.to_string(),
+            api_key: SecretString::from(KEY),
+            timeout_ms,
+        };
+        let twilio = TwilioSettings {
+            base_url: "https://api.twilio.com".into(),
+            account_sid: ACCOUNT.into(),
+            auth_token: SecretString::from(TWILIO_TOKEN),
+            timeout_ms: 1000,
+            bundle_sid: String::new(),
+            address_sid: String::new(),
+        };
+        VapiClient::new(&vapi, &twilio).expect("client")
+    }
+
+    fn client(server: &MockServer) -> VapiClient {
+        client_with_timeout(&server.uri(), 2000)
+    }
+
+    fn spec() -> AssistantSpec {
+        AssistantSpec {
+            external_id: "01JASSISTANT".into(),
+            name: "Salon Dupont".into(),
+            language: "fr".into(),
+            system_prompt: "Tu es l'assistant du salon.".into(),
+            greeting: "Bonjour, salon Dupont !".into(),
+            voice: "azure:fr-FR-DeniseNeural".into(),
+            server_url: "https://zencall.example/webhooks/vapi".into(),
+        }
+    }
+
+    fn bearer() -> (&'static str, String) {
+        ("authorization", format!("Bearer {KEY}"))
+    }
+
+    #[tokio::test]
+    async fn creating_an_assistant_posts_its_spec_with_the_bearer_key_and_returns_its_id() {
+        let server = MockServer::start().await;
+        let (name, value) = bearer();
+        Mock::given(method("POST"))
+            .and(path("/assistant"))
+            .and(header(name, value.as_str()))
+            .and(body_json(json!({
+                "name": "Salon Dupont",
+                "firstMessage": "Bonjour, salon Dupont !",
+                "model": {
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "messages": [{ "role": "system", "content": "Tu es l'assistant du salon." }],
+                },
+                "voice": { "provider": "azure", "voiceId": "fr-FR-DeniseNeural" },
+                "transcriber": { "provider": "deepgram", "model": "nova-2", "language": "fr" },
+                "server": { "url": "https://zencall.example/webhooks/vapi" },
+                "metadata": { "zencall_assistant_id": "01JASSISTANT" },
+            })))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"id": "asst-1", "name": "Salon Dupont"})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let id = client(&server)
+            .create_assistant(&spec())
+            .await
+            .expect("created");
+        assert_eq!(id, "asst-1");
+    }
+
+    #[test]
+    fn a_voice_without_a_provider_is_an_azure_voice() {
+        assert_eq!(
+            split_voice("fr-FR-DeniseNeural"),
+            ("azure", "fr-FR-DeniseNeural")
+        );
+        assert_eq!(split_voice("11labs:abc:def"), ("11labs", "abc:def"));
+    }
+
+    #[tokio::test]
+    async fn finding_an_assistant_matches_our_id_in_its_metadata() {
+        let server = MockServer::start().await;
+        let (name, value) = bearer();
+        let after = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        Mock::given(method("GET"))
+            .and(path("/assistant"))
+            .and(header(name, value.as_str()))
+            .and(query_param("createdAtGt", "2026-11-22T10:00:00.000Z"))
+            .and(query_param("limit", "1000"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                { "id": "other", "metadata": { "zencall_assistant_id": "01JOTHER" } },
+                { "id": "no-metadata" },
+                { "id": "asst-1", "metadata": { "zencall_assistant_id": "01JASSISTANT" } },
+            ])))
+            .mount(&server)
+            .await;
+        let vapi = client(&server);
+        assert_eq!(
+            vapi.find_assistant("01JASSISTANT", after)
+                .await
+                .expect("found"),
+            Some("asst-1".into())
+        );
+        assert_eq!(
+            vapi.find_assistant("01JMISSING", after)
+                .await
+                .expect("listed"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn updating_an_assistant_patches_everything_but_its_metadata() {
+        let server = MockServer::start().await;
+        let (name, value) = bearer();
+        Mock::given(method("PATCH"))
+            .and(path("/assistant/asst-1"))
+            .and(header(name, value.as_str()))
+            .and(body_json(json!({
+                "name": "Salon Dupont",
+                "firstMessage": "Bonjour, salon Dupont !",
+                "model": {
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "messages": [{ "role": "system", "content": "Tu es l'assistant du salon." }],
+                },
+                "voice": { "provider": "azure", "voiceId": "fr-FR-DeniseNeural" },
+                "transcriber": { "provider": "deepgram", "model": "nova-2", "language": "fr" },
+                "server": { "url": "https://zencall.example/webhooks/vapi" },
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "asst-1"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        client(&server)
+            .update_assistant("asst-1", &spec())
+            .await
+            .expect("updated");
+    }
+
+    #[tokio::test]
+    async fn deleting_a_missing_assistant_is_not_found() {
+        let server = MockServer::start().await;
+        Mock::given(method("DELETE"))
+            .and(path("/assistant/gone"))
+            .respond_with(
+                ResponseTemplate::new(404)
+                    .set_body_json(json!({"message": "Not Found", "statusCode": 404})),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path("/assistant/asst-1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "asst-1"})))
+            .mount(&server)
+            .await;
+        let vapi = client(&server);
+        assert_eq!(
+            vapi.delete_assistant("gone").await,
+            Err(ProviderError::NotFound { provider: "vapi" })
+        );
+        vapi.delete_assistant("asst-1").await.expect("deleted");
+    }
+
+    #[tokio::test]
+    async fn an_id_with_path_characters_is_refused_before_any_request() {
+        let server = MockServer::start().await;
+        Mock::given(method("DELETE"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let vapi = client(&server);
+        for bad in ["../phone-number", "a?b", "a#b", ""] {
+            let err = vapi.delete_assistant(bad).await.expect_err("refused");
+            assert!(matches!(err, ProviderError::Permanent { .. }), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn importing_a_number_sends_the_twilio_credentials_and_returns_its_id() {
+        let server = MockServer::start().await;
+        let (name, value) = bearer();
+        Mock::given(method("POST"))
+            .and(path("/phone-number"))
+            .and(header(name, value.as_str()))
+            .and(body_json(json!({
+                "provider": "twilio",
+                "number": "+33142868000",
+                "twilioAccountSid": ACCOUNT,
+                "twilioAuthToken": TWILIO_TOKEN,
+                "assistantId": "asst-1",
+                "name": "Salon Dupont",
+            })))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"id": "num-1", "number": "+33142868000"})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let import = NumberImport {
+            number: "+33142868000".into(),
+            assistant_id: "asst-1".into(),
+            name: "Salon Dupont".into(),
+        };
+        assert_eq!(
+            client(&server)
+                .import_number(&import)
+                .await
+                .expect("imported"),
+            "num-1"
+        );
+    }
+
+    #[tokio::test]
+    async fn finding_a_number_matches_its_e164_form_and_deleting_it_uses_its_id() {
+        let server = MockServer::start().await;
+        let (name, value) = bearer();
+        Mock::given(method("GET"))
+            .and(path("/phone-number"))
+            .and(header(name, value.as_str()))
+            .and(query_param("limit", "1000"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                { "id": "num-0", "number": "+14155550100" },
+                { "id": "num-1", "number": "+33142868000" },
+            ])))
+            .mount(&server)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path("/phone-number/num-1"))
+            .and(header(name, value.as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "num-1"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let vapi = client(&server);
+        assert_eq!(
+            vapi.find_number("+33142868000").await.expect("found"),
+            Some("num-1".into())
+        );
+        assert_eq!(
+            vapi.find_number("+33999999999").await.expect("listed"),
+            None
+        );
+        vapi.delete_number("num-1").await.expect("deleted");
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_is_permanent_and_carries_vapis_message() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/assistant"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+                "message": ["voice.voiceId must be a string", format!("bad key {KEY}")],
+                "error": "Bad Request",
+                "statusCode": 400,
+            })))
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .create_assistant(&spec())
+            .await
+            .expect_err("refused");
+        let ProviderError::Permanent { provider, message } = err else {
+            panic!("not permanent: {err:?}")
+        };
+        assert_eq!(provider, "vapi");
+        assert!(message.contains("HTTP 400"), "{message}");
+        assert!(
+            message.contains("voice.voiceId must be a string"),
+            "{message}"
+        );
+        assert!(!message.contains(KEY), "the key leaked: {message}");
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_are_permanent_and_say_so() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(401)
+                    .set_body_json(json!({"message": "Invalid Key", "statusCode": 401})),
+            )
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .find_number("+33142868000")
+            .await
+            .expect_err("refused");
+        let ProviderError::Permanent { message, .. } = err else {
+            panic!("not permanent: {err:?}")
+        };
+        assert!(message.contains("credentials were refused"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_transient() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503).set_body_string("upstream unavailable"))
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .create_assistant(&spec())
+            .await
+            .expect_err("failed");
+        assert!(err.is_transient(), "{err:?}");
+        assert!(err.to_string().contains("HTTP 503"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_rate_limited_request_is_transient_with_its_retry_after() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "7")
+                    .set_body_json(json!({"message": "Too Many Requests"})),
+            )
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .create_assistant(&spec())
+            .await
+            .expect_err("limited");
+        let ProviderError::Transient { retry_after, .. } = err else {
+            panic!("not transient: {err:?}")
+        };
+        assert_eq!(retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[tokio::test]
+    async fn a_request_that_times_out_is_transient() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"id": "late"}))
+                    .set_delay(Duration::from_secs(2)),
+            )
+            .mount(&server)
+            .await;
+        let vapi = client_with_timeout(&server.uri(), 100);
+        let err = vapi.create_assistant(&spec()).await.expect_err("timed out");
+        assert!(err.is_transient(), "{err:?}");
+        assert!(err.to_string().contains("timed out"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_transient() {
+        let vapi = client_with_timeout("http://127.0.0.1:1", 1000);
+        let err = vapi.delete_number("num-1").await.expect_err("unreachable");
+        assert!(err.is_transient(), "{err:?}");
+    }
+
+    #[test]
+    fn an_empty_api_key_is_refused_at_construction() {
+        let vapi = VapiSettings {
+            base_url: "https://api.vapi.ai".into(),
+            api_key: SecretString::from(""),
+            timeout_ms: 1000,
+        };
+        let twilio = TwilioSettings {
+            base_url: "https://api.twilio.com".into(),
+            account_sid: String::new(),
+            auth_token: SecretString::from(""),
+            timeout_ms: 1000,
+            bundle_sid: String::new(),
+            address_sid: String::new(),
+        };
+        assert!(VapiClient::new(&vapi, &twilio).is_err());
+    }
+
+    #[tokio::test]
+    async fn assistants_carry_the_server_secret_vapi_must_echo_to_our_webhook() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/assistant"))
+            .and(body_partial_json(json!({
+                "server": { "url": "https://zencall.example/webhooks/vapi", "secret": "hook-secret" },
+            })))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": "a-1" })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server).with_server_secret(SecretString::from("hook-secret"));
+        assert_eq!(
+            client.create_assistant(&spec()).await,
+            Ok("a-1".to_string())
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! The voice platform (Vapi): assistants, imported phone numbers, and later calls.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::ProviderError;
+
+/// What an assistant is at the voice platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssistantSpec {
+    /// Our assistant id, stored in the platform's metadata so a lost reply can be recovered.
+    pub external_id: String,
+    /// Display name.
+    pub name: String,
+    /// `fr` or `en`, for the transcriber.
+    pub language: String,
+    /// System prompt.
+    pub system_prompt: String,
+    /// First sentence.
+    pub greeting: String,
+    /// Voice id, `provider:voiceId` (`azure:fr-FR-DeniseNeural`).
+    pub voice: String,
+    /// Where the platform posts its server messages (our `/webhooks/vapi`).
+    pub server_url: String,
+}
+
+/// A phone number to attach to an assistant at the voice platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberImport {
+    /// The number, E.164.
+    pub number: String,
+    /// The platform's assistant id to attach.
+    pub assistant_id: String,
+    /// A label.
+    pub name: String,
+}
+
+/// The voice platform's capabilities used by Zencall.
+#[async_trait]
+pub trait VoicePlatform: Send + Sync {
+    /// Creates an assistant; returns the platform's id.
+    async fn create_assistant(&self, spec: &AssistantSpec) -> Result<String, ProviderError>;
+    /// Finds an assistant created for `external_id` no earlier than `created_after`.
+    async fn find_assistant(
+        &self,
+        external_id: &str,
+        created_after: DateTime<Utc>,
+    ) -> Result<Option<String>, ProviderError>;
+    /// Replaces an assistant's prompt, greeting and voice.
+    async fn update_assistant(&self, id: &str, spec: &AssistantSpec) -> Result<(), ProviderError>;
+    /// Deletes an assistant; [`ProviderError::NotFound`] if it is already gone.
+    async fn delete_assistant(&self, id: &str) -> Result<(), ProviderError>;
+    /// Imports a telephony number and attaches it to an assistant; returns the platform's id.
+    async fn import_number(&self, import: &NumberImport) -> Result<String, ProviderError>;
+    /// Finds an imported number by its E.164 form.
+    async fn find_number(&self, number: &str) -> Result<Option<String>, ProviderError>;
+    /// Removes an imported number; [`ProviderError::NotFound`] if it is already gone.
+    async fn delete_number(&self, id: &str) -> Result<(), ProviderError>;
+}

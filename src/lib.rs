@@ -1,0 +1,242 @@
+//! Assembly of the Zencall platform from its crates: storage, providers (real or simulated),
+//! the API, the workers and the scheduler, each role startable alone or all together. The
+//! `zencall` command line (`main.rs`) and the end-to-end tests both start it from here.
+
+pub mod signal;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zencall_core::clock::{Clock, SystemClock};
+use zencall_core::config::{Settings, SimulateMode};
+use zencall_core::jobs::QueueName;
+use zencall_core::jobs::runner::{Runner, RunnerSettings};
+use zencall_core::store::api_keys::{self, Scope};
+use zencall_core::store::{Db, organisations};
+use zencall_providers::simulator::Simulator;
+use zencall_providers::twilio::TwilioClient;
+use zencall_providers::vapi::VapiClient;
+use zencall_providers::{Telephony, VoicePlatform};
+use zencall_worker::JobContext;
+
+/// Which roles a process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    /// Serve the HTTP API.
+    pub api: bool,
+    /// Run workers for these queues (none: no worker).
+    pub queues: Vec<QueueName>,
+    /// Run the cron scheduler.
+    pub scheduler: bool,
+}
+
+/// A running platform: its address, and a handle to stop it.
+pub struct Running {
+    /// Where the API listens, when it runs.
+    pub addr: Option<SocketAddr>,
+    /// Storage, shared by every role.
+    pub db: Db,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    /// Asks every role to stop, and waits for them: open requests and in-flight jobs finish
+    /// (within the configured grace period).
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.wait().await
+    }
+
+    /// Waits until every role has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        for task in self.tasks {
+            task.await.context("a role panicked")??;
+        }
+        Ok(())
+    }
+
+    /// The stop switch, to connect to signals.
+    pub fn stop_switch(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Connects to the configured database.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Db> {
+    Db::connect(&settings.database.url, settings.database.max_connections)
+        .await
+        .context("cannot open the database (database.url)")
+}
+
+/// The outside services workers call: the voice platform and the telephony provider.
+pub type Providers = (Arc<dyn VoicePlatform>, Arc<dyn Telephony>);
+
+/// The voice platform and telephony provider the settings call for.
+pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
+    // reqwest is built without a default TLS provider; installing ring twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let p = &settings.providers;
+    let vapi_ready = !p.vapi.api_key.expose_secret().is_empty();
+    let twilio_ready =
+        !p.twilio.account_sid.is_empty() && !p.twilio.auth_token.expose_secret().is_empty();
+    let simulate = match p.simulate {
+        SimulateMode::Always => true,
+        // The voice platform imports the telephony provider's numbers: both real, or both simulated.
+        SimulateMode::Auto => !(vapi_ready && twilio_ready),
+        SimulateMode::Never => {
+            if !vapi_ready {
+                anyhow::bail!(
+                    "providers.vapi.api_key is empty and providers.simulate is \"never\""
+                );
+            }
+            if !twilio_ready {
+                anyhow::bail!(
+                    "providers.twilio.account_sid and providers.twilio.auth_token are required when providers.simulate is \"never\""
+                );
+            }
+            false
+        }
+    };
+    if simulate {
+        tracing::info!("using simulated voice and telephony providers");
+        let sim = Simulator::new(&p.simulator);
+        Ok((Arc::new(sim.clone()), Arc::new(sim)))
+    } else {
+        let vapi = VapiClient::new(&p.vapi, &p.twilio)
+            .context("cannot build the Vapi client")?
+            .with_server_secret(settings.webhooks.vapi_secret.clone());
+        let twilio = TwilioClient::new(&p.twilio, &settings.server.public_url)
+            .context("cannot build the Twilio client")?;
+        Ok((Arc::new(vapi), Arc::new(twilio)))
+    }
+}
+
+/// On an empty database, creates the first organisation and an admin key; returns the key's
+/// secret (to print once), or `None` when organisations already exist.
+pub async fn bootstrap(db: &Db, clock: &dyn Clock) -> anyhow::Result<Option<String>> {
+    if organisations::count(db).await? > 0 {
+        return Ok(None);
+    }
+    let mut tx = db.begin().await?;
+    let org = organisations::create(&mut tx, "My business", clock.now()).await?;
+    let key = api_keys::create(
+        &mut tx,
+        &org.id,
+        "first admin key",
+        Scope::Admin,
+        clock.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(key.secret))
+}
+
+/// Starts the given roles against `db`. The API binds `listener` when it runs; workers need
+/// the providers (the API and the scheduler never call them).
+pub async fn start(
+    settings: Settings,
+    db: Db,
+    roles: Roles,
+    listener: Option<tokio::net::TcpListener>,
+    providers: Option<Providers>,
+) -> anyhow::Result<Running> {
+    let settings = Arc::new(settings);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (stop, _) = watch::channel(false);
+    let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
+    let mut addr = None;
+
+    if roles.api {
+        let listener = listener.context("the API role needs a listener")?;
+        addr = Some(listener.local_addr()?);
+        let state = zencall_api::AppState {
+            db: db.clone(),
+            clock: clock.clone(),
+            limits: Arc::new(
+                zencall_api::rate_limit::RateLimits::from_config(
+                    &settings.rate_limits,
+                    &settings.redis,
+                )
+                .await
+                .context("cannot use Redis for rate limits (redis.url)")?,
+            ),
+            settings: settings.clone(),
+        };
+        let shutdown = stopped(stop.subscribe());
+        tasks.push(tokio::spawn(async move {
+            zencall_api::serve(listener, state, shutdown)
+                .await
+                .context("the API stopped on an error")
+        }));
+    }
+
+    if !roles.queues.is_empty() {
+        let (voice, telephony) =
+            providers.context("workers need the voice and telephony providers")?;
+        let ctx = JobContext {
+            db: db.clone(),
+            voice,
+            telephony,
+            clock: clock.clone(),
+            settings: settings.clone(),
+        };
+        let runner = Runner::new(
+            db.clone(),
+            zencall_worker::registry(ctx),
+            RunnerSettings::from_config(&settings.queue),
+        );
+        tracing::info!(replica = runner.replica(), queues = ?roles.queues.iter().map(|q| q.as_str()).collect::<Vec<_>>(), "starting workers");
+        let shutdown = stopped(stop.subscribe());
+        let queues = roles.queues.clone();
+        tasks.push(tokio::spawn(async move {
+            runner
+                .run(&queues, shutdown)
+                .await
+                .context("the workers stopped on an error")
+        }));
+    }
+
+    if roles.scheduler {
+        let shutdown = stopped(stop.subscribe());
+        let db = db.clone();
+        let max_attempts = settings.queue.max_attempts;
+        tasks.push(tokio::spawn(async move {
+            zencall_scheduler::run(db, max_attempts, shutdown).await;
+            Ok(())
+        }));
+    }
+
+    Ok(Running {
+        addr,
+        db,
+        stop,
+        tasks,
+    })
+}
+
+/// Parses a comma-separated list of queue names.
+pub fn parse_queues(text: &str) -> anyhow::Result<Vec<QueueName>> {
+    let mut queues = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let q = QueueName::parse(name).with_context(|| {
+            let known: Vec<_> = QueueName::ALL.iter().map(|q| q.as_str()).collect();
+            format!("unknown queue {name:?}; known queues: {}", known.join(", "))
+        })?;
+        if !queues.contains(&q) {
+            queues.push(q);
+        }
+    }
+    if queues.is_empty() {
+        anyhow::bail!("no queue given");
+    }
+    Ok(queues)
+}

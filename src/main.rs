@@ -1,0 +1,350 @@
+//! The `zencall` command line: parses arguments, loads configuration, starts a role.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use zencall::{Roles, bootstrap, connect, parse_queues, providers, signal, start};
+use zencall_core::clock::SystemClock;
+use zencall_core::config::{LogFormat, Settings};
+use zencall_core::store::api_keys::{self, Scope};
+use zencall_core::store::organisations;
+
+/// Zencall: voice-AI phone assistants for small businesses.
+#[derive(Parser)]
+#[command(name = "zencall", version, about)]
+struct Cli {
+    /// A TOML file overriding the built-in configuration (then ZENCALL__SECTION__KEY variables).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything in one process on an embedded SQLite database: API, workers, scheduler.
+    Up(UpArgs),
+    /// The HTTP API only.
+    Api(PortArgs),
+    /// A worker replica: runs jobs of the given queues (run as many as needed).
+    Worker(WorkerArgs),
+    /// The cron scheduler (any number of replicas: each tick runs once).
+    Scheduler,
+    /// Applies database migrations and exits.
+    Migrate,
+    /// Manages API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Args)]
+struct UpArgs {
+    /// Port of the HTTP API.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Folder of the embedded database.
+    #[arg(long, default_value = "./data", value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Use this database instead of the embedded one.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Args)]
+struct PortArgs {
+    /// Port of the HTTP API (default: server.port).
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// Queues to serve, comma-separated (default: queue.queues).
+    #[arg(long)]
+    queues: Option<String>,
+    /// Jobs at once per queue (default: queue.concurrency).
+    #[arg(long)]
+    concurrency: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Creates an API key and prints its secret once.
+    Create {
+        /// The organisation's id (org_...).
+        #[arg(long, conflicts_with = "new_org", required_unless_present = "new_org")]
+        org: Option<String>,
+        /// Creates a new organisation with this name for the key.
+        #[arg(long, value_name = "NAME")]
+        new_org: Option<String>,
+        /// admin, write or read.
+        #[arg(long)]
+        scope: String,
+        /// A label for the key.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// Revokes an API key: requests with it get 401 from then on.
+    Revoke {
+        /// The organisation's id (org_...).
+        #[arg(long)]
+        org: String,
+        /// The key's id (key_...), as `keys create` printed it.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Pushes N no-op jobs, runs them, and prints throughput and pickup latency.
+    Queue {
+        /// The database to measure (sqlite://... or postgres://...).
+        #[arg(long)]
+        database_url: String,
+        /// Number of jobs.
+        #[arg(long, default_value_t = 10_000)]
+        jobs: u64,
+        /// Jobs at once per worker.
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // reqwest is built without a default TLS provider: install ring before any client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli))
+}
+
+fn load(
+    cli_config: Option<&PathBuf>,
+    overrides: &[(&str, figment::value::Value)],
+) -> anyhow::Result<Settings> {
+    let settings = Settings::load(cli_config.map(|p| p.as_path()), overrides)?;
+    init_logging(&settings);
+    Ok(settings)
+}
+
+fn init_logging(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config.as_ref();
+    match cli.command {
+        Command::Up(args) => {
+            let url = match &args.database_url {
+                Some(url) => url.clone(),
+                None => format!("sqlite://{}", args.data_dir.join("zencall.db").display()),
+            };
+            let settings = load(
+                config,
+                &[
+                    ("server.port", args.port.into()),
+                    ("database.url", url.into()),
+                ],
+            )?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("cannot apply migrations")?;
+            if let Some(secret) = bootstrap(&db, &SystemClock).await? {
+                println!(
+                    "Created your organisation. Its admin API key, shown only this once:\n\n    {secret}\n"
+                );
+            }
+            let listener = bind(&settings).await?;
+            let addr = listener.local_addr()?;
+            let providers = providers(&settings)?;
+            let roles = Roles {
+                api: true,
+                queues: zencall_core::jobs::QueueName::ALL.to_vec(),
+                scheduler: true,
+            };
+            let running =
+                start_stoppable(settings, db, roles, Some(listener), Some(providers)).await?;
+            println!("Zencall is running at http://{addr} (Ctrl-C to stop)");
+            running.wait().await
+        }
+        Command::Api(args) => {
+            let overrides: Vec<(&str, figment::value::Value)> = args
+                .port
+                .map(|p| ("server.port", p.into()))
+                .into_iter()
+                .collect();
+            let settings = load(config, &overrides)?;
+            let db = connect(&settings).await?;
+            let listener = bind(&settings).await?;
+            tracing::info!(addr = %listener.local_addr()?, "API listening");
+            let running = start_stoppable(
+                settings,
+                db,
+                Roles {
+                    api: true,
+                    queues: vec![],
+                    scheduler: false,
+                },
+                Some(listener),
+                None,
+            )
+            .await?;
+            running.wait().await
+        }
+        Command::Worker(args) => {
+            let mut overrides: Vec<(&str, figment::value::Value)> = Vec::new();
+            if let Some(c) = args.concurrency {
+                overrides.push(("queue.concurrency", c.into()));
+            }
+            let settings = load(config, &overrides)?;
+            let queues = parse_queues(args.queues.as_deref().unwrap_or(&settings.queue.queues))
+                .context("--queues")?;
+            let db = connect(&settings).await?;
+            let providers = providers(&settings)?;
+            let running = start_stoppable(
+                settings,
+                db,
+                Roles {
+                    api: false,
+                    queues,
+                    scheduler: false,
+                },
+                None,
+                Some(providers),
+            )
+            .await?;
+            running.wait().await
+        }
+        Command::Scheduler => {
+            let settings = load(config, &[])?;
+            let db = connect(&settings).await?;
+            let running = start_stoppable(
+                settings,
+                db,
+                Roles {
+                    api: false,
+                    queues: vec![],
+                    scheduler: true,
+                },
+                None,
+                None,
+            )
+            .await?;
+            running.wait().await
+        }
+        Command::Migrate => {
+            let settings = load(config, &[])?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("cannot apply migrations")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    org,
+                    new_org,
+                    scope,
+                    name,
+                },
+        } => {
+            let settings = load(config, &[])?;
+            let scope = Scope::parse(&scope).context("--scope must be admin, write or read")?;
+            let db = connect(&settings).await?;
+            let now = chrono::Utc::now();
+            let mut tx = db.begin().await?;
+            let org_id = match (org, new_org) {
+                (Some(id), _) => {
+                    organisations::find(&db, &id)
+                        .await?
+                        .with_context(|| format!("--org: no organisation {id}"))?;
+                    id
+                }
+                (None, Some(name)) => organisations::create(&mut tx, &name, now).await?.id,
+                (None, None) => anyhow::bail!("give --org ORG_ID or --new-org NAME"),
+            };
+            let key = api_keys::create(&mut tx, &org_id, &name, scope, now).await?;
+            tx.commit().await?;
+            println!(
+                "organisation: {org_id}\nkey id: {}\nscope: {}\nsecret (shown once): {}",
+                key.key.id,
+                scope.as_str(),
+                key.secret
+            );
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Revoke { org, key },
+        } => {
+            let settings = load(config, &[])?;
+            let db = connect(&settings).await?;
+            if !api_keys::revoke(&db, &org, &key, chrono::Utc::now()).await? {
+                anyhow::bail!("--key: organisation {org} has no live key {key}");
+            }
+            println!("revoked {key}");
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Queue {
+                    database_url,
+                    jobs,
+                    concurrency,
+                },
+        } => {
+            let settings = load(config, &[("database.url", database_url.into())])?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("cannot apply migrations")?;
+            let report = zencall_worker::bench::queue(db, jobs, concurrency).await?;
+            println!("{report}");
+            Ok(())
+        }
+    }
+}
+
+async fn bind(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
+    let addr = format!("{}:{}", settings.server.host, settings.server.port);
+    tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (server.host, server.port)"))
+}
+
+/// Installs the SIGTERM and Ctrl-C handlers, then starts `roles`; the first signal stops them
+/// and lets in-flight work finish. Handlers come first because a role may announce it is up
+/// before `start` returns, and a signal without a handler would kill the process outright.
+async fn start_stoppable(
+    settings: Settings,
+    db: zencall_core::store::Db,
+    roles: Roles,
+    listener: Option<tokio::net::TcpListener>,
+    providers: Option<zencall::Providers>,
+) -> anyhow::Result<zencall::Running> {
+    let signal = signal::terminate().context("cannot install the signal handlers")?;
+    let running = start(settings, db, roles, listener, providers).await?;
+    let stop = running.stop_switch();
+    tokio::spawn(async move {
+        signal.await;
+        tracing::info!("stopping: finishing requests and in-flight jobs");
+        let _ = stop.send(true);
+    });
+    Ok(running)
+}

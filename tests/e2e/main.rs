@@ -1,0 +1,14 @@
+//! End-to-end tests of the whole platform: the API, workers and scheduler started in-process
+//! on port 0 with a fresh database per test (SQLite always, PostgreSQL when
+//! ZENCALL_TEST_DATABASE_URL is set), and real `zencall` processes where processes matter.
+
+#![allow(clippy::unwrap_used)]
+
+mod test_app;
+
+mod assistants;
+mod auth;
+mod processes;
+mod provisioning;
+mod scheduler;
+mod webhooks;

@@ -1,0 +1,198 @@
+//! The queue benchmark (`zencall bench queue`): throughput of N no-op jobs pushed at once and
+//! run to completion, then pickup latency measured on idle workers, one job at a time (the
+//! pickup latency of a bulk push only measures the queue's depth).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use zencall_core::domain::backoff::Backoff;
+use zencall_core::jobs::payloads::Noop;
+use zencall_core::jobs::queue::{encode, enqueue_many_raw};
+use zencall_core::jobs::runner::{Registry, Runner, RunnerSettings};
+use zencall_core::jobs::{EnqueueOptions, Job, QueueName, admin, enqueue};
+use zencall_core::store::{Backend, Db, Pool};
+
+/// Latency samples taken after the throughput run.
+const LATENCY_SAMPLES: u64 = 200;
+
+/// What the benchmark measured.
+#[derive(Debug, Clone)]
+pub struct QueueReport {
+    /// Backend measured.
+    pub backend: Backend,
+    /// Jobs in the throughput run.
+    pub jobs: u64,
+    /// Worker concurrency.
+    pub concurrency: usize,
+    /// Push, run and record of every job.
+    pub elapsed: Duration,
+    /// Pickup latencies on an idle worker, sorted.
+    pub pickup: Vec<Duration>,
+}
+
+impl QueueReport {
+    /// Jobs per second, end to end.
+    pub fn throughput(&self) -> f64 {
+        self.jobs as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// The `q` quantile of the pickup latency.
+    pub fn pickup_quantile(&self, q: f64) -> Duration {
+        if self.pickup.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((self.pickup.len() as f64 - 1.0) * q).round() as usize;
+        self.pickup[index.min(self.pickup.len() - 1)]
+    }
+}
+
+impl fmt::Display for QueueReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "backend={} jobs={} concurrency={} elapsed={:.2}s throughput={:.0} jobs/s pickup_p50={:.1}ms pickup_p99={:.1}ms (pickup over {} jobs on idle workers)",
+            match self.backend {
+                Backend::Sqlite => "sqlite",
+                Backend::Postgres => "postgres",
+            },
+            self.jobs,
+            self.concurrency,
+            self.elapsed.as_secs_f64(),
+            self.throughput(),
+            ms(self.pickup_quantile(0.5)),
+            ms(self.pickup_quantile(0.99)),
+            self.pickup.len(),
+        )
+    }
+}
+
+/// Runs the benchmark on `db` (migrated) with `jobs` jobs and `concurrency` slots.
+pub async fn queue(db: Db, jobs: u64, concurrency: usize) -> anyhow::Result<QueueReport> {
+    anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
+    anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
+    clear_bench_queue(&db).await?;
+
+    let finished = Arc::new(AtomicU64::new(0));
+    let (started_tx, mut started_rx) = mpsc::unbounded_channel::<(u64, Instant)>();
+    let mut registry = Registry::default();
+    let counter = finished.clone();
+    registry.register::<Noop, _, _>(move |job, _run| {
+        let counter = counter.clone();
+        let started = started_tx.clone();
+        async move {
+            let _ = started.send((job.seq, Instant::now()));
+            counter.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+    });
+    let settings = RunnerSettings {
+        backoff: Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        },
+        job_timeout: Duration::from_secs(60),
+        heartbeat: Duration::from_secs(5),
+        missed_heartbeats: 3,
+        poll_interval: Duration::from_secs(1),
+        concurrency,
+        shutdown_timeout: Duration::from_secs(10),
+        max_attempts: 3,
+    };
+    let runner = Runner::new(db.clone(), registry, settings);
+    let (stop, stop_rx) = watch::channel(false);
+    let worker = tokio::spawn(runner.run(&[QueueName::Bench], async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|s| *s).await;
+    }));
+
+    // Throughput: one bulk push, then run everything.
+    let payloads = (0..jobs)
+        .map(|seq| encode(&Noop { seq }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let t0 = Instant::now();
+    let mut tx = db.begin().await?;
+    enqueue_many_raw(&mut tx, QueueName::Bench, payloads, 3).await?;
+    tx.commit().await?;
+    while finished.load(Ordering::Relaxed) < jobs {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        anyhow::ensure!(
+            !worker.is_finished(),
+            "the workers stopped during the benchmark"
+        );
+    }
+    // Handlers have run; wait for the last outcomes to be recorded.
+    loop {
+        let counts = admin::counts(&db, QueueName::Bench.as_str()).await?;
+        if counts.get(&admin::JobState::Done).copied().unwrap_or(0) >= jobs as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = t0.elapsed();
+    while started_rx.try_recv().is_ok() {}
+
+    // Pickup latency: one job at a time, each to idle workers.
+    let mut pickup = Vec::new();
+    for i in 0..LATENCY_SAMPLES {
+        let seq = jobs + i;
+        // Irregular gaps, so samples do not line up with any timer.
+        tokio::time::sleep(Duration::from_millis(3 + (seq * 7919) % 17)).await;
+        let sent = Instant::now();
+        enqueue(&db, &Noop { seq }, EnqueueOptions::default(), 3).await?;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(60), started_rx.recv()).await {
+                Ok(Some((s, at))) if s == seq => {
+                    pickup.push(at.duration_since(sent));
+                    break;
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => {
+                    anyhow::bail!("a latency sample was not picked up within 60 s")
+                }
+            }
+        }
+    }
+    pickup.sort();
+
+    let _ = stop.send(true);
+    worker.await??;
+    clear_bench_queue(&db).await?;
+    Ok(QueueReport {
+        backend: db.backend(),
+        jobs,
+        concurrency,
+        elapsed,
+        pickup,
+    })
+}
+
+async fn clear_bench_queue(db: &Db) -> anyhow::Result<()> {
+    let queue = Noop::QUEUE.as_str();
+    match db.pool() {
+        Pool::Postgres(p) => {
+            sqlx::query("DELETE FROM job_attempts WHERE queue = $1")
+                .bind(queue)
+                .execute(p)
+                .await?;
+            sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1")
+                .bind(queue)
+                .execute(p)
+                .await?;
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query("DELETE FROM job_attempts WHERE queue = $1")
+                .bind(queue)
+                .execute(p)
+                .await?;
+            sqlx::query("DELETE FROM Jobs WHERE job_type = $1")
+                .bind(queue)
+                .execute(p)
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Zencall workers: the handler of every job kind, one module each, registered in one list.
+
+pub mod bench;
+pub mod context;
+pub mod jobs;
+
+pub use context::JobContext;
+pub use jobs::registry;
