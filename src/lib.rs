@@ -20,6 +20,7 @@ use zencall_core::store::{Db, organisations};
 use zencall_providers::simulator::Simulator;
 use zencall_providers::twilio::TwilioClient;
 use zencall_providers::vapi::VapiClient;
+use zencall_providers::webhook_sender::{SenderSettings, WebhookSender};
 use zencall_providers::{Telephony, VoicePlatform};
 use zencall_worker::JobContext;
 
@@ -154,6 +155,15 @@ pub async fn start(
     let (stop, _) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
     let mut addr = None;
+    let outbound = &settings.webhooks.outbound;
+    let webhooks = Arc::new(
+        WebhookSender::new(&SenderSettings {
+            timeout_ms: outbound.timeout_ms,
+            allow_private_networks: outbound.allow_private_networks,
+            allow_plain_http: outbound.allow_plain_http,
+        })
+        .context("cannot build the webhook sender (webhooks.outbound)")?,
+    );
 
     if roles.api {
         let listener = listener.context("the API role needs a listener")?;
@@ -170,6 +180,7 @@ pub async fn start(
                 .context("cannot use Redis for rate limits (redis.url)")?,
             ),
             settings: settings.clone(),
+            webhooks: webhooks.clone(),
         };
         let shutdown = stopped(stop.subscribe());
         tasks.push(tokio::spawn(async move {
@@ -188,6 +199,7 @@ pub async fn start(
             telephony,
             clock: clock.clone(),
             settings: settings.clone(),
+            webhooks,
         };
         let runner = Runner::new(
             db.clone(),

@@ -5,14 +5,13 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zencall_core::domain::assistant::{AssistantPatch, AssistantRequest, AssistantStatus};
-use zencall_core::domain::sector::{BusinessDetails, Language, Sector};
 use zencall_core::jobs::payloads::{DeleteAssistant, ProvisionAssistant, SyncAssistant};
 use zencall_core::jobs::{EnqueueOptions, enqueue_in};
 use zencall_core::store::api_keys::Scope;
-use zencall_core::store::assistants::{self, Assistant};
+use zencall_core::store::assistants;
+use zencall_core::views::AssistantView;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -27,54 +26,6 @@ pub fn router() -> Router<AppState> {
             "/v1/assistants/{id}",
             get(show).patch(change).delete(remove),
         )
-}
-
-/// An assistant as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct AssistantView {
-    id: String,
-    object: &'static str,
-    name: String,
-    sector: Sector,
-    language: Language,
-    status: AssistantStatus,
-    failure_reason: Option<String>,
-    phone_number: Option<String>,
-    phone_country: String,
-    area_code: Option<String>,
-    business: BusinessDetails,
-    voice: String,
-    greeting: String,
-    system_prompt: String,
-    config_version: i64,
-    synced_version: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<Assistant> for AssistantView {
-    fn from(a: Assistant) -> Self {
-        Self {
-            id: a.id,
-            object: "assistant",
-            name: a.name,
-            sector: a.sector,
-            language: a.language,
-            status: a.status,
-            failure_reason: a.failure_reason,
-            phone_number: a.phone_number,
-            phone_country: a.phone_country,
-            area_code: a.area_code,
-            business: a.business,
-            voice: a.voice,
-            greeting: a.greeting,
-            system_prompt: a.system_prompt,
-            config_version: a.config_version,
-            synced_version: a.synced_version,
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-        }
-    }
 }
 
 /// A page of a list.

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod rate_limit;
 pub mod security;
+pub mod webhook_endpoints;
 pub mod webhooks;
 
 use std::future::Future;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Request quotas per API key.
     pub limits: Arc<rate_limit::RateLimits>,
+    /// Checks the URLs customers register for our events.
+    pub webhooks: Arc<zencall_providers::webhook_sender::WebhookSender>,
 }
 
 /// The whole HTTP application.
@@ -45,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         .merge(assistants::router())
         .merge(calls::router())
         .merge(webhooks::router())
+        .merge(webhook_endpoints::router())
         .fallback(error::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))

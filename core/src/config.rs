@@ -204,6 +204,26 @@ pub struct WebhookSettings {
     pub google_channel_token: SecretString,
     /// Google's previous channel token.
     pub google_previous_channel_token: SecretString,
+    /// Events we send to our customers' endpoints.
+    pub outbound: OutboundWebhookSettings,
+}
+
+/// `[webhooks.outbound]`: deliveries of our events to the endpoints customers register.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundWebhookSettings {
+    /// One delivery attempt gives up after this long.
+    pub timeout_ms: u64,
+    /// Attempts per delivery before it is marked failed.
+    pub max_attempts: u32,
+    /// Delay before the first retry, in seconds.
+    pub retry_base_secs: u64,
+    /// Longest delay between two attempts, in seconds.
+    pub retry_max_secs: u64,
+    /// Accept endpoints on private, loopback, link-local and other reserved addresses.
+    pub allow_private_networks: bool,
+    /// Accept plain `http://` endpoints.
+    pub allow_plain_http: bool,
 }
 
 /// `[log]`
@@ -323,6 +343,18 @@ impl Settings {
                 "rate_limits.admin_per_minute",
                 u64::from(self.rate_limits.admin_per_minute),
             ),
+            (
+                "webhooks.outbound.timeout_ms",
+                self.webhooks.outbound.timeout_ms,
+            ),
+            (
+                "webhooks.outbound.max_attempts",
+                u64::from(self.webhooks.outbound.max_attempts),
+            ),
+            (
+                "webhooks.outbound.retry_base_secs",
+                self.webhooks.outbound.retry_base_secs,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -332,6 +364,12 @@ impl Settings {
         if self.queue.retry_max_secs < self.queue.retry_base_secs {
             return Err(ConfigError(
                 "queue.retry_max_secs: must be at least queue.retry_base_secs".into(),
+            ));
+        }
+        if self.webhooks.outbound.retry_max_secs < self.webhooks.outbound.retry_base_secs {
+            return Err(ConfigError(
+                "webhooks.outbound.retry_max_secs: must be at least webhooks.outbound.retry_base_secs"
+                    .into(),
             ));
         }
         for origin in &self.server.cors_allowed_origins {

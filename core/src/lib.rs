@@ -5,5 +5,7 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod jobs;
 pub mod store;
+pub mod views;

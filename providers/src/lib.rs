@@ -10,6 +10,7 @@ pub mod telephony;
 pub mod twilio;
 pub mod vapi;
 pub mod voice;
+pub mod webhook_sender;
 
 pub use error::ProviderError;
 pub use telephony::Telephony;

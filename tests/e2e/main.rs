@@ -8,6 +8,7 @@ mod test_app;
 
 mod assistants;
 mod auth;
+mod outbound_webhooks;
 mod processes;
 mod provisioning;
 mod scheduler;

@@ -33,6 +33,12 @@ pub fn test_settings() -> Settings {
     s.webhooks.google_channel_token = SecretString::from("google-channel-token");
     // Twilio signs with the account's auth token; the simulator stays in use while Vapi has no key.
     s.providers.twilio.auth_token = SecretString::from(TWILIO_TOKEN);
+    // Customers' endpoints are local fake servers here; retries come quickly.
+    s.webhooks.outbound.allow_private_networks = true;
+    s.webhooks.outbound.allow_plain_http = true;
+    s.webhooks.outbound.retry_base_secs = 1;
+    s.webhooks.outbound.retry_max_secs = 1;
+    s.webhooks.outbound.timeout_ms = 2000;
     s
 }
 

@@ -13,7 +13,7 @@ use zencall_providers::simulator::Simulator;
 use crate::test_app::{TWILIO_TOKEN, TestApp, VAPI_SECRET, marcel, new_org_key, test_settings};
 
 /// An app with one active assistant; returns the app, the assistant's id, its id at Vapi and its number.
-async fn app_with_assistant(db: TestDb) -> (TestApp, String, String, String) {
+pub async fn app_with_assistant(db: TestDb) -> (TestApp, String, String, String) {
     let sim = Simulator::new(&test_settings().providers.simulator);
     let app = TestApp::spawn(db, &sim).await;
     let id = app.create_assistant(marcel()).await;
@@ -30,7 +30,7 @@ async fn app_with_assistant(db: TestDb) -> (TestApp, String, String, String) {
     )
 }
 
-fn vapi_headers(body: &[u8]) -> Vec<(&'static str, String)> {
+pub fn vapi_headers(body: &[u8]) -> Vec<(&'static str, String)> {
     let ts = chrono::Utc::now().timestamp();
     vec![
         ("content-type", "application/json".into()),
@@ -42,7 +42,7 @@ fn vapi_headers(body: &[u8]) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn end_of_call_report(vapi_assistant: &str, number: &str) -> Value {
+pub fn end_of_call_report(vapi_assistant: &str, number: &str) -> Value {
     json!({"message": {
         "type": "end-of-call-report",
         "endedReason": "customer-ended-call",

@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use zencall_core::clock::Clock;
 use zencall_core::config::Settings;
-use zencall_core::store::Db;
+use zencall_core::events::{self, EventType};
+use zencall_core::store::{Db, StoreError};
+use zencall_providers::webhook_sender::WebhookSender;
 use zencall_providers::{Telephony, VoicePlatform};
 
 /// Shared by all handlers of a worker process; cheap to clone.
@@ -20,4 +23,31 @@ pub struct JobContext {
     pub clock: Arc<dyn Clock>,
     /// Configuration.
     pub settings: Arc<Settings>,
+    /// Delivers our events to customers' endpoints.
+    pub webhooks: Arc<WebhookSender>,
+}
+
+impl JobContext {
+    /// Emits one of our events about `subject` (once per type and subject, however often this
+    /// is called) to every endpoint of `org_id` that wants it.
+    pub async fn emit<T: Serialize>(
+        &self,
+        org_id: &str,
+        event_type: EventType,
+        subject: &str,
+        data: &T,
+    ) -> Result<(), StoreError> {
+        let max_attempts = self.settings.webhooks.outbound.max_attempts;
+        events::emit(
+            &self.db,
+            org_id,
+            event_type,
+            subject,
+            data,
+            self.clock.now(),
+            max_attempts,
+        )
+        .await
+        .map(|_| ())
+    }
 }

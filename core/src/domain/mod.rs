@@ -5,4 +5,5 @@ pub mod assistant;
 pub mod backoff;
 pub mod ids;
 pub mod phone;
+pub mod public_address;
 pub mod sector;

@@ -62,6 +62,20 @@ impl Job for ProcessInboundEvent {
     const QUEUE: QueueName = QueueName::Webhooks;
 }
 
+/// Deliver one of our events to one customer endpoint, signed; retried for about a day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The delivery (`whdl_...`).
+    pub delivery_id: String,
+}
+
+impl Job for DeliverWebhook {
+    const KIND: &'static str = "DeliverWebhook";
+    const QUEUE: QueueName = QueueName::Webhooks;
+}
+
 /// Delete finished jobs past their retention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PruneJobs {}

@@ -12,6 +12,8 @@ pub mod calls;
 mod conformance_tests;
 pub mod organisations;
 pub mod test_db;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 pub mod webhook_events;
 
 use std::str::FromStr;

@@ -1,6 +1,7 @@
 //! Verification of inbound webhook signatures, on the raw request before anything is parsed, and
 //! the matching signing functions that our simulator and tests use to sign the events they send.
-//! One module per provider (Vapi, Twilio, Stripe, Google Calendar channels); they share the
+//! One module per provider (Vapi, Twilio, Stripe, Google Calendar channels), plus `zencall`, the
+//! signature of the events we send to our customers; they share the
 //! refusal reasons of [`SignatureError`], the [`TOLERANCE_SECS`] window, secret rotation (every
 //! verifier takes the list of accepted secrets, current and previous, and an empty list or an
 //! empty secret never verifies anything) and constant-time comparisons.
@@ -9,6 +10,7 @@ pub mod google;
 pub mod stripe;
 pub mod twilio;
 pub mod vapi;
+pub mod zencall;
 
 use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};

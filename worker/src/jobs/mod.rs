@@ -1,6 +1,7 @@
 //! One module per job kind, and the list that registers them all.
 
 pub mod delete_assistant;
+pub mod deliver_webhook;
 pub mod process_inbound_event;
 pub mod provision_assistant;
 pub mod prune_jobs;
@@ -9,8 +10,8 @@ pub mod sync_assistant;
 
 use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::{
-    DeleteAssistant, ProcessInboundEvent, ProvisionAssistant, PruneJobs, RescueStuckJobs,
-    SyncAssistant,
+    DeleteAssistant, DeliverWebhook, ProcessInboundEvent, ProvisionAssistant, PruneJobs,
+    RescueStuckJobs, SyncAssistant,
 };
 use zencall_core::jobs::runner::Registry;
 use zencall_core::store::assistants::Assistant;
@@ -18,39 +19,31 @@ use zencall_providers::voice::AssistantSpec;
 
 use crate::JobContext;
 
+/// Registers each `Kind => module` pair: the module's `run(&JobContext, Kind, JobRun)`.
+macro_rules! register {
+    ($registry:ident, $ctx:ident, $($kind:ty => $module:ident),* $(,)?) => {
+        $(
+            let c = $ctx.clone();
+            $registry.register::<$kind, _, _>(move |job, run| {
+                let c = c.clone();
+                async move { $module::run(&c, job, run).await }
+            });
+        )*
+    };
+}
+
 /// Every job kind with its handler.
 pub fn registry(ctx: JobContext) -> Registry {
     let mut r = Registry::default();
-    let c = ctx.clone();
-    r.register::<ProvisionAssistant, _, _>(move |job, run| {
-        let c = c.clone();
-        async move { provision_assistant::run(&c, job, run).await }
-    });
-    let c = ctx.clone();
-    r.register::<SyncAssistant, _, _>(move |job, run| {
-        let c = c.clone();
-        async move { sync_assistant::run(&c, job, run).await }
-    });
-    let c = ctx.clone();
-    r.register::<DeleteAssistant, _, _>(move |job, run| {
-        let c = c.clone();
-        async move { delete_assistant::run(&c, job, run).await }
-    });
-    let c = ctx.clone();
-    r.register::<ProcessInboundEvent, _, _>(move |job, run| {
-        let c = c.clone();
-        async move { process_inbound_event::run(&c, job, run).await }
-    });
-    let c = ctx.clone();
-    r.register::<PruneJobs, _, _>(move |job, run| {
-        let c = c.clone();
-        async move { prune_jobs::run(&c, job, run).await }
-    });
-    let c = ctx;
-    r.register::<RescueStuckJobs, _, _>(move |job, run| {
-        let c = c.clone();
-        async move { rescue_stuck_jobs::run(&c, job, run).await }
-    });
+    register!(r, ctx,
+        ProvisionAssistant => provision_assistant,
+        SyncAssistant => sync_assistant,
+        DeleteAssistant => delete_assistant,
+        ProcessInboundEvent => process_inbound_event,
+        DeliverWebhook => deliver_webhook,
+        PruneJobs => prune_jobs,
+        RescueStuckJobs => rescue_stuck_jobs,
+    );
     r
 }
 

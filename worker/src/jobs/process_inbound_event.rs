@@ -6,10 +6,11 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use zencall_core::events::EventType;
 use zencall_core::jobs::payloads::ProcessInboundEvent;
 use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::assistants;
-use zencall_core::store::calls::{self, CallReport};
+use zencall_core::store::calls::{self, Call, CallReport};
 use zencall_core::store::webhook_events::{self, InboundEvent};
 
 use crate::JobContext;
@@ -239,7 +240,25 @@ async fn vapi(ctx: &JobContext, event: &InboundEvent) -> Result<String, JobError
         ctx.clock.now(),
     )
     .await?;
+    announce_call(ctx, &call, event.event_type == "end-of-call-report").await?;
     Ok(format!("call {} is {}", call.id, call.status))
+}
+
+/// Emits `call.started` once the call has been answered, and `call.ended` when the voice
+/// platform's end-of-call report, the one that carries the transcript, has been merged. Both
+/// happen once per call, so a re-run or a late duplicate report emits nothing new.
+async fn announce_call(ctx: &JobContext, call: &Call, end_report: bool) -> Result<(), JobError> {
+    let answered =
+        call.started_at.is_some() || matches!(call.status.as_str(), "in_progress" | "forwarding");
+    if answered {
+        ctx.emit(&call.org_id, EventType::CallStarted, &call.id, call)
+            .await?;
+    }
+    if end_report && call.status == "ended" {
+        ctx.emit(&call.org_id, EventType::CallEnded, &call.id, call)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn twilio(ctx: &JobContext, event: &InboundEvent) -> Result<String, JobError> {
@@ -265,6 +284,7 @@ async fn twilio(ctx: &JobContext, event: &InboundEvent) -> Result<String, JobErr
         ctx.clock.now(),
     )
     .await?;
+    announce_call(ctx, &call, false).await?;
     Ok(format!("call {} is {}", call.id, call.status))
 }
 

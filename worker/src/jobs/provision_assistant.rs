@@ -5,9 +5,11 @@
 //! anything, so it never makes a second assistant or buys a second number.
 
 use zencall_core::domain::assistant::AssistantStatus;
+use zencall_core::events::EventType;
 use zencall_core::jobs::payloads::ProvisionAssistant;
 use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::assistants::{self, Assistant, Step};
+use zencall_core::views::AssistantView;
 use zencall_providers::ProviderError;
 use zencall_providers::telephony::{NumberSearch, OwnedNumber};
 use zencall_providers::voice::NumberImport;
@@ -30,9 +32,11 @@ pub async fn run(ctx: &JobContext, job: ProvisionAssistant, run: JobRun) -> Resu
             status = assistant.status.as_str(),
             "assistant no longer provisioning; nothing to do"
         );
+        // A run that stopped between the last step and its event may have left it unsent.
+        announce(ctx, &assistant.org_id, &assistant.id).await?;
         return Ok(());
     }
-    match provision(ctx, &assistant, &run).await {
+    let outcome = match provision(ctx, &assistant, &run).await {
         Ok(()) => Ok(()),
         Err(JobError::Permanent(reason)) => {
             assistants::record(
@@ -64,7 +68,26 @@ pub async fn run(ctx: &JobContext, job: ProvisionAssistant, run: JobRun) -> Resu
             })
         }
         Err(e) => Err(e),
-    }
+    };
+    announce(ctx, &assistant.org_id, &assistant.id).await?;
+    outcome
+}
+
+/// Emits `assistant.provisioned` or `assistant.failed` once the assistant is active or failed.
+async fn announce(ctx: &JobContext, org_id: &str, id: &str) -> Result<(), JobError> {
+    let Some(a) = assistants::find(&ctx.db, org_id, id).await? else {
+        return Ok(());
+    };
+    let event = match a.status {
+        AssistantStatus::Active => EventType::AssistantProvisioned,
+        AssistantStatus::Failed => EventType::AssistantFailed,
+        _ => return Ok(()),
+    };
+    let org_id = a.org_id.clone();
+    let subject = a.id.clone();
+    ctx.emit(&org_id, event, &subject, &AssistantView::from(a))
+        .await?;
+    Ok(())
 }
 
 async fn provision(ctx: &JobContext, a: &Assistant, run: &JobRun) -> Result<(), JobError> {

@@ -1,0 +1,300 @@
+//! `/v1/webhook-endpoints`: customers register where our events go (the secret that signs them
+//! is shown once, at creation), list and delete them, and see each delivery with its attempts.
+//! Registering and deleting need the admin scope: an endpoint receives call transcripts.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use zencall_core::domain::assistant::FieldError;
+use zencall_core::events::EventType;
+use zencall_core::store::api_keys::Scope;
+use zencall_core::store::webhook_deliveries::{self, Attempt, Delivery};
+use zencall_core::store::webhook_endpoints::{self, NewEndpoint, WebhookEndpoint};
+use zencall_providers::webhook_sender::DeliveryFailure;
+
+use crate::AppState;
+use crate::assistants::{Page, page_limit};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{Json, Query};
+
+/// Webhook endpoint routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/webhook-endpoints", get(list).post(create))
+        .route("/v1/webhook-endpoints/{id}", get(show).delete(remove))
+        .route("/v1/webhook-endpoints/{id}/deliveries", get(deliveries))
+}
+
+/// Longest description, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// The body of `POST /v1/webhook-endpoints`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointRequest {
+    url: String,
+    event_types: Vec<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+impl EndpointRequest {
+    /// Checks every field but the URL's address (which needs a DNS lookup).
+    fn validate(self) -> Result<NewEndpoint, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        let mut types: Vec<String> = Vec::new();
+        if self.event_types.is_empty() {
+            errors.push(FieldError::new(
+                "event_types",
+                format!(
+                    "must name at least one event type: {} or \"*\" for all",
+                    known.join(", ")
+                ),
+            ));
+        }
+        for (i, t) in self.event_types.iter().enumerate() {
+            if t != "*" && EventType::parse(t).is_none() {
+                errors.push(FieldError::new(
+                    format!("event_types[{i}]"),
+                    format!(
+                        "unknown event type {t:?}; known: {}, or \"*\" for all",
+                        known.join(", ")
+                    ),
+                ));
+            } else if !types.contains(t) {
+                types.push(t.clone());
+            }
+        }
+        if types.iter().any(|t| t == "*") {
+            types = vec!["*".into()];
+        }
+        let description = self
+            .description
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty());
+        if description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
+        {
+            errors.push(FieldError::new(
+                "description",
+                format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+            ));
+        }
+        if self.url.trim().is_empty() {
+            errors.push(FieldError::new("url", "is required"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(NewEndpoint {
+            url: self.url.trim().to_string(),
+            event_types: types,
+            description,
+        })
+    }
+}
+
+/// An endpoint as the API shows it; `secret` only in the answer to its creation.
+#[derive(Debug, Serialize)]
+struct EndpointView {
+    id: String,
+    object: &'static str,
+    url: String,
+    event_types: Vec<String>,
+    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl EndpointView {
+    fn of(e: WebhookEndpoint, with_secret: bool) -> Self {
+        Self {
+            id: e.id,
+            object: "webhook_endpoint",
+            url: e.url,
+            event_types: e.event_types,
+            description: e.description,
+            secret: with_secret.then_some(e.secret),
+            created_at: e.created_at,
+        }
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(request): Json<EndpointRequest>,
+) -> Result<(StatusCode, axum::Json<EndpointView>), ApiError> {
+    caller.require(Scope::Admin)?;
+    let new = request.validate().map_err(ApiError::Invalid)?;
+    match state.webhooks.check_url(&new.url).await {
+        Ok(_) => {}
+        Err(DeliveryFailure::Refused(reason) | DeliveryFailure::Transport(reason)) => {
+            return Err(ApiError::Invalid(vec![FieldError::new("url", reason)]));
+        }
+    }
+    let endpoint =
+        webhook_endpoints::create(&state.db, caller.org_id(), &new, state.clock.now()).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(EndpointView::of(endpoint, true)),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    limit: Option<u32>,
+    starting_after: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<Page<EndpointView>>, ApiError> {
+    caller.require(Scope::Read)?;
+    let limit = page_limit(params.limit)?;
+    let rows = webhook_endpoints::list(
+        &state.db,
+        caller.org_id(),
+        params.starting_after.as_deref(),
+        limit + 1,
+    )
+    .await?;
+    let views: Vec<EndpointView> = rows
+        .into_iter()
+        .map(|e| EndpointView::of(e, false))
+        .collect();
+    Ok(axum::Json(Page::of(views, limit, |e| e.id.clone())))
+}
+
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<WebhookEndpoint, ApiError> {
+    webhook_endpoints::find(&state.db, caller.org_id(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("webhook endpoint {id}")))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<EndpointView>, ApiError> {
+    caller.require(Scope::Read)?;
+    let endpoint = find(&state, &caller, &id).await?;
+    Ok(axum::Json(EndpointView::of(endpoint, false)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::Admin)?;
+    if webhook_endpoints::delete(&state.db, caller.org_id(), &id, state.clock.now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("webhook endpoint {id}")))
+    }
+}
+
+/// A delivery as the API shows it, with its attempts.
+#[derive(Debug, Serialize)]
+struct DeliveryView {
+    object: &'static str,
+    #[serde(flatten)]
+    delivery: Delivery,
+    attempt_log: Vec<Attempt>,
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<Page<DeliveryView>>, ApiError> {
+    caller.require(Scope::Read)?;
+    let limit = page_limit(params.limit)?;
+    // Deliveries stay visible after their endpoint is deleted, but only to its organisation.
+    let endpoint = webhook_endpoints::find_any(&state.db, &id)
+        .await?
+        .filter(|e| e.org_id == caller.org_id())
+        .ok_or_else(|| ApiError::NotFound(format!("webhook endpoint {id}")))?;
+    let rows = webhook_deliveries::list_for_endpoint(
+        &state.db,
+        caller.org_id(),
+        &endpoint.id,
+        params.starting_after.as_deref(),
+        limit + 1,
+    )
+    .await?;
+    let ids: Vec<String> = rows.iter().map(|d| d.id.clone()).collect();
+    let mut attempts = webhook_deliveries::attempts(&state.db, &ids).await?;
+    let views = rows
+        .into_iter()
+        .map(|delivery| {
+            let (mine, rest): (Vec<Attempt>, Vec<Attempt>) = attempts
+                .drain(..)
+                .partition(|a| a.delivery_id == delivery.id);
+            attempts = rest;
+            DeliveryView {
+                object: "webhook_delivery",
+                delivery,
+                attempt_log: mine,
+            }
+        })
+        .collect();
+    Ok(axum::Json(Page::of(views, limit, |d| {
+        d.delivery.id.clone()
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn request(types: &[&str]) -> EndpointRequest {
+        EndpointRequest {
+            url: "https://hooks.example.com/zencall".into(),
+            event_types: types.iter().map(|t| t.to_string()).collect(),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn event_types_must_be_known_and_a_star_means_all() {
+        let new = request(&["call.ended", "call.ended", "assistant.failed"])
+            .validate()
+            .unwrap();
+        assert_eq!(new.event_types, ["call.ended", "assistant.failed"]);
+        assert_eq!(
+            request(&["call.ended", "*"])
+                .validate()
+                .unwrap()
+                .event_types,
+            ["*"]
+        );
+        let errors = request(&["call.ended", "call.exploded"])
+            .validate()
+            .unwrap_err();
+        assert_eq!(errors[0].field, "event_types[1]");
+        assert!(errors[0].message.contains("call.exploded"));
+        assert_eq!(request(&[]).validate().unwrap_err()[0].field, "event_types");
+    }
+
+    #[test]
+    fn a_long_description_is_refused() {
+        let mut r = request(&["*"]);
+        r.description = Some("x".repeat(501));
+        assert_eq!(r.validate().unwrap_err()[0].field, "description");
+    }
+}
