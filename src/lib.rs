@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use secrecy::ExposeSecret;
+use rand::RngExt;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zencall_core::clock::{Clock, SystemClock};
@@ -17,6 +18,7 @@ use zencall_core::jobs::QueueName;
 use zencall_core::jobs::runner::{Runner, RunnerSettings};
 use zencall_core::store::api_keys::{self, Scope};
 use zencall_core::store::{Db, organisations};
+use zencall_providers::simulated_calls::CallReporter;
 use zencall_providers::simulator::Simulator;
 use zencall_providers::twilio::TwilioClient;
 use zencall_providers::vapi::VapiClient;
@@ -79,7 +81,36 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Db> {
 }
 
 /// The outside services workers call: the voice platform and the telephony provider.
-pub type Providers = (Arc<dyn VoicePlatform>, Arc<dyn Telephony>);
+#[derive(Clone)]
+pub struct Providers {
+    /// Vapi, or the simulator.
+    pub voice: Arc<dyn VoicePlatform>,
+    /// Twilio, or the simulator.
+    pub telephony: Arc<dyn Telephony>,
+    /// The simulator, when it stands in for both: it can then place simulated calls, reported
+    /// to the API of the same process.
+    pub simulator: Option<Simulator>,
+}
+
+impl Providers {
+    /// The simulator as both providers.
+    pub fn simulated(sim: &Simulator) -> Self {
+        Self {
+            voice: Arc::new(sim.clone()),
+            telephony: Arc::new(sim.clone()),
+            simulator: Some(sim.clone()),
+        }
+    }
+
+    /// Real (or test) providers.
+    pub fn real(voice: Arc<dyn VoicePlatform>, telephony: Arc<dyn Telephony>) -> Self {
+        Self {
+            voice,
+            telephony,
+            simulator: None,
+        }
+    }
+}
 
 /// The voice platform and telephony provider the settings call for.
 pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
@@ -109,15 +140,14 @@ pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
     };
     if simulate {
         tracing::info!("using simulated voice and telephony providers");
-        let sim = Simulator::new(&p.simulator);
-        Ok((Arc::new(sim.clone()), Arc::new(sim)))
+        Ok(Providers::simulated(&Simulator::new(&p.simulator)))
     } else {
         let vapi = VapiClient::new(&p.vapi, &p.twilio)
             .context("cannot build the Vapi client")?
             .with_server_secret(settings.webhooks.vapi_secret.clone());
         let twilio = TwilioClient::new(&p.twilio, &settings.server.public_url)
             .context("cannot build the Twilio client")?;
-        Ok((Arc::new(vapi), Arc::new(twilio)))
+        Ok(Providers::real(Arc::new(vapi), Arc::new(twilio)))
     }
 }
 
@@ -150,6 +180,11 @@ pub async fn start(
     listener: Option<tokio::net::TcpListener>,
     providers: Option<Providers>,
 ) -> anyhow::Result<Running> {
+    let mut settings = settings;
+    let simulator = providers.as_ref().and_then(|p| p.simulator.clone());
+    if simulator.is_some() {
+        sign_simulated_webhooks(&mut settings);
+    }
     let settings = Arc::new(settings);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (stop, _) = watch::channel(false);
@@ -167,7 +202,19 @@ pub async fn start(
 
     if roles.api {
         let listener = listener.context("the API role needs a listener")?;
-        addr = Some(listener.local_addr()?);
+        let local = listener.local_addr()?;
+        addr = Some(local);
+        if let Some(sim) = &simulator {
+            sim.report_to(
+                CallReporter::new(
+                    &format!("http://{local}"),
+                    &settings.server.public_url,
+                    settings.webhooks.vapi_secret.clone(),
+                    settings.providers.twilio.auth_token.clone(),
+                )
+                .context("cannot build the simulator's call reporter")?,
+            );
+        }
         let state = zencall_api::AppState {
             db: db.clone(),
             clock: clock.clone(),
@@ -181,6 +228,7 @@ pub async fn start(
             ),
             settings: settings.clone(),
             webhooks: webhooks.clone(),
+            simulator: simulator.clone(),
         };
         let shutdown = stopped(stop.subscribe());
         tasks.push(tokio::spawn(async move {
@@ -191,8 +239,9 @@ pub async fn start(
     }
 
     if !roles.queues.is_empty() {
-        let (voice, telephony) =
-            providers.context("workers need the voice and telephony providers")?;
+        let Providers {
+            voice, telephony, ..
+        } = providers.context("workers need the voice and telephony providers")?;
         let ctx = JobContext {
             db: db.clone(),
             voice,
@@ -233,6 +282,32 @@ pub async fn start(
         stop,
         tasks,
     })
+}
+
+/// The simulator signs its webhooks like the providers do, so they are verified like theirs.
+/// Where no secret is configured (the usual case when simulating), one is made up for this
+/// process: nothing outside it can then forge a simulated provider's webhook.
+fn sign_simulated_webhooks(settings: &mut Settings) {
+    let random = || {
+        let bytes: [u8; 32] = rand::rng().random();
+        SecretString::from(hex_lower(&bytes))
+    };
+    if settings.webhooks.vapi_secret.expose_secret().is_empty() {
+        settings.webhooks.vapi_secret = random();
+    }
+    if settings
+        .providers
+        .twilio
+        .auth_token
+        .expose_secret()
+        .is_empty()
+    {
+        settings.providers.twilio.auth_token = random();
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses a comma-separated list of queue names.

@@ -2,7 +2,7 @@
 //! delete (removed from the providers by a job).
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,11 @@ use zencall_core::views::AssistantView;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Path, Query};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unprocessable,
+    UnsupportedMediaType, V1Errors,
+};
 
 /// Assistant routes.
 pub fn router() -> Router<AppState> {
@@ -28,14 +32,23 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// A page of a list.
-#[derive(Debug, Serialize)]
+/// A page of a list, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
+    /// Always `list`.
+    #[schema(schema_with = list_object)]
     object: &'static str,
+    /// The items of this page.
     data: Vec<T>,
+    /// Whether there are more items after this page.
     has_more: bool,
-    /// Pass as `starting_after` to get the next page.
+    /// Pass as `starting_after` to get the next page; null on the last page.
+    #[schema(required = true)]
     next_cursor: Option<String>,
+}
+
+fn list_object() -> utoipa::openapi::Object {
+    zencall_core::schema::constant("list")
 }
 
 impl<T> Page<T> {
@@ -64,17 +77,53 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     Ok(limit)
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/assistants`; any other parameter is refused (400).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Only assistants in this status.
+    #[param(value_type = Option<AssistantStatus>)]
     status: Option<String>,
+    /// Page size: 1 to 100, 20 by default.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     starting_after: Option<String>,
 }
 
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
 
+/// The path parameter of one assistant's routes.
+const ASSISTANT_ID: &str = "The assistant's id, `asst_...`";
+
+/// Creates an assistant; a job provisions it (voice platform, phone number).
+#[utoipa::path(
+    post,
+    path = "/v1/assistants",
+    tag = "assistants",
+    operation_id = "create_assistant",
+    summary = "Create an assistant",
+    description = "Validates every field (422 lists each invalid one), stores the assistant as \
+        `provisioning` and enqueues its provisioning; it becomes `active`, with a phone number, \
+        or `failed`, with `failure_reason`. Needs the `write` scope.",
+    request_body = AssistantRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Stored; being provisioned", body = AssistantView, links(
+            ("GetAssistant" = (operation_id = "get_assistant", parameters(("id" = "$response.body#/id")))),
+            ("UpdateAssistant" = (operation_id = "update_assistant", parameters(("id" = "$response.body#/id")))),
+            ("DeleteAssistant" = (operation_id = "delete_assistant", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        V1Errors,
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,6 +148,21 @@ async fn create(
     Ok((StatusCode::ACCEPTED, axum::Json(assistant.into())))
 }
 
+/// Lists the organisation's assistants, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/assistants",
+    tag = "assistants",
+    operation_id = "list_assistants",
+    summary = "List assistants",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of assistants", body = Page<AssistantView>),
+        (status = 400, response = BadRequest),
+        V1Errors,
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,6 +189,22 @@ async fn list(
     Ok(axum::Json(Page::of(views, limit, |a| a.id.clone())))
 }
 
+/// One assistant.
+#[utoipa::path(
+    get,
+    path = "/v1/assistants/{id}",
+    tag = "assistants",
+    operation_id = "get_assistant",
+    summary = "Get an assistant",
+    params(("id" = String, Path, description = ASSISTANT_ID)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The assistant", body = AssistantView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,6 +217,32 @@ async fn show(
     Ok(axum::Json(a.into()))
 }
 
+/// Changes an assistant; a job pushes the change to the voice platform.
+#[utoipa::path(
+    patch,
+    path = "/v1/assistants/{id}",
+    tag = "assistants",
+    operation_id = "update_assistant",
+    summary = "Change an assistant",
+    description = "Changes `system_prompt`, `voice` or `greeting` (at least one); \
+        `config_version` goes up at once and `synced_version` catches up when the voice platform \
+        has the change. An assistant being deleted, deleted or failed cannot be changed (409). \
+        Needs the `write` scope.",
+    params(("id" = String, Path, description = ASSISTANT_ID)),
+    request_body = AssistantPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Stored; being pushed to the voice platform", body = AssistantView),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        V1Errors,
+    )
+)]
 async fn change(
     State(state): State<AppState>,
     caller: Caller,
@@ -179,6 +285,26 @@ async fn change(
     Ok((StatusCode::ACCEPTED, axum::Json(a.into())))
 }
 
+/// Deletes an assistant; a job removes it from the providers and releases its number.
+#[utoipa::path(
+    delete,
+    path = "/v1/assistants/{id}",
+    tag = "assistants",
+    operation_id = "delete_assistant",
+    summary = "Delete an assistant",
+    description = "Marks the assistant `deleting`; a job removes it from the voice platform and \
+        releases its number, then it is `deleted`. Deleting again is not an error: the answer \
+        shows where the deletion stands. Needs the `write` scope.",
+    params(("id" = String, Path, description = ASSISTANT_ID)),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Being deleted (or already deleted)", body = AssistantView),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

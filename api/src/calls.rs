@@ -1,18 +1,19 @@
 //! `/v1/calls`: the calls of the caller's organisation, newest first, with filters.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use zencall_core::store::api_keys::Scope;
-use zencall_core::store::calls::{self, Call, CallFilter};
+use zencall_core::store::calls::{self, Call, CallFilter, STATUSES};
 
 use crate::AppState;
 use crate::assistants::Page;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::Query;
+use crate::extract::{Path, Query};
+use crate::openapi::{BadRequest, NotFound, V1Errors};
 
 /// Call routes.
 pub fn router() -> Router<AppState> {
@@ -21,22 +22,48 @@ pub fn router() -> Router<AppState> {
         .route("/v1/calls/{id}", get(show))
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/calls`; any other parameter is refused (400).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Only the calls of this assistant (`asst_...`).
     assistant_id: Option<String>,
+    /// Only the calls of this campaign.
     campaign_id: Option<String>,
+    /// Only calls in this status.
+    #[param(schema_with = status_param)]
     status: Option<String>,
     /// RFC 3339; calls created at or after.
     from: Option<DateTime<Utc>>,
-    /// RFC 3339; calls created before.
+    /// RFC 3339; calls created before (must be after `from`).
     to: Option<DateTime<Utc>>,
+    /// Page size: 1 to 100, 20 by default.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     starting_after: Option<String>,
 }
 
-const STATUSES: [&str; 5] = ["queued", "ringing", "in_progress", "forwarding", "ended"];
+fn status_param() -> utoipa::openapi::Object {
+    zencall_core::schema::one_of(STATUSES)
+}
 
+/// Lists the organisation's calls, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/calls",
+    tag = "calls",
+    operation_id = "list_calls",
+    summary = "List calls",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of calls", body = Page<Call>),
+        (status = 400, response = BadRequest),
+        V1Errors,
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -75,6 +102,22 @@ async fn list(
     Ok(axum::Json(Page::of(rows, limit, |c| c.id.clone())))
 }
 
+/// One call.
+#[utoipa::path(
+    get,
+    path = "/v1/calls/{id}",
+    tag = "calls",
+    operation_id = "get_call",
+    summary = "Get a call",
+    params(("id" = String, Path, description = "The call's id, `call_...`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The call, with its transcript once it ended", body = Call),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,

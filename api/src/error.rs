@@ -48,15 +48,51 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error as every response answers it: `application/problem+json` (RFC 9457).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem: always `about:blank` (the status says it).
     #[serde(rename = "type")]
-    kind: &'a str,
-    title: &'a str,
+    #[schema(value_type = String, examples("about:blank"))]
+    kind: &'static str,
+    /// The status's reason phrase (`Not Found`).
+    #[schema(value_type = String, examples("Unprocessable Entity"))]
+    title: &'static str,
+    /// The HTTP status, repeated.
+    #[schema(minimum = 400, maximum = 599, examples(422))]
     status: u16,
+    /// What is wrong, for a person to read.
+    #[schema(examples("the request has invalid fields"))]
     detail: String,
+    /// One entry per invalid field, when the body's fields are invalid (422).
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    #[schema(value_type = Vec<FieldError>)]
+    errors: Option<Vec<FieldError>>,
+}
+
+impl Problem {
+    /// The problem for `status`.
+    fn new(status: StatusCode, detail: String, errors: Option<Vec<FieldError>>) -> Self {
+        Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            errors,
+        }
+    }
+
+    /// The problem as a response (without the headers some statuses add).
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let json = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, json).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
 }
 
 impl ApiError {
@@ -95,28 +131,20 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "request failed");
         }
-        let title = status.canonical_reason().unwrap_or("Error");
-        let errors = match &self {
-            ApiError::Invalid(errors) => Some(errors.as_slice()),
+        let detail = self.to_string();
+        let retry_after = match &self {
+            ApiError::TooManyRequests(secs) => Some(*secs),
             _ => None,
         };
-        let body = Problem {
-            kind: "about:blank",
-            title,
-            status: status.as_u16(),
-            detail: self.to_string(),
-            errors,
+        let errors = match self {
+            ApiError::Invalid(errors) => Some(errors),
+            _ => None,
         };
-        let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
-        let mut response = (status, json).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        if let ApiError::TooManyRequests(secs) = &self {
+        let mut response = Problem::new(status, detail, errors).into_response();
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if status == StatusCode::UNAUTHORIZED {
             response
@@ -149,24 +177,11 @@ pub async fn problem_for_bare_errors(response: Response) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_string(),
         other => other.canonical_reason().unwrap_or("error").to_string(),
     };
-    let title = status.canonical_reason().unwrap_or("Error");
-    let body = Problem {
-        kind: "about:blank",
-        title,
-        status: status.as_u16(),
-        detail,
-        errors: None,
-    };
-    let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut fresh = (status, json).into_response();
+    let mut fresh = Problem::new(status, detail, None).into_response();
     for (name, value) in response.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             fresh.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    fresh.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
     fresh
 }

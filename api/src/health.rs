@@ -14,10 +14,30 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
+/// The process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    summary = "Liveness",
+    responses((status = 200, description = "The process answers", content_type = "text/plain", body = String, example = "ok"))
+)]
 async fn healthz() -> &'static str {
     "ok"
 }
 
+/// The database answers and is migrated.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Readiness",
+    responses(
+        (status = 200, description = "The database answers and is migrated", content_type = "text/plain", body = String, example = "ready"),
+        (status = 408, response = crate::openapi::RequestTimeout),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     if state.db.is_ready().await {
         (StatusCode::OK, "ready")

@@ -7,8 +7,10 @@ pub mod calls;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 pub mod rate_limit;
 pub mod security;
+pub mod simulator;
 pub mod webhook_endpoints;
 pub mod webhooks;
 
@@ -37,6 +39,8 @@ pub struct AppState {
     pub limits: Arc<rate_limit::RateLimits>,
     /// Checks the URLs customers register for our events.
     pub webhooks: Arc<zencall_providers::webhook_sender::WebhookSender>,
+    /// The simulated providers, when they stand in for the real ones in this process.
+    pub simulator: Option<zencall_providers::simulator::Simulator>,
 }
 
 /// The whole HTTP application.
@@ -49,6 +53,8 @@ pub fn app(state: AppState) -> Router {
         .merge(calls::router())
         .merge(webhooks::router())
         .merge(webhook_endpoints::router())
+        .merge(openapi::router())
+        .merge(simulator::router())
         .fallback(error::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))

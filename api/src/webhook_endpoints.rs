@@ -3,7 +3,7 @@
 //! Registering and deleting need the admin scope: an endpoint receives call transcripts.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -19,7 +19,10 @@ use crate::AppState;
 use crate::assistants::{Page, page_limit};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Path, Query};
+use crate::openapi::{
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType, V1Errors,
+};
 
 /// Webhook endpoint routes.
 pub fn router() -> Router<AppState> {
@@ -32,14 +35,50 @@ pub fn router() -> Router<AppState> {
 /// Longest description, in characters.
 const MAX_DESCRIPTION_CHARS: usize = 500;
 
+/// The path parameter of one endpoint's routes.
+const ENDPOINT_ID: &str = "The endpoint's id, `whep_...`";
+
 /// The body of `POST /v1/webhook-endpoints`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EndpointRequest {
+    /// Where to send the events: an `https` URL whose host does not resolve to a private,
+    /// loopback, link-local or otherwise reserved address (checked now and at every delivery).
+    #[schema(min_length = 1, examples("https://crm.example.com/zencall"))]
     url: String,
+    /// The event types to send, or `"*"` for all; at least one.
+    #[schema(schema_with = event_types_request)]
     event_types: Vec<String>,
+    /// A note for you: up to 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     description: Option<String>,
+}
+
+/// The event type names, and `*` for all of them.
+fn event_type_names() -> utoipa::openapi::Object {
+    zencall_core::schema::one_of(EventType::ALL.iter().map(|t| t.as_str()).chain(["*"]))
+}
+
+fn event_types_request() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(event_type_names())
+        .min_items(Some(1))
+        .build()
+}
+
+fn event_types_view() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(event_type_names())
+        .build()
+}
+
+fn endpoint_object() -> utoipa::openapi::Object {
+    zencall_core::schema::constant("webhook_endpoint")
+}
+
+fn delivery_object() -> utoipa::openapi::Object {
+    zencall_core::schema::constant("webhook_delivery")
 }
 
 impl EndpointRequest {
@@ -101,15 +140,26 @@ impl EndpointRequest {
 }
 
 /// An endpoint as the API shows it; `secret` only in the answer to its creation.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct EndpointView {
+    /// `whep_...`
     id: String,
+    /// Always `webhook_endpoint`.
+    #[schema(schema_with = endpoint_object)]
     object: &'static str,
+    /// Where the events go.
     url: String,
+    /// The event types sent (`*`: all).
+    #[schema(schema_with = event_types_view)]
     event_types: Vec<String>,
+    /// Your note.
+    #[schema(required = true)]
     description: Option<String>,
+    /// The key that signs the deliveries (`whsec_...`): only in the answer to the creation.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     secret: Option<String>,
+    /// Creation time.
     created_at: DateTime<Utc>,
 }
 
@@ -127,6 +177,31 @@ impl EndpointView {
     }
 }
 
+/// Registers an endpoint; its signing secret is shown only in this answer.
+#[utoipa::path(
+    post,
+    path = "/v1/webhook-endpoints",
+    tag = "webhook-endpoints",
+    operation_id = "create_webhook_endpoint",
+    summary = "Register a webhook endpoint",
+    description = "Checks the event types and the URL (resolving its host), stores the endpoint \
+        and answers with its signing `secret`, shown only here. Needs the `admin` scope.",
+    request_body = EndpointRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered; `secret` is shown only here", body = EndpointView, links(
+            ("GetWebhookEndpoint" = (operation_id = "get_webhook_endpoint", parameters(("id" = "$response.body#/id")))),
+            ("DeleteWebhookEndpoint" = (operation_id = "delete_webhook_endpoint", parameters(("id" = "$response.body#/id")))),
+            ("ListWebhookDeliveries" = (operation_id = "list_webhook_deliveries", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        V1Errors,
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,13 +223,33 @@ async fn create(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of the lists of endpoints and deliveries; any other parameter is refused (400).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Page size: 1 to 100, 20 by default.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     starting_after: Option<String>,
 }
 
+/// Lists the organisation's endpoints, newest first (without their secrets).
+#[utoipa::path(
+    get,
+    path = "/v1/webhook-endpoints",
+    tag = "webhook-endpoints",
+    operation_id = "list_webhook_endpoints",
+    summary = "List webhook endpoints",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of endpoints", body = Page<EndpointView>),
+        (status = 400, response = BadRequest),
+        V1Errors,
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,6 +277,22 @@ async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<WebhookEndp
         .ok_or_else(|| ApiError::NotFound(format!("webhook endpoint {id}")))
 }
 
+/// One endpoint (without its secret).
+#[utoipa::path(
+    get,
+    path = "/v1/webhook-endpoints/{id}",
+    tag = "webhook-endpoints",
+    operation_id = "get_webhook_endpoint",
+    summary = "Get a webhook endpoint",
+    params(("id" = String, Path, description = ENDPOINT_ID)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -192,6 +303,25 @@ async fn show(
     Ok(axum::Json(EndpointView::of(endpoint, false)))
 }
 
+/// Deletes an endpoint: its pending deliveries are cancelled.
+#[utoipa::path(
+    delete,
+    path = "/v1/webhook-endpoints/{id}",
+    tag = "webhook-endpoints",
+    operation_id = "delete_webhook_endpoint",
+    summary = "Delete a webhook endpoint",
+    description = "No more events are sent to it and its pending deliveries are cancelled; \
+        its deliveries stay listed. Needs the `admin` scope.",
+    params(("id" = String, Path, description = ENDPOINT_ID)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -206,14 +336,35 @@ async fn remove(
 }
 
 /// A delivery as the API shows it, with its attempts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DeliveryView {
+    /// Always `webhook_delivery`.
+    #[schema(schema_with = delivery_object)]
     object: &'static str,
     #[serde(flatten)]
     delivery: Delivery,
+    /// Every attempt made, the first first.
     attempt_log: Vec<Attempt>,
 }
 
+/// Lists an endpoint's deliveries, newest first, each with its attempts.
+#[utoipa::path(
+    get,
+    path = "/v1/webhook-endpoints/{id}/deliveries",
+    tag = "webhook-endpoints",
+    operation_id = "list_webhook_deliveries",
+    summary = "List an endpoint's deliveries",
+    description = "Every delivery with each attempt's status code, the start of the answer and \
+        the error; still listed after the endpoint is deleted.",
+    params(("id" = String, Path, description = ENDPOINT_ID), ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of deliveries", body = Page<DeliveryView>),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
 async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,

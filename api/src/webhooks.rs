@@ -22,6 +22,7 @@ use zencall_providers::signatures::{self, SignatureError};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::{BadRequest, PayloadTooLarge, Unprocessable, WebhookErrors};
 
 /// Webhook routes.
 pub fn router() -> Router<AppState> {
@@ -30,6 +31,13 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/twilio/voice-status", post(twilio_voice_status))
         .route("/webhooks/stripe", post(stripe))
         .route("/webhooks/google-calendar", post(google_calendar))
+}
+
+/// The answer to a delivery that is stored (or was already).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Received {
+    /// Always true.
+    received: bool,
 }
 
 /// What a verified delivery is, before it is stored.
@@ -60,6 +68,18 @@ fn json_body(body: &[u8]) -> Result<(serde_json::Value, String), ApiError> {
     let value = serde_json::from_str(text)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
     Ok((value, text.to_string()))
+}
+
+/// A value of a verified delivery to store as text. PostgreSQL stores no NUL character: one is
+/// 422 (a 500 would make the provider deliver the same thing again and again).
+fn storable(field: &str, value: String) -> Result<String, ApiError> {
+    if value.contains('\0') {
+        Err(ApiError::Unprocessable(format!(
+            "{field}: must not contain NUL characters"
+        )))
+    } else {
+        Ok(value)
+    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -135,13 +155,34 @@ async fn accept(state: &AppState, event: Accepted) -> Result<Response, ApiError>
             tracing::debug!(provider = event.provider, provider_event_id = %event.event_id, "duplicate webhook acknowledged");
         }
     }
-    Ok((
-        StatusCode::OK,
-        axum::Json(serde_json::json!({"received": true})),
-    )
-        .into_response())
+    Ok((StatusCode::OK, axum::Json(Received { received: true })).into_response())
 }
 
+/// Vapi's server messages.
+#[utoipa::path(
+    post,
+    path = "/webhooks/vapi",
+    tag = "provider-webhooks",
+    operation_id = "vapi_webhook",
+    summary = "Vapi server messages",
+    description = "Verified by `X-Vapi-Secret` (the shared secret) or by `X-Signature`, \
+        HMAC-SHA256 of `{X-Timestamp}.{body}` (300 s tolerance). Stored once, then processed by \
+        a job.",
+    params(
+        ("x-vapi-secret" = Option<String>, Header, description = "The shared secret"),
+        ("x-signature" = Option<String>, Header, description = "Hex HMAC-SHA256 of `{x-timestamp}.{body}`"),
+        ("x-timestamp" = Option<String>, Header, description = "Unix seconds of the signature"),
+    ),
+    request_body(content = Object, content_type = "application/json",
+        description = "A Vapi server message: `{\"message\": {\"type\": ...}}`"),
+    responses(
+        (status = 200, description = "Stored (or already stored)", body = Received),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable),
+        WebhookErrors,
+    )
+)]
 async fn vapi(
     State(state): State<AppState>,
     source: Source,
@@ -170,6 +211,7 @@ async fn vapi(
         .chars()
         .take(64)
         .collect::<String>();
+    let event_type = storable("message.type", event_type)?;
     // Vapi's messages carry no event id: the same delivery always has the same bytes.
     let event_id = sha256_hex(&body);
     accept(
@@ -185,6 +227,30 @@ async fn vapi(
     .await
 }
 
+/// Twilio's call status callbacks.
+#[utoipa::path(
+    post,
+    path = "/webhooks/twilio/voice-status",
+    tag = "provider-webhooks",
+    operation_id = "twilio_voice_status_webhook",
+    summary = "Twilio call status callbacks",
+    description = "Verified by `X-Twilio-Signature`: HMAC-SHA1, keyed with the auth token, of \
+        the public URL followed by the sorted form parameters. Stored once per call and status, \
+        then processed by a job.",
+    params(
+        ("x-twilio-signature" = Option<String>, Header, description = "Base64 HMAC-SHA1 of the URL and the parameters"),
+    ),
+    request_body(content = inline(std::collections::HashMap<String, String>),
+        content_type = "application/x-www-form-urlencoded",
+        description = "Twilio's status callback parameters; `CallSid` and `CallStatus` are needed"),
+    responses(
+        (status = 200, description = "Stored (or already stored)", body = Received),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable),
+        WebhookErrors,
+    )
+)]
 async fn twilio_voice_status(
     State(state): State<AppState>,
     source: Source,
@@ -223,8 +289,10 @@ async fn twilio_voice_status(
             .map(|(_, v)| v.clone())
     };
     let sid = get("CallSid").ok_or_else(|| ApiError::Unprocessable("CallSid: missing".into()))?;
+    let sid = storable("CallSid", sid)?;
     let status =
         get("CallStatus").ok_or_else(|| ApiError::Unprocessable("CallStatus: missing".into()))?;
+    let status = storable("CallStatus", status)?;
     let payload = serde_json::to_string(&params).map_err(|e| ApiError::Internal(e.to_string()))?;
     // Twilio has no event id and no timestamp: a call's status is reported once.
     let event_id = format!("{sid}:{status}");
@@ -241,6 +309,28 @@ async fn twilio_voice_status(
     .await
 }
 
+/// Stripe's events.
+#[utoipa::path(
+    post,
+    path = "/webhooks/stripe",
+    tag = "provider-webhooks",
+    operation_id = "stripe_webhook",
+    summary = "Stripe events",
+    description = "Verified by `Stripe-Signature` (`t=...,v1=...`, any matching `v1`, 300 s \
+        tolerance). Stored once per event id.",
+    params(
+        ("stripe-signature" = Option<String>, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256>`"),
+    ),
+    request_body(content = Object, content_type = "application/json",
+        description = "A Stripe event: `{\"id\": \"evt_...\", \"type\": ...}`"),
+    responses(
+        (status = 200, description = "Stored (or already stored)", body = Received),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable),
+        WebhookErrors,
+    )
+)]
 async fn stripe(
     State(state): State<AppState>,
     source: Source,
@@ -263,11 +353,13 @@ async fn stripe(
         .and_then(|v| v.as_str())
         .ok_or_else(|| ApiError::Unprocessable("id: missing".into()))?
         .to_string();
+    let event_id = storable("id", event_id)?;
     let event_type = value
         .get("type")
         .and_then(|v| v.as_str())
         .unwrap_or("unknown")
         .to_string();
+    let event_type = storable("type", event_type)?;
     accept(
         &state,
         Accepted {
@@ -281,6 +373,29 @@ async fn stripe(
     .await
 }
 
+/// Google Calendar's push notifications (headers only, no body).
+#[utoipa::path(
+    post,
+    path = "/webhooks/google-calendar",
+    tag = "provider-webhooks",
+    operation_id = "google_calendar_webhook",
+    summary = "Google Calendar push notifications",
+    description = "Verified by `X-Goog-Channel-Token`, the token given when watching the \
+        calendar. Stored once per channel and message number.",
+    params(
+        ("x-goog-channel-token" = Option<String>, Header, description = "The channel's token"),
+        ("x-goog-channel-id" = Option<String>, Header, description = "The channel (needed once verified)"),
+        ("x-goog-message-number" = Option<String>, Header, description = "The message's number in the channel (needed once verified)"),
+        ("x-goog-resource-state" = Option<String>, Header, description = "`sync`, `exists` or `not_exists`"),
+        ("x-goog-resource-id" = Option<String>, Header, description = "The watched resource"),
+        ("x-goog-channel-expiration" = Option<String>, Header, description = "When the channel expires"),
+    ),
+    responses(
+        (status = 200, description = "Stored (or already stored)", body = Received),
+        (status = 400, response = BadRequest),
+        WebhookErrors,
+    )
+)]
 async fn google_calendar(
     State(state): State<AppState>,
     source: Source,

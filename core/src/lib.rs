@@ -7,5 +7,6 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod jobs;
+pub mod schema;
 pub mod store;
 pub mod views;

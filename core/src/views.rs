@@ -9,11 +9,12 @@ use crate::domain::sector::{BusinessDetails, Language, Sector};
 use crate::store::assistants::Assistant;
 
 /// An assistant as the API shows it and its events carry it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AssistantView {
     /// `asst_...`
     pub id: String,
     /// Always `assistant`.
+    #[schema(schema_with = assistant_object)]
     pub object: &'static str,
     /// Display name.
     pub name: String,
@@ -24,12 +25,15 @@ pub struct AssistantView {
     /// Life-cycle state.
     pub status: AssistantStatus,
     /// Why provisioning failed.
+    #[schema(required = true)]
     pub failure_reason: Option<String>,
     /// Its number, E.164, once bought.
+    #[schema(required = true)]
     pub phone_number: Option<String>,
     /// Country of its number.
     pub phone_country: String,
     /// Preferred area code.
+    #[schema(required = true)]
     pub area_code: Option<String>,
     /// The business it answers for.
     pub business: BusinessDetails,
@@ -47,6 +51,10 @@ pub struct AssistantView {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+}
+
+fn assistant_object() -> utoipa::openapi::Object {
+    crate::schema::constant("assistant")
 }
 
 impl From<Assistant> for AssistantView {

@@ -5,6 +5,7 @@
 pub mod error;
 mod http;
 pub mod signatures;
+pub mod simulated_calls;
 pub mod simulator;
 pub mod telephony;
 pub mod twilio;

@@ -15,6 +15,7 @@ use zencall_core::config::SimulatorSettings;
 use zencall_core::domain::phone::PhoneNumber;
 
 use crate::ProviderError;
+use crate::simulated_calls::{CallOutcome, CallReporter, Direction, SimulatedCall};
 use crate::telephony::{AvailableNumber, NumberSearch, OwnedNumber, Telephony};
 use crate::voice::{AssistantSpec, NumberImport, VoicePlatform};
 
@@ -32,6 +33,7 @@ const DRAWS_PER_NUMBER: usize = 40;
 pub struct Simulator {
     latency: Duration,
     state: Arc<Mutex<State>>,
+    reporter: Arc<Mutex<Option<CallReporter>>>,
 }
 
 #[derive(Debug, Default)]
@@ -218,7 +220,63 @@ impl Simulator {
         Self {
             latency: Duration::from_millis(settings.latency_ms),
             state: Arc::new(Mutex::new(State::default())),
+            reporter: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Makes simulated calls report to our webhooks through `reporter` (clones share it).
+    pub fn report_to(&self, reporter: CallReporter) {
+        *self
+            .reporter
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reporter);
+    }
+
+    /// Simulates a call between `customer_number` and the assistant whose number is
+    /// `our_number`: the providers' reports of it are POSTed, signed, to our webhooks in the
+    /// background, about the simulated latency apart. Returns the call as it will be reported.
+    pub fn simulate_call(
+        &self,
+        our_number: &str,
+        customer_number: &str,
+        direction: Direction,
+        outcome: CallOutcome,
+    ) -> Result<SimulatedCall, ProviderError> {
+        let refuse = |message: String| ProviderError::Permanent {
+            provider: VOICE,
+            message,
+        };
+        let reporter = self
+            .reporter
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .ok_or_else(|| refuse("simulated calls need the API in the same process".into()))?;
+        let vapi_assistant_id = self
+            .state()
+            .imported
+            .values()
+            .find(|i| i.number == our_number)
+            .map(|i| i.assistant_id.clone())
+            .ok_or_else(|| refuse(format!("the number {our_number} is not imported")))?;
+        let call = SimulatedCall {
+            vapi_call_id: uuid_like(),
+            twilio_call_sid: sid("CA"),
+            vapi_assistant_id,
+            our_number: our_number.to_string(),
+            customer_number: customer_number.to_string(),
+            direction,
+            outcome,
+            ringing_at: Utc::now(),
+        };
+        let pace = self.latency;
+        let played = call.clone();
+        tokio::spawn(async move {
+            if let Err(e) = reporter.play(&played, pace).await {
+                tracing::warn!(call = %played.vapi_call_id, error = %e, "a simulated call could not be reported");
+            }
+        });
+        Ok(call)
     }
 
     /// How many assistants exist at the simulated voice platform.

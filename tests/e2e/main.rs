@@ -8,8 +8,10 @@ mod test_app;
 
 mod assistants;
 mod auth;
+mod isolation;
 mod outbound_webhooks;
 mod processes;
 mod provisioning;
 mod scheduler;
+mod simulated_calls;
 mod webhooks;

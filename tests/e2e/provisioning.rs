@@ -19,6 +19,8 @@ use zencall_providers::telephony::{AvailableNumber, NumberSearch, OwnedNumber};
 use zencall_providers::voice::{AssistantSpec, NumberImport};
 use zencall_providers::{ProviderError, Telephony, VoicePlatform};
 
+use zencall::Providers;
+
 use crate::test_app::{TestApp, marcel, test_settings};
 
 const TWILIO_BASE: &str = "/2010-04-01/Accounts/AC0123456789abcdef";
@@ -301,7 +303,8 @@ async fn a_rerun_after_lost_replies_never_creates_a_second_assistant_or_buys_a_s
             sim: sim.clone(),
             lost: Mutex::new(HashSet::new()),
         });
-        let app = TestApp::spawn_with(db, test_settings(), (lossy.clone(), lossy)).await;
+        let app =
+            TestApp::spawn_with(db, test_settings(), Providers::real(lossy.clone(), lossy)).await;
         let id = app.create_assistant(marcel()).await;
         let active = app.await_assistant(&id, "active").await;
         assert_eq!(

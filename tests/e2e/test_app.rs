@@ -1,20 +1,18 @@
 //! The test platform: spawned on port 0 with its own database, fakes as fields, and functions
 //! that await a state instead of sleeping.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use zencall::{Roles, Running};
+use zencall::{Providers, Roles, Running};
 use zencall_core::config::Settings;
 use zencall_core::jobs::QueueName;
 use zencall_core::store::api_keys::{self, Scope};
 use zencall_core::store::organisations;
 use zencall_core::store::test_db::TestDb;
 use zencall_providers::simulator::Simulator;
-use zencall_providers::{Telephony, VoicePlatform};
 
 /// Settings for tests: quick retries and polls, no simulated latency.
 pub fn test_settings() -> Settings {
@@ -62,17 +60,13 @@ pub struct TestApp {
 }
 
 /// The simulator as both providers.
-pub fn simulated(sim: &Simulator) -> (Arc<dyn VoicePlatform>, Arc<dyn Telephony>) {
-    (Arc::new(sim.clone()), Arc::new(sim.clone()))
+pub fn simulated(sim: &Simulator) -> Providers {
+    Providers::simulated(sim)
 }
 
 impl TestApp {
     /// Starts API, workers and scheduler on `test_db` with these providers and settings.
-    pub async fn spawn_with(
-        test_db: TestDb,
-        settings: Settings,
-        providers: (Arc<dyn VoicePlatform>, Arc<dyn Telephony>),
-    ) -> TestApp {
+    pub async fn spawn_with(test_db: TestDb, settings: Settings, providers: Providers) -> TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let roles = Roles {

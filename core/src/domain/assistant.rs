@@ -6,7 +6,7 @@ use super::phone::{CountryCode, PhoneNumber};
 use super::sector::{BusinessDetails, Language, Sector};
 
 /// Where an assistant is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AssistantStatus {
     /// Being created at the voice platform and given a number.
@@ -49,7 +49,7 @@ impl AssistantStatus {
 }
 
 /// One invalid field of a request: its JSON path and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Dotted path of the field (`business.transfer_number`).
     pub field: String,
@@ -68,51 +68,66 @@ impl FieldError {
 }
 
 /// The number a customer asks for.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneNumberRequest {
-    /// ISO country code (`FR`).
+    /// ISO 3166-1 alpha-2 country code (`FR`, the default).
+    #[schema(examples("FR"))]
     pub country: Option<String>,
-    /// Preferred area code or prefix, if any (`1` for Paris, `415`).
+    /// Preferred area code or prefix, if any (`1` for Paris, `415`): 1 to 6 digits.
+    #[schema(examples("1"))]
     pub area_code: Option<String>,
 }
 
 /// Business details as received, before validation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BusinessRequest {
-    /// Trading name.
+    /// Trading name: 1 to 120 characters, not blank, no control characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 120)]
     pub name: Option<String>,
-    /// Postal address.
+    /// Postal address: up to 500 characters.
+    #[schema(max_length = 500)]
     pub address: Option<String>,
-    /// Opening hours.
+    /// Opening hours, as the business writes them: up to 500 characters.
+    #[schema(max_length = 500)]
     pub opening_hours: Option<String>,
-    /// Services offered.
+    /// Services offered: at most 50, each 1 to 120 characters.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub services: Vec<String>,
-    /// Transfer number.
+    /// Where to transfer a caller who asks for a person: a phone number, national (read in the
+    /// number's country) or international.
+    #[schema(examples("+33142868000"))]
     pub transfer_number: Option<String>,
 }
 
 /// `POST /v1/assistants` as received, before validation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssistantRequest {
-    /// Display name.
+    /// Display name: 1 to 120 characters, not blank, no control characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 120)]
     pub name: Option<String>,
-    /// Sector name.
+    /// Sector.
+    #[schema(value_type = Sector, required = true)]
     pub sector: Option<String>,
-    /// Language code.
+    /// Language; `fr` when not given.
+    #[schema(value_type = Option<Language>)]
     pub language: Option<String>,
     /// The business.
+    #[schema(value_type = BusinessRequest, required = true)]
     pub business: Option<BusinessRequest>,
-    /// The number wanted.
+    /// The number wanted; in France, any area, when not given.
     pub phone_number: Option<PhoneNumberRequest>,
-    /// Voice id at the voice platform; a default per language otherwise.
+    /// Voice id at the voice platform (up to 120 characters); a default per language otherwise.
+    #[schema(max_length = 120)]
     pub voice: Option<String>,
-    /// First sentence; a default per language otherwise.
+    /// First sentence (up to 500 characters); a default per language otherwise.
+    #[schema(max_length = 500)]
     pub greeting: Option<String>,
-    /// A system prompt replacing the sector's template.
+    /// A system prompt replacing the sector's template (up to 20,000 characters).
+    #[schema(max_length = 20000)]
     pub system_prompt: Option<String>,
 }
 
@@ -139,15 +154,18 @@ pub struct NewAssistant {
     pub system_prompt: String,
 }
 
-/// `PATCH /v1/assistants/{id}` as received.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `PATCH /v1/assistants/{id}` as received: at least one field must be given.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssistantPatch {
-    /// New system prompt.
+    /// New system prompt: 1 to 20,000 characters, not blank.
+    #[schema(min_length = 1, max_length = 20000)]
     pub system_prompt: Option<String>,
-    /// New voice id.
+    /// New voice id: 1 to 120 characters, not blank.
+    #[schema(min_length = 1, max_length = 120)]
     pub voice: Option<String>,
-    /// New first sentence.
+    /// New first sentence: 1 to 500 characters, not blank.
+    #[schema(min_length = 1, max_length = 500)]
     pub greeting: Option<String>,
 }
 

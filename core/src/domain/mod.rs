@@ -3,6 +3,8 @@
 
 pub mod assistant;
 pub mod backoff;
+pub mod calling_window;
+pub mod holidays;
 pub mod ids;
 pub mod phone;
 pub mod public_address;

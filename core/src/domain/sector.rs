@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The sectors an assistant can be made for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sector {
     /// Restaurants, cafés, caterers.
@@ -21,7 +21,7 @@ pub enum Sector {
 }
 
 /// The languages an assistant speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     /// French.
@@ -102,18 +102,22 @@ impl Sector {
 }
 
 /// The business the assistant speaks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BusinessDetails {
     /// Trading name.
     pub name: String,
     /// Postal address.
+    #[schema(required = true)]
     pub address: Option<String>,
     /// Opening hours, as the business writes them.
+    #[schema(required = true)]
     pub opening_hours: Option<String>,
     /// Services or products offered.
     #[serde(default)]
+    #[schema(required = true)]
     pub services: Vec<String>,
     /// Where to transfer a caller who asks for a person (E.164).
+    #[schema(required = true)]
     pub transfer_number: Option<String>,
 }
 

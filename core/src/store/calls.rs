@@ -10,48 +10,75 @@ use crate::domain::ids::new_id;
 use crate::on_pool;
 
 /// A call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Call {
     /// `call_...`
     pub id: String,
     /// Owning organisation.
     pub org_id: String,
     /// The assistant that took or placed it.
+    #[schema(required = true)]
     pub assistant_id: Option<String>,
     /// The campaign it belongs to, if any.
+    #[schema(required = true)]
     pub campaign_id: Option<String>,
     /// Id at the voice platform.
+    #[schema(required = true)]
     pub vapi_call_id: Option<String>,
     /// Id at the telephony provider.
+    #[schema(required = true)]
     pub twilio_call_sid: Option<String>,
     /// `inbound` or `outbound`.
+    #[schema(schema_with = direction_schema)]
     pub direction: String,
     /// `queued`, `ringing`, `in_progress`, `forwarding` or `ended`.
+    #[schema(schema_with = status_schema)]
     pub status: String,
     /// Caller, E.164.
+    #[schema(required = true)]
     pub from_number: Option<String>,
     /// Callee, E.164.
+    #[schema(required = true)]
     pub to_number: Option<String>,
     /// Answered at.
+    #[schema(required = true)]
     pub started_at: Option<DateTime<Utc>>,
     /// Ended at.
+    #[schema(required = true)]
     pub ended_at: Option<DateTime<Utc>>,
     /// From `started_at` to `ended_at`, in whole seconds.
+    #[schema(required = true)]
     pub duration_secs: Option<i64>,
     /// Why it ended (`customer-ended-call`, `busy`, `no-answer`, ...).
+    #[schema(required = true)]
     pub ended_reason: Option<String>,
     /// Its cost at the voice platform, in US dollars, as a decimal string.
+    #[schema(required = true)]
     pub cost_usd: Option<String>,
     /// The transcript.
+    #[schema(required = true)]
     pub transcript: Option<String>,
     /// Where the recording is.
+    #[schema(required = true)]
     pub recording_url: Option<String>,
     /// The platform's summary.
+    #[schema(required = true)]
     pub summary: Option<String>,
     /// First report.
     pub created_at: DateTime<Utc>,
     /// Last report.
     pub updated_at: DateTime<Utc>,
+}
+
+/// The statuses a call can be in, from first to last.
+pub const STATUSES: [&str; 5] = ["queued", "ringing", "in_progress", "forwarding", "ended"];
+
+fn direction_schema() -> utoipa::openapi::Object {
+    crate::schema::one_of(["inbound", "outbound"])
+}
+
+fn status_schema() -> utoipa::openapi::Object {
+    crate::schema::one_of(STATUSES)
 }
 
 /// What one report says about a call; `None` fields say nothing.

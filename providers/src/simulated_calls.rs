@@ -1,0 +1,361 @@
+//! Simulated calls, reported the way the real providers report them: Vapi server messages
+//! (`status-update`, `end-of-call-report`) signed with the Vapi webhook secret, and Twilio status
+//! callbacks signed with the auth token over the public URL, POSTed over HTTP to our own webhook
+//! endpoints. So a simulated call goes through exactly the path a real one takes: verification,
+//! the inbox, deduplication, the processing job, calls, and our outbound events.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::ProviderError;
+use crate::signatures;
+
+/// Who placed the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// A customer called the assistant's number.
+    Inbound,
+    /// The assistant called a customer.
+    Outbound,
+}
+
+/// How the call goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Answered, then a conversation of `talk_secs` seconds.
+    Answered {
+        /// Length of the conversation.
+        talk_secs: u32,
+    },
+    /// The line was busy.
+    Busy,
+    /// Nobody answered.
+    NoAnswer,
+}
+
+/// One simulated call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedCall {
+    /// The call's id at the voice platform (a lowercase UUID, as Vapi's).
+    pub vapi_call_id: String,
+    /// The call's SID at the telephony provider (`CA` + 32 hex digits).
+    pub twilio_call_sid: String,
+    /// The assistant's id at the voice platform.
+    pub vapi_assistant_id: String,
+    /// The assistant's number, E.164.
+    pub our_number: String,
+    /// The other party's number, E.164.
+    pub customer_number: String,
+    /// Who called.
+    pub direction: Direction,
+    /// How it goes.
+    pub outcome: CallOutcome,
+    /// When it started ringing.
+    pub ringing_at: DateTime<Utc>,
+}
+
+/// One message of a call's report: to which of our endpoints, and its body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    /// A Vapi server message (JSON).
+    Vapi(Value),
+    /// A Twilio status callback (form parameters).
+    Twilio(Vec<(String, String)>),
+}
+
+/// Where the seconds of the script fall: ringing lasts this long before an answer.
+const RING_SECS: i64 = 6;
+
+fn at(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl SimulatedCall {
+    fn vapi_call(&self) -> Value {
+        let kind = match self.direction {
+            Direction::Inbound => "inboundPhoneCall",
+            Direction::Outbound => "outboundPhoneCall",
+        };
+        json!({
+            "id": self.vapi_call_id,
+            "assistantId": self.vapi_assistant_id,
+            "type": kind,
+            "customer": {"number": self.customer_number},
+            "phoneCallProviderId": self.twilio_call_sid,
+        })
+    }
+
+    fn status_update(&self, status: &str, ended_reason: Option<&str>) -> Report {
+        let mut message = json!({
+            "type": "status-update",
+            "status": status,
+            "call": self.vapi_call(),
+            "phoneNumber": {"number": self.our_number},
+        });
+        if let Some(reason) = ended_reason {
+            message["endedReason"] = json!(reason);
+        }
+        Report::Vapi(json!({ "message": message }))
+    }
+
+    fn twilio(&self, status: &str, duration_secs: Option<i64>) -> Report {
+        let (from, to, direction) = match self.direction {
+            Direction::Inbound => (&self.customer_number, &self.our_number, "inbound"),
+            Direction::Outbound => (&self.our_number, &self.customer_number, "outbound-api"),
+        };
+        let mut form = vec![
+            ("CallSid".to_string(), self.twilio_call_sid.clone()),
+            ("CallStatus".to_string(), status.to_string()),
+            ("Direction".to_string(), direction.to_string()),
+            ("From".to_string(), from.clone()),
+            ("To".to_string(), to.clone()),
+        ];
+        if let Some(d) = duration_secs {
+            form.push(("CallDuration".to_string(), d.to_string()));
+        }
+        Report::Twilio(form)
+    }
+
+    /// Every message the providers send about this call, in the order they send them.
+    pub fn script(&self) -> Vec<Report> {
+        let mut reports = vec![
+            self.status_update("ringing", None),
+            self.twilio("ringing", None),
+        ];
+        match self.outcome {
+            CallOutcome::Answered { talk_secs } => {
+                let started = self.ringing_at + chrono::Duration::seconds(RING_SECS);
+                let ended = started + chrono::Duration::seconds(i64::from(talk_secs));
+                reports.push(self.status_update("in-progress", None));
+                reports.push(self.twilio("in-progress", None));
+                reports.push(self.end_of_call_report(
+                    "customer-ended-call",
+                    Some((started, ended)),
+                    Some(TRANSCRIPT),
+                ));
+                reports.push(self.twilio("completed", Some(i64::from(talk_secs))));
+            }
+            CallOutcome::Busy => {
+                reports.push(self.end_of_call_report("customer-busy", None, None));
+                reports.push(self.twilio("busy", None));
+            }
+            CallOutcome::NoAnswer => {
+                reports.push(self.end_of_call_report("customer-did-not-answer", None, None));
+                reports.push(self.twilio("no-answer", None));
+            }
+        }
+        reports
+    }
+
+    fn end_of_call_report(
+        &self,
+        reason: &str,
+        talk: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        transcript: Option<&str>,
+    ) -> Report {
+        let mut message = json!({
+            "type": "end-of-call-report",
+            "endedReason": reason,
+            "call": self.vapi_call(),
+            "phoneNumber": {"number": self.our_number},
+        });
+        if let Some((started, ended)) = talk {
+            let minutes = (ended - started).num_seconds() as f64 / 60.0;
+            message["startedAt"] = json!(at(started));
+            message["endedAt"] = json!(at(ended));
+            // Vapi's all-in price is around 0.10 USD a minute.
+            message["cost"] = json!((minutes * 0.10 * 10_000.0).round() / 10_000.0);
+            message["artifact"] = json!({
+                "transcript": transcript.unwrap_or_default(),
+                "recordingUrl": format!("https://storage.vapi.ai/{}-mono.wav", self.vapi_call_id),
+            });
+            message["analysis"] = json!({"summary": SUMMARY});
+        }
+        Report::Vapi(json!({ "message": message }))
+    }
+}
+
+/// What the simulated customer and assistant say.
+const TRANSCRIPT: &str = "AI: Bonjour, vous êtes bien chez nous, que puis-je pour vous ?\n\
+User: Bonjour, je voudrais prendre rendez-vous jeudi en fin de matinée.\n\
+AI: Jeudi à 11 h 30, cela vous convient ?\n\
+User: Parfait, merci beaucoup.\n\
+AI: C'est noté. Bonne journée !";
+
+/// The platform's summary of [`TRANSCRIPT`].
+const SUMMARY: &str = "Le client a pris rendez-vous jeudi à 11 h 30.";
+
+/// Sends the reports of simulated calls to our webhook endpoints, signed.
+#[derive(Debug, Clone)]
+pub struct CallReporter {
+    client: reqwest::Client,
+    /// Where our API listens (`http://127.0.0.1:8080`).
+    target: String,
+    /// `server.public_url`: Twilio signs the URL as the public sees it.
+    public_url: String,
+    vapi_secret: SecretString,
+    twilio_token: SecretString,
+}
+
+/// Deliveries of one report tried before giving up, as providers retry.
+const TRIES: u32 = 3;
+
+impl CallReporter {
+    /// A reporter posting to the API at `target`, signing with the secrets our webhooks verify.
+    pub fn new(
+        target: &str,
+        public_url: &str,
+        vapi_secret: SecretString,
+        twilio_token: SecretString,
+    ) -> Result<Self, ProviderError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .build()
+            .map_err(|e| ProviderError::Permanent {
+                provider: "simulator",
+                message: format!("cannot build the HTTP client: {}", e.without_url()),
+            })?;
+        Ok(Self {
+            client,
+            target: target.trim_end_matches('/').to_string(),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            vapi_secret,
+            twilio_token,
+        })
+    }
+
+    /// Sends every report of `call`, `pace` apart.
+    pub async fn play(&self, call: &SimulatedCall, pace: Duration) -> Result<(), ProviderError> {
+        for report in call.script() {
+            self.send(&report).await?;
+            tokio::time::sleep(pace).await;
+        }
+        Ok(())
+    }
+
+    /// Sends one report, signed, trying again a little later if our API does not take it.
+    pub async fn send(&self, report: &Report) -> Result<(), ProviderError> {
+        let mut last = String::new();
+        for n in 0..TRIES {
+            if n > 0 {
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(n))).await;
+            }
+            match self.request(report).send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => last = format!("our webhook answered {}", r.status()),
+                Err(e) => last = format!("cannot reach our webhook: {}", e.without_url()),
+            }
+        }
+        Err(ProviderError::Transient {
+            provider: "simulator",
+            message: last,
+            retry_after: None,
+        })
+    }
+
+    fn request(&self, report: &Report) -> reqwest::RequestBuilder {
+        match report {
+            Report::Vapi(message) => {
+                let body = message.to_string().into_bytes();
+                let ts = Utc::now().timestamp();
+                let signature =
+                    signatures::vapi::sign(self.vapi_secret.expose_secret().as_bytes(), ts, &body);
+                self.client
+                    .post(format!("{}/webhooks/vapi", self.target))
+                    .header("content-type", "application/json")
+                    .header("x-timestamp", ts.to_string())
+                    .header("x-signature", signature)
+                    .body(body)
+            }
+            Report::Twilio(form) => {
+                let path = "/webhooks/twilio/voice-status";
+                let signature = signatures::twilio::sign(
+                    self.twilio_token.expose_secret().as_bytes(),
+                    &format!("{}{path}", self.public_url),
+                    form,
+                );
+                let body = serde_urlencoded_form(form);
+                self.client
+                    .post(format!("{}{path}", self.target))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("x-twilio-signature", signature)
+                    .body(body)
+            }
+        }
+    }
+}
+
+/// Encodes form parameters as `application/x-www-form-urlencoded`.
+fn serde_urlencoded_form(form: &[(String, String)]) -> String {
+    let mut url = reqwest::Url::parse("http://form.invalid/").unwrap_or_else(|_| {
+        unreachable!("a constant URL parses");
+    });
+    url.query_pairs_mut().extend_pairs(form);
+    url.query().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn call(outcome: CallOutcome) -> SimulatedCall {
+        SimulatedCall {
+            vapi_call_id: "2f1c0e4e-8a51-4c1f-9d44-0c1d2b3a4f5e".into(),
+            twilio_call_sid: format!("CA{}", "0".repeat(32)),
+            vapi_assistant_id: "a1".into(),
+            our_number: "+33142868000".into(),
+            customer_number: "+33612345678".into(),
+            direction: Direction::Inbound,
+            outcome,
+            ringing_at: "2026-11-20T10:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_answered_call_rings_talks_and_ends_with_its_report() {
+        let script = call(CallOutcome::Answered { talk_secs: 95 }).script();
+        assert_eq!(script.len(), 6);
+        let Report::Vapi(report) = &script[4] else {
+            panic!("{script:?}")
+        };
+        let m = &report["message"];
+        assert_eq!(m["type"], "end-of-call-report");
+        assert_eq!(m["startedAt"], "2026-11-20T10:00:06.000Z");
+        assert_eq!(m["endedAt"], "2026-11-20T10:01:41.000Z");
+        assert_eq!(m["call"]["type"], "inboundPhoneCall");
+        assert!(
+            m["artifact"]["transcript"]
+                .as_str()
+                .unwrap()
+                .contains("rendez-vous")
+        );
+        let Report::Twilio(form) = &script[5] else {
+            panic!("{script:?}")
+        };
+        assert!(form.contains(&("CallStatus".into(), "completed".into())));
+        assert!(form.contains(&("CallDuration".into(), "95".into())));
+        assert!(form.contains(&("To".into(), "+33142868000".into())));
+    }
+
+    #[test]
+    fn a_busy_line_ends_without_a_conversation() {
+        let script = call(CallOutcome::Busy).script();
+        let Report::Vapi(report) = &script[2] else {
+            panic!("{script:?}")
+        };
+        assert_eq!(report["message"]["endedReason"], "customer-busy");
+        assert!(report["message"].get("artifact").is_none());
+    }
+
+    #[test]
+    fn forms_are_url_encoded() {
+        let form = vec![("To".to_string(), "+33 1".to_string())];
+        assert_eq!(serde_urlencoded_form(&form), "To=%2B33+1");
+    }
+}

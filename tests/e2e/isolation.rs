@@ -1,0 +1,187 @@
+//! Tenant isolation on every endpoint: another organisation's admin key, aimed at each route of
+//! the OpenAPI document with this organisation's ids, reads nothing and changes nothing. The
+//! routes come from `/openapi.json`, so a new route without a rule here fails this test.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use wiremock::MockServer;
+use zencall_core::store::api_keys::Scope;
+use zencall_core::store::test_db::TestDb;
+use zencall_core::store::webhook_events;
+
+use crate::test_app::{TestApp, new_org_key};
+use crate::webhooks::app_with_assistant;
+
+/// This organisation's resources, by the first path segment after `/v1/`.
+struct Owned {
+    assistant: String,
+    call: String,
+    endpoint: String,
+}
+
+impl Owned {
+    fn id_for(&self, path: &str) -> &str {
+        match path.split('/').nth(2) {
+            Some("assistants") => &self.assistant,
+            Some("calls") => &self.call,
+            Some("webhook-endpoints") => &self.endpoint,
+            other => panic!("no isolation rule for {path} ({other:?}): add one to this test"),
+        }
+    }
+
+    fn all(&self) -> [&str; 3] {
+        [&self.assistant, &self.call, &self.endpoint]
+    }
+}
+
+/// A body that would be valid for the route, pointing at this organisation's resources.
+fn body_for(method: &Method, path: &str, owned: &Owned, hook_url: &str) -> Option<Value> {
+    match (method.as_str(), path) {
+        ("POST", "/v1/assistants") => Some(crate::test_app::marcel()),
+        ("PATCH", "/v1/assistants/{id}") => Some(json!({"greeting": "Vous êtes chez l'intrus."})),
+        ("POST", "/v1/webhook-endpoints") => Some(json!({"url": hook_url, "event_types": ["*"]})),
+        ("POST", "/v1/simulator/calls") => {
+            Some(json!({"assistant_id": owned.assistant, "customer_number": "+33612345678"}))
+        }
+        ("GET" | "DELETE", _) => None,
+        _ => panic!("no isolation rule for {method} {path}: add one to this test"),
+    }
+}
+
+#[tokio::test]
+async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
+    for db in TestDb::all().await {
+        let (app, assistant, _, _) = app_with_assistant(db).await;
+        let hooks = MockServer::start().await;
+        let (_, endpoint) = app
+            .call(
+                Method::POST,
+                "/v1/webhook-endpoints",
+                Some(&app.key),
+                Some(json!({"url": format!("{}/ours", hooks.uri()), "event_types": ["*"]})),
+            )
+            .await;
+        let (status, placed) = app
+            .call(
+                Method::POST,
+                "/v1/simulator/calls",
+                Some(&app.key),
+                Some(json!({"assistant_id": assistant, "customer_number": "+33612345678"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{placed}");
+        let call = await_call_id(&app).await;
+        let owned = Owned {
+            assistant: assistant.clone(),
+            call,
+            endpoint: endpoint["id"].as_str().unwrap().to_string(),
+        };
+        let before = snapshot(&app, &owned).await;
+
+        let (_, intruder) = new_org_key(&app.test_db, Scope::Admin).await;
+        let (status, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            for (verb, _) in item.as_object().unwrap() {
+                let Ok(method) = verb.to_uppercase().parse::<Method>() else {
+                    continue;
+                };
+                if !matches!(method.as_str(), "GET" | "POST" | "PATCH" | "PUT" | "DELETE") {
+                    continue;
+                }
+                let url = match path.contains("{id}") {
+                    true => path.replace("{id}", owned.id_for(path)),
+                    false => path.clone(),
+                };
+                let body = body_for(&method, path, &owned, &format!("{}/intruder", hooks.uri()));
+                // An answer may repeat an id the intruder sent; nothing else of ours may show.
+                let sent = format!(
+                    "{url} {}",
+                    body.as_ref().map(Value::to_string).unwrap_or_default()
+                );
+                let (status, answer) = app.call(method.clone(), &url, Some(&intruder), body).await;
+                let mut text = answer.to_string();
+                for id in owned.all().into_iter().filter(|id| sent.contains(id)) {
+                    text = text.replace(id, "");
+                }
+                if path.contains("{id}") || path == "/v1/simulator/calls" {
+                    assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {answer}");
+                } else {
+                    assert!(status.is_success(), "{method} {url}: {status} {answer}");
+                }
+                for id in owned.all() {
+                    assert!(!text.contains(id), "{method} {url} shows {id}: {text}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 12, "only {checked} operations under /v1");
+        // Lists filtered by our ids show nothing either.
+        for query in [
+            format!("/v1/calls?assistant_id={}", owned.assistant),
+            format!("/v1/webhook-endpoints/{}/deliveries", owned.endpoint),
+        ] {
+            let (status, answer) = app.call(Method::GET, &query, Some(&intruder), None).await;
+            let leaked = owned.all().iter().any(|id| answer.to_string().contains(id));
+            assert!(
+                status == StatusCode::NOT_FOUND || (status.is_success() && !leaked),
+                "{query}: {status} {answer}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            snapshot(&app, &owned).await,
+            before,
+            "our resources changed"
+        );
+        app.stop().await;
+    }
+}
+
+/// The simulated call's id, once all six of its reports are processed (so it changes no more).
+async fn await_call_id(app: &TestApp) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut processed = 0;
+        for provider in ["vapi", "twilio"] {
+            let events = webhook_events::list(&app.test_db.db, provider, 100)
+                .await
+                .unwrap();
+            processed += events.iter().filter(|e| e.processed_at.is_some()).count();
+        }
+        let (_, list) = app
+            .call(Method::GET, "/v1/calls?status=ended", Some(&app.key), None)
+            .await;
+        if let (6, Some(id)) = (processed, list["data"][0]["id"].as_str()) {
+            return id.to_string();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{processed} processed; {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Our resources as we see them.
+async fn snapshot(app: &TestApp, owned: &Owned) -> Vec<Value> {
+    let mut seen = Vec::new();
+    for path in [
+        format!("/v1/assistants/{}", owned.assistant),
+        format!("/v1/calls/{}", owned.call),
+        format!("/v1/webhook-endpoints/{}", owned.endpoint),
+        "/v1/webhook-endpoints".to_string(),
+        "/v1/assistants".to_string(),
+    ] {
+        let (status, body) = app.call(Method::GET, &path, Some(&app.key), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        seen.push(body);
+    }
+    seen
+}
