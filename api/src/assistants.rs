@@ -17,10 +17,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unprocessable,
-    UnsupportedMediaType, V1Errors,
-};
+use crate::openapi::{BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
 /// Assistant routes.
 pub fn router() -> Router<AppState> {
@@ -116,11 +113,8 @@ const ASSISTANT_ID: &str = "The assistant's id, `asst_...`";
             ("UpdateAssistant" = (operation_id = "update_assistant", parameters(("id" = "$response.body#/id")))),
             ("DeleteAssistant" = (operation_id = "delete_assistant", parameters(("id" = "$response.body#/id")))),
         )),
-        (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
+        JsonBodyErrors,
         V1Errors,
     )
 )]
@@ -233,13 +227,10 @@ async fn show(
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Stored; being pushed to the voice platform", body = AssistantView),
-        (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
+        JsonBodyErrors,
         V1Errors,
     )
 )]

@@ -7,6 +7,7 @@ pub mod calls;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod security;
@@ -45,10 +46,12 @@ pub struct AppState {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
+    metrics::install();
     let settings = state.settings.clone();
     let timeout = Duration::from_secs(settings.server.request_timeout_secs);
     let router = Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .merge(assistants::router())
         .merge(calls::router())
         .merge(webhooks::router())

@@ -18,10 +18,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::Json;
-use crate::openapi::{
-    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unprocessable,
-    UnsupportedMediaType, V1Errors,
-};
+use crate::openapi::{Conflict, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
 /// Simulator routes.
 pub fn router() -> Router<AppState> {
@@ -146,13 +143,10 @@ fn validate(
     security(("bearer" = [])),
     responses(
         (status = 202, description = "The call the simulator will report", body = CallView),
-        (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
+        JsonBodyErrors,
         V1Errors,
     )
 )]

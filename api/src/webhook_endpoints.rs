@@ -20,9 +20,7 @@ use crate::assistants::{Page, page_limit};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::openapi::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType, V1Errors,
-};
+use crate::openapi::{BadRequest, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
 /// Webhook endpoint routes.
 pub fn router() -> Router<AppState> {
@@ -194,11 +192,8 @@ impl EndpointView {
             ("DeleteWebhookEndpoint" = (operation_id = "delete_webhook_endpoint", parameters(("id" = "$response.body#/id")))),
             ("ListWebhookDeliveries" = (operation_id = "list_webhook_deliveries", parameters(("id" = "$response.body#/id")))),
         )),
-        (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
+        JsonBodyErrors,
         V1Errors,
     )
 )]

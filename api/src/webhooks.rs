@@ -107,6 +107,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Source {
 /// Records a refusal and answers 401 without saying why.
 async fn refuse(state: &AppState, provider: &str, error: SignatureError, source: &str) -> Response {
     tracing::warn!(provider, reason = error.reason(), source, "webhook refused");
+    crate::metrics::webhook_refused(provider, error.reason());
     if let Err(e) = webhook_events::record_rejection(
         &state.db,
         provider,

@@ -208,6 +208,23 @@ async fn deliveries_that_fail_verification_get_401_and_are_recorded() {
         counts.iter().any(|(_, reason, _)| reason == "stale"),
         "{counts:?}"
     );
+    // And counted for Prometheus (the recorder is per process, shared by the tests: at least).
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let stale = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("zencall_webhook_verification_failures_total{")
+                && l.contains("provider=\"vapi\"")
+                && l.contains("reason=\"stale\"")
+        })
+        .unwrap_or_else(|| panic!("{metrics}"));
+    let value: f64 = stale.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(value >= 1.0, "{stale}");
     app.stop().await;
 }
 
