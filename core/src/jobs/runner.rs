@@ -172,6 +172,8 @@ pub struct Runner {
     settings: Arc<RunnerSettings>,
     replica: Arc<str>,
     worker_names: Arc<Mutex<Vec<String>>>,
+    /// Each running attempt holds a read guard; shutdown takes the write lock to wait for them.
+    in_flight: Arc<tokio::sync::RwLock<()>>,
 }
 
 #[derive(Deserialize)]
@@ -197,6 +199,7 @@ impl Runner {
             settings: Arc::new(settings),
             replica: replica_name().into(),
             worker_names: Arc::new(Mutex::new(Vec::new())),
+            in_flight: Arc::new(tokio::sync::RwLock::new(())),
         }
     }
 
@@ -232,8 +235,21 @@ impl Runner {
             shutdown.await;
             Ok(())
         };
+        let stopping = tokio::time::Instant::now();
         if let Err(e) = monitor.run_with_signal(signal).await {
             tracing::warn!(error = %e, "the workers did not stop cleanly");
+        }
+        // apalis may return while an attempt it started is still running (its task future is
+        // dropped, ours goes on in its own task): give those the rest of the grace period.
+        let rest = self
+            .settings
+            .shutdown_timeout
+            .saturating_sub(stopping.elapsed());
+        if tokio::time::timeout(rest, self.in_flight.write())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some jobs did not finish within the shutdown grace period");
         }
         self.release_held_jobs().await
     }
@@ -652,13 +668,22 @@ async fn handle_task(
     runner: Data<Runner>,
 ) -> Result<(), BoxDynError> {
     let id = task_id.to_string();
-    runner
-        .execute(&id, worker.name(), payload)
-        .await
-        .map_err(|e| {
+    // The attempt runs in a task of its own that holds an in-flight guard, so it finishes (and
+    // records its outcome) even if apalis drops this future during shutdown.
+    let guard = runner.in_flight.clone().read_owned().await;
+    let runner = (*runner).clone();
+    let name = worker.name().to_string();
+    let attempt = tokio::spawn(async move {
+        let _guard = guard;
+        runner.execute(&id, &name, payload).await.map_err(|e| {
             tracing::error!(job.id = %id, error = %e, "queue bookkeeping failed");
-            Box::new(e) as BoxDynError
+            e
         })
+    });
+    match attempt.await {
+        Ok(result) => result.map_err(|e| Box::new(e) as BoxDynError),
+        Err(e) => Err(Box::new(e) as BoxDynError),
+    }
 }
 
 fn replica_name() -> String {
