@@ -249,6 +249,11 @@ pub async fn start(
             clock: clock.clone(),
             settings: settings.clone(),
             webhooks,
+            pacer: Arc::new(
+                zencall_core::rate_limiter::KeyedRateLimiter::from_settings(&settings.redis)
+                    .await
+                    .context("the call pacer needs Redis when redis.url is set")?,
+            ),
         };
         let runner = Runner::new(
             db.clone(),

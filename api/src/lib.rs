@@ -4,6 +4,10 @@
 pub mod assistants;
 pub mod auth;
 pub mod calls;
+pub mod campaign_contacts;
+pub mod campaigns;
+pub mod consents;
+pub mod dnc;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -54,6 +58,12 @@ pub fn app(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(assistants::router())
         .merge(calls::router())
+        .merge(campaigns::router())
+        .merge(dnc::router())
+        .merge(consents::router())
+        .merge(campaign_contacts::router(
+            settings.campaigns.max_upload_bytes,
+        ))
         .merge(webhooks::router())
         .merge(webhook_endpoints::router())
         .merge(openapi::router())

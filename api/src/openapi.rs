@@ -108,6 +108,7 @@ async fn openapi_json() -> Result<Response, ApiError> {
     info(
         title = "Zencall API",
         description = "Voice-AI phone assistants for small businesses: assistants, their calls, \
+            outbound campaigns, your do-not-call list and consent registry, \
             and webhooks to your systems; plus the webhooks our providers call.\n\n\
             `/v1` needs `Authorization: Bearer zc_...` (scopes `read` < `write` < `admin`). Every \
             error is `application/problem+json` (RFC 9457). A method a path does not support gets \
@@ -126,6 +127,25 @@ async fn openapi_json() -> Result<Response, ApiError> {
         crate::assistants::remove,
         crate::calls::list,
         crate::calls::show,
+        crate::campaigns::list,
+        crate::campaigns::create,
+        crate::campaigns::show,
+        crate::campaigns::start,
+        crate::campaigns::pause,
+        crate::campaigns::resume,
+        crate::campaigns::cancel,
+        crate::campaign_contacts::import,
+        crate::campaign_contacts::list,
+        crate::dnc::list,
+        crate::dnc::add,
+        crate::dnc::import,
+        crate::dnc::show,
+        crate::dnc::remove,
+        crate::consents::list,
+        crate::consents::record,
+        crate::consents::import,
+        crate::consents::show,
+        crate::consents::withdraw,
         crate::webhook_endpoints::list,
         crate::webhook_endpoints::create,
         crate::webhook_endpoints::show,
@@ -160,6 +180,11 @@ async fn openapi_json() -> Result<Response, ApiError> {
     tags(
         (name = "assistants", description = "Phone assistants: created, changed and deleted by jobs"),
         (name = "calls", description = "The calls of your assistants"),
+        (name = "campaigns", description = "Outbound calling campaigns: legal calling windows, \
+            retries, do-not-call and consent checks, pacing and progress"),
+        (name = "dnc", description = "Your do-not-call list: numbers your campaigns never call"),
+        (name = "consents", description = "Your consent registry: who agreed to be called, \
+            and the proof"),
         (name = "webhook-endpoints", description = "Where Zencall sends your organisation's events"),
         (name = "provider-webhooks", description = "Called by Vapi, Twilio, Stripe and Google, \
             verified by signature; anything unsigned gets 401"),
@@ -360,6 +385,25 @@ mod tests {
         ("DELETE", "/v1/assistants/{id}"),
         ("GET", "/v1/calls"),
         ("GET", "/v1/calls/{id}"),
+        ("GET", "/v1/campaigns"),
+        ("POST", "/v1/campaigns"),
+        ("GET", "/v1/campaigns/{id}"),
+        ("POST", "/v1/campaigns/{id}/start"),
+        ("POST", "/v1/campaigns/{id}/pause"),
+        ("POST", "/v1/campaigns/{id}/resume"),
+        ("POST", "/v1/campaigns/{id}/cancel"),
+        ("GET", "/v1/campaigns/{id}/contacts"),
+        ("POST", "/v1/campaigns/{id}/contacts"),
+        ("GET", "/v1/dnc"),
+        ("POST", "/v1/dnc"),
+        ("POST", "/v1/dnc/import"),
+        ("GET", "/v1/dnc/{number}"),
+        ("DELETE", "/v1/dnc/{number}"),
+        ("GET", "/v1/consents"),
+        ("POST", "/v1/consents"),
+        ("POST", "/v1/consents/import"),
+        ("GET", "/v1/consents/{number}"),
+        ("DELETE", "/v1/consents/{number}"),
         ("GET", "/v1/webhook-endpoints"),
         ("POST", "/v1/webhook-endpoints"),
         ("GET", "/v1/webhook-endpoints/{id}"),
@@ -454,7 +498,7 @@ mod tests {
     async fn status_of(app: &Router, method: &str, path: &str) -> (StatusCode, String) {
         let request = Request::builder()
             .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(path.replace("{id}", "x"))
+            .uri(path.replace("{id}", "x").replace("{number}", "x"))
             .body(Body::empty())
             .unwrap();
         let response = app.clone().oneshot(request).await.unwrap();

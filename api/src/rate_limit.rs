@@ -1,84 +1,28 @@
 //! Rate limits per API key (GCRA): each scope has its own quota per minute, with bursts up
-//! to the same number. Past it, 429 with `Retry-After`. With Redis configured the counters
-//! are shared by every API replica (one Lua script, timed by Redis's own clock, so replicas'
-//! clocks cannot disagree); without it each process counts alone (governor).
+//! to the same number. Past it, 429 with `Retry-After`. The counting is core's
+//! [`KeyedRateLimiter`]: in Redis when configured, so every API replica shares the counts,
+//! in this process otherwise.
 
-use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use redis::aio::ConnectionManager;
-use secrecy::ExposeSecret;
 use zencall_core::config::{RateLimitSettings, RedisSettings};
+use zencall_core::rate_limiter::KeyedRateLimiter;
 use zencall_core::store::api_keys::{ApiKey, Scope};
 
-/// Keys whose counters may be forgotten once this many are tracked (and idle).
-const FORGET_ABOVE: usize = 10_000;
-
-/// GCRA over a stored "theoretical arrival time" in ms. ARGV[1]: ms per request; ARGV[2]:
-/// burst. Returns 0 when allowed, else the wait in ms.
-const GCRA: &str = r"
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-local ahead = new_tat - now
-if ahead > burst * interval then
-  return ahead - burst * interval
-end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(ahead))
-return 0
-";
-
-/// A rate-limit counter store could not be reached.
-#[derive(Debug, thiserror::Error)]
-#[error("rate-limit store unavailable: {0}")]
-pub struct LimitStoreError(String);
-
-/// Counters kept in this process, one limiter per scope.
-struct LocalCounters {
-    read: DefaultKeyedRateLimiter<String>,
-    write: DefaultKeyedRateLimiter<String>,
-    admin: DefaultKeyedRateLimiter<String>,
-    clock: DefaultClock,
-}
-
-enum Counters {
-    Local(Box<LocalCounters>),
-    Redis {
-        connection: ConnectionManager,
-        script: redis::Script,
-    },
-}
+pub use zencall_core::rate_limiter::LimitStoreError;
 
 /// Quotas per scope, counted per API key.
 pub struct RateLimits {
     quotas: RateLimitSettings,
-    counters: Counters,
-}
-
-fn limiter(per_minute: u32) -> DefaultKeyedRateLimiter<String> {
-    // The configuration refuses zero; one request a minute is the floor all the same.
-    let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-    RateLimiter::keyed(Quota::per_minute(n))
+    limiter: KeyedRateLimiter,
 }
 
 impl RateLimits {
     /// Counters in this process.
     pub fn local(quotas: &RateLimitSettings) -> Self {
-        let counters = Counters::Local(Box::new(LocalCounters {
-            read: limiter(quotas.read_per_minute),
-            write: limiter(quotas.write_per_minute),
-            admin: limiter(quotas.admin_per_minute),
-            clock: DefaultClock::default(),
-        }));
         Self {
             quotas: quotas.clone(),
-            counters,
+            limiter: KeyedRateLimiter::local(),
         }
     }
 
@@ -87,70 +31,30 @@ impl RateLimits {
         quotas: &RateLimitSettings,
         redis: &RedisSettings,
     ) -> Result<Self, LimitStoreError> {
-        let url = redis.url.expose_secret();
-        if url.is_empty() {
-            return Ok(Self::local(quotas));
-        }
-        // The URL may hold a password: errors name the problem, never the URL.
-        let client = redis::Client::open(url)
-            .map_err(|e| LimitStoreError(format!("redis.url is not usable: {:?}", e.kind())))?;
-        let connection = ConnectionManager::new(client)
-            .await
-            .map_err(|e| LimitStoreError(format!("cannot connect to Redis: {:?}", e.kind())))?;
         Ok(Self {
             quotas: quotas.clone(),
-            counters: Counters::Redis {
-                connection,
-                script: redis::Script::new(GCRA),
-            },
+            limiter: KeyedRateLimiter::from_settings(redis).await?,
         })
     }
 
     /// Counts one request of `key`; `Ok(Err(wait))` when it is over its quota.
     pub async fn check(&self, key: &ApiKey) -> Result<Result<(), Duration>, LimitStoreError> {
+        // The configuration refuses zero; one request a minute is the floor all the same.
         let per_minute = match key.scope {
             Scope::Read => self.quotas.read_per_minute,
             Scope::Write => self.quotas.write_per_minute,
             Scope::Admin => self.quotas.admin_per_minute,
         }
         .max(1);
-        match &self.counters {
-            Counters::Local(local) => {
-                let LocalCounters {
-                    read,
-                    write,
-                    admin,
-                    clock,
-                } = local.as_ref();
-                let limiter = match key.scope {
-                    Scope::Read => read,
-                    Scope::Write => write,
-                    Scope::Admin => admin,
-                };
-                if limiter.len() > FORGET_ABOVE {
-                    limiter.retain_recent();
-                }
-                Ok(limiter
-                    .check_key(&key.id)
-                    .map_err(|not_until| not_until.wait_time_from(clock.now())))
-            }
-            Counters::Redis { connection, script } => {
-                let interval_ms = (60_000 / u64::from(per_minute)).max(1);
-                let mut connection = connection.clone();
-                let wait_ms: u64 = script
-                    .key(format!("zencall:rate:{}:{}", key.scope.as_str(), key.id))
-                    .arg(interval_ms)
-                    .arg(per_minute)
-                    .invoke_async(&mut connection)
-                    .await
-                    .map_err(|e| LimitStoreError(format!("{:?}", e.kind())))?;
-                Ok(if wait_ms == 0 {
-                    Ok(())
-                } else {
-                    Err(Duration::from_millis(wait_ms))
-                })
-            }
-        }
+        // Stored in Redis as `zencall:rate:{scope}:{key id}`, as before the limiter moved to
+        // core, so replicas of either version share counts during a rolling deploy.
+        self.limiter
+            .check(
+                &format!("{}:{}", key.scope.as_str(), key.id),
+                Duration::from_secs(60) / per_minute,
+                per_minute,
+            )
+            .await
     }
 }
 
@@ -234,7 +138,7 @@ mod tests {
             .await
             .expect("ZENCALL_TEST_REDIS_URL is set but Redis is unreachable");
         let two = RateLimits::from_config(&quotas(), &redis).await.unwrap();
-        assert!(matches!(one.counters, Counters::Redis { .. }));
+        assert!(one.limiter.is_shared());
         assert_quota_kept(&[&one, &two], &ulid::Ulid::generate().to_string()).await;
     }
 }

@@ -196,6 +196,10 @@ async fn create(
                 CallOutcome::Answered { .. } => "answered",
                 CallOutcome::Busy => "busy",
                 CallOutcome::NoAnswer => "no-answer",
+                // Only placed outbound calls draw these; `validate` never asks for them.
+                CallOutcome::Voicemail => "voicemail",
+                CallOutcome::Failed => "failed",
+                CallOutcome::Refused { .. } => "refused",
             },
             from_number,
             to_number,

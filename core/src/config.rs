@@ -31,6 +31,8 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     /// Inbound webhook secrets.
     pub webhooks: WebhookSettings,
+    /// Campaign dialing.
+    pub campaigns: CampaignSettings,
     /// Logging.
     pub log: LogSettings,
 }
@@ -53,6 +55,23 @@ pub struct ServerSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Whether to send Strict-Transport-Security.
     pub hsts: bool,
+}
+
+/// `[campaigns]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSettings {
+    /// Calls placed per second from one caller number, across every worker replica.
+    pub calls_per_second_per_number: f64,
+    /// A placed call whose end-of-call report has not come after this many minutes is closed
+    /// as failed.
+    pub report_timeout_minutes: u64,
+    /// A planned call not placed after this many minutes is given back to its contact.
+    pub unplaced_timeout_minutes: u64,
+    /// Largest contact upload (CSV or JSON), in bytes.
+    pub max_upload_bytes: usize,
+    /// Invalid rows listed one by one in an import's answer; the rest are only counted.
+    pub max_listed_invalid_rows: usize,
 }
 
 /// `[database]`
@@ -163,6 +182,36 @@ pub struct TwilioSettings {
 pub struct SimulatorSettings {
     /// Simulated latency of one call, in milliseconds.
     pub latency_ms: u64,
+    /// Share of placed outbound calls that are answered, in percent.
+    pub answered_percent: u32,
+    /// Share of placed outbound calls nobody answers, in percent.
+    pub no_answer_percent: u32,
+    /// Share of placed outbound calls that find the line busy, in percent.
+    pub busy_percent: u32,
+    /// Share of placed outbound calls that reach voicemail, in percent.
+    pub voicemail_percent: u32,
+    /// Share of placed outbound calls that fail to connect, in percent.
+    pub failed_percent: u32,
+    /// Share of placed outbound calls answered by someone who asks not to be called again, in
+    /// percent.
+    pub refused_percent: u32,
+    /// Seed of the draws of outcomes and talk times: 0 draws at random, any other value gives
+    /// the same sequence every run.
+    pub seed: u64,
+}
+
+impl SimulatorSettings {
+    /// The outcome shares, each with its key, in the order they are documented.
+    pub fn outcome_percents(&self) -> [(&'static str, u32); 6] {
+        [
+            ("answered_percent", self.answered_percent),
+            ("no_answer_percent", self.no_answer_percent),
+            ("busy_percent", self.busy_percent),
+            ("voicemail_percent", self.voicemail_percent),
+            ("failed_percent", self.failed_percent),
+            ("refused_percent", self.refused_percent),
+        ]
+    }
 }
 
 /// `[redis]`
@@ -324,6 +373,18 @@ impl Settings {
             ("queue.max_attempts", u64::from(self.queue.max_attempts)),
             ("queue.retry_base_secs", self.queue.retry_base_secs),
             (
+                "campaigns.report_timeout_minutes",
+                self.campaigns.report_timeout_minutes,
+            ),
+            (
+                "campaigns.unplaced_timeout_minutes",
+                self.campaigns.unplaced_timeout_minutes,
+            ),
+            (
+                "campaigns.max_upload_bytes",
+                self.campaigns.max_upload_bytes as u64,
+            ),
+            (
                 "server.body_limit_bytes",
                 self.server.body_limit_bytes as u64,
             ),
@@ -356,6 +417,13 @@ impl Settings {
                 self.webhooks.outbound.retry_base_secs,
             ),
         ];
+        let cps = self.campaigns.calls_per_second_per_number;
+        if !(cps.is_finite() && cps > 0.0 && cps <= 1000.0) {
+            return Err(ConfigError(
+                "campaigns.calls_per_second_per_number: must be greater than 0 and at most 1000"
+                    .into(),
+            ));
+        }
         for (key, value) in positive {
             if value == 0 {
                 return Err(ConfigError(format!("{key}: must be greater than 0")));
@@ -382,6 +450,18 @@ impl Settings {
                     "server.cors_allowed_origins: {origin:?} must be an origin such as https://app.example.com (no path, no wildcard)"
                 )));
             }
+        }
+        let percents = self.providers.simulator.outcome_percents();
+        let total: u64 = percents.iter().map(|(_, p)| u64::from(*p)).sum();
+        if total != 100 {
+            let keys: Vec<String> = percents
+                .iter()
+                .map(|(key, p)| format!("{key} = {p}"))
+                .collect();
+            return Err(ConfigError(format!(
+                "providers.simulator: the outcome percentages must add up to 100, not {total} ({})",
+                keys.join(", ")
+            )));
         }
         if !self.server.public_url.starts_with("http://")
             && !self.server.public_url.starts_with("https://")
@@ -485,6 +565,43 @@ mod tests {
         );
         let good = figment::value::Value::from(vec!["https://app.example.com".to_string()]);
         assert!(Settings::load_from(None, &[("server.cors_allowed_origins", good)], env()).is_ok());
+    }
+
+    #[test]
+    fn the_default_simulated_outcomes_add_up_to_one_hundred_percent() {
+        let s = Settings::defaults().expect("defaults");
+        let total: u32 = s
+            .providers
+            .simulator
+            .outcome_percents()
+            .iter()
+            .map(|(_, p)| p)
+            .sum();
+        assert_eq!(total, 100);
+        assert_eq!(s.providers.simulator.answered_percent, 55);
+        assert_eq!(s.providers.simulator.seed, 0);
+    }
+
+    #[test]
+    fn simulated_outcomes_that_do_not_add_up_to_one_hundred_are_refused() {
+        let err = Settings::load_from(
+            None,
+            &[("providers.simulator.answered_percent", 60.into())],
+            env(),
+        )
+        .expect_err("must fail");
+        let message = err.to_string();
+        assert!(message.contains("providers.simulator"), "{message}");
+        assert!(message.contains("105"), "{message}");
+        let moved = Settings::load_from(
+            None,
+            &[
+                ("providers.simulator.answered_percent", 60.into()),
+                ("providers.simulator.no_answer_percent", 15.into()),
+            ],
+            env(),
+        );
+        assert!(moved.is_ok(), "{moved:?}");
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //! (`status-update`, `end-of-call-report`) signed with the Vapi webhook secret, and Twilio status
 //! callbacks signed with the auth token over the public URL, POSTed over HTTP to our own webhook
 //! endpoints. So a simulated call goes through exactly the path a real one takes: verification,
-//! the inbox, deduplication, the processing job, calls, and our outbound events.
+//! the inbox, deduplication, the processing job, calls, and our outbound events. Signatures are
+//! timestamped by an injected clock, because our API checks them against its own.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use zencall_core::clock::{Clock, SystemClock};
 
 use crate::ProviderError;
 use crate::signatures;
@@ -34,6 +37,15 @@ pub enum CallOutcome {
     Busy,
     /// Nobody answered.
     NoAnswer,
+    /// Voicemail answered; the assistant hung up after its greeting.
+    Voicemail,
+    /// The call could not be connected.
+    Failed,
+    /// Answered, then after `talk_secs` seconds the person asked not to be called again.
+    Refused {
+        /// Length of the conversation.
+        talk_secs: u32,
+    },
 }
 
 /// One simulated call.
@@ -55,6 +67,8 @@ pub struct SimulatedCall {
     pub outcome: CallOutcome,
     /// When it started ringing.
     pub ringing_at: DateTime<Utc>,
+    /// Our attempt id (`att_...`) of an outbound call we placed, carried in the call's metadata.
+    pub attempt_id: Option<String>,
 }
 
 /// One message of a call's report: to which of our endpoints, and its body.
@@ -69,6 +83,21 @@ pub enum Report {
 /// Where the seconds of the script fall: ringing lasts this long before an answer.
 const RING_SECS: i64 = 6;
 
+/// How long a voicemail's greeting plays before the assistant hangs up.
+const VOICEMAIL_SECS: i64 = 12;
+
+/// What was said on an answered call and what the platform made of it.
+struct Conversation {
+    /// When the call was answered.
+    started: DateTime<Utc>,
+    /// When it ended.
+    ended: DateTime<Utc>,
+    /// The transcript, one `AI:` or `User:` line per turn.
+    transcript: &'static str,
+    /// The platform's analysis (`summary`, `structuredData`).
+    analysis: Value,
+}
+
 fn at(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -79,13 +108,17 @@ impl SimulatedCall {
             Direction::Inbound => "inboundPhoneCall",
             Direction::Outbound => "outboundPhoneCall",
         };
-        json!({
+        let mut call = json!({
             "id": self.vapi_call_id,
             "assistantId": self.vapi_assistant_id,
             "type": kind,
             "customer": {"number": self.customer_number},
             "phoneCallProviderId": self.twilio_call_sid,
-        })
+        });
+        if let Some(attempt_id) = &self.attempt_id {
+            call["metadata"] = json!({ "zencall_attempt_id": attempt_id });
+        }
+        call
     }
 
     fn status_update(&self, status: &str, ended_reason: Option<&str>) -> Report {
@@ -121,64 +154,117 @@ impl SimulatedCall {
 
     /// Every message the providers send about this call, in the order they send them.
     pub fn script(&self) -> Vec<Report> {
-        let mut reports = vec![
+        let ringing = [
             self.status_update("ringing", None),
             self.twilio("ringing", None),
         ];
+        let answered = [
+            self.status_update("in-progress", None),
+            self.twilio("in-progress", None),
+        ];
         match self.outcome {
             CallOutcome::Answered { talk_secs } => {
-                let started = self.ringing_at + chrono::Duration::seconds(RING_SECS);
-                let ended = started + chrono::Duration::seconds(i64::from(talk_secs));
-                reports.push(self.status_update("in-progress", None));
-                reports.push(self.twilio("in-progress", None));
-                reports.push(self.end_of_call_report(
-                    "customer-ended-call",
-                    Some((started, ended)),
-                    Some(TRANSCRIPT),
-                ));
+                let (transcript, summary) = match self.direction {
+                    Direction::Inbound => (TRANSCRIPT, SUMMARY),
+                    Direction::Outbound => (OUTBOUND_TRANSCRIPT, OUTBOUND_SUMMARY),
+                };
+                let talk = self.conversation(
+                    talk_secs,
+                    transcript,
+                    json!({"summary": summary, "structuredData": {"doNotCall": false}}),
+                );
+                let mut reports = Vec::from(ringing);
+                reports.extend(answered);
+                reports.push(self.end_of_call_report("customer-ended-call", Some(talk)));
                 reports.push(self.twilio("completed", Some(i64::from(talk_secs))));
+                reports
+            }
+            CallOutcome::Refused { talk_secs } => {
+                let talk = self.conversation(
+                    talk_secs,
+                    REFUSAL_TRANSCRIPT,
+                    json!({"summary": REFUSAL_SUMMARY, "structuredData": {"doNotCall": true}}),
+                );
+                let mut reports = Vec::from(ringing);
+                reports.extend(answered);
+                reports.push(self.end_of_call_report("customer-ended-call", Some(talk)));
+                reports.push(self.twilio("completed", Some(i64::from(talk_secs))));
+                reports
+            }
+            CallOutcome::Voicemail => {
+                let started = self.ringing_at + chrono::Duration::seconds(RING_SECS);
+                let talk = Conversation {
+                    started,
+                    ended: started + chrono::Duration::seconds(VOICEMAIL_SECS),
+                    transcript: VOICEMAIL_GREETING,
+                    analysis: json!({"summary": VOICEMAIL_SUMMARY}),
+                };
+                let mut reports = Vec::from(ringing);
+                reports.extend(answered);
+                reports.push(self.end_of_call_report("voicemail", Some(talk)));
+                reports.push(self.twilio("completed", Some(VOICEMAIL_SECS)));
+                reports
             }
             CallOutcome::Busy => {
-                reports.push(self.end_of_call_report("customer-busy", None, None));
+                let mut reports = Vec::from(ringing);
+                reports.push(self.end_of_call_report("customer-busy", None));
                 reports.push(self.twilio("busy", None));
+                reports
             }
             CallOutcome::NoAnswer => {
-                reports.push(self.end_of_call_report("customer-did-not-answer", None, None));
+                let mut reports = Vec::from(ringing);
+                reports.push(self.end_of_call_report("customer-did-not-answer", None));
                 reports.push(self.twilio("no-answer", None));
+                reports
             }
+            // The carrier refused the call: nothing rang.
+            CallOutcome::Failed => vec![
+                self.end_of_call_report("twilio-failed-to-connect-call", None),
+                self.twilio("failed", None),
+            ],
         }
-        reports
     }
 
-    fn end_of_call_report(
+    /// A conversation of `talk_secs` seconds, once ringing stops.
+    fn conversation(
         &self,
-        reason: &str,
-        talk: Option<(DateTime<Utc>, DateTime<Utc>)>,
-        transcript: Option<&str>,
-    ) -> Report {
+        talk_secs: u32,
+        transcript: &'static str,
+        analysis: Value,
+    ) -> Conversation {
+        let started = self.ringing_at + chrono::Duration::seconds(RING_SECS);
+        Conversation {
+            started,
+            ended: started + chrono::Duration::seconds(i64::from(talk_secs)),
+            transcript,
+            analysis,
+        }
+    }
+
+    fn end_of_call_report(&self, reason: &str, talk: Option<Conversation>) -> Report {
         let mut message = json!({
             "type": "end-of-call-report",
             "endedReason": reason,
             "call": self.vapi_call(),
             "phoneNumber": {"number": self.our_number},
         });
-        if let Some((started, ended)) = talk {
-            let minutes = (ended - started).num_seconds() as f64 / 60.0;
-            message["startedAt"] = json!(at(started));
-            message["endedAt"] = json!(at(ended));
+        if let Some(talk) = talk {
+            let minutes = (talk.ended - talk.started).num_seconds() as f64 / 60.0;
+            message["startedAt"] = json!(at(talk.started));
+            message["endedAt"] = json!(at(talk.ended));
             // Vapi's all-in price is around 0.10 USD a minute.
             message["cost"] = json!((minutes * 0.10 * 10_000.0).round() / 10_000.0);
             message["artifact"] = json!({
-                "transcript": transcript.unwrap_or_default(),
+                "transcript": talk.transcript,
                 "recordingUrl": format!("https://storage.vapi.ai/{}-mono.wav", self.vapi_call_id),
             });
-            message["analysis"] = json!({"summary": SUMMARY});
+            message["analysis"] = talk.analysis;
         }
         Report::Vapi(json!({ "message": message }))
     }
 }
 
-/// What the simulated customer and assistant say.
+/// What the simulated customer and assistant say when the customer calls.
 const TRANSCRIPT: &str = "AI: Bonjour, vous êtes bien chez nous, que puis-je pour vous ?\n\
 User: Bonjour, je voudrais prendre rendez-vous jeudi en fin de matinée.\n\
 AI: Jeudi à 11 h 30, cela vous convient ?\n\
@@ -187,6 +273,35 @@ AI: C'est noté. Bonne journée !";
 
 /// The platform's summary of [`TRANSCRIPT`].
 const SUMMARY: &str = "Le client a pris rendez-vous jeudi à 11 h 30.";
+
+/// What the simulated assistant and customer say when the assistant calls.
+const OUTBOUND_TRANSCRIPT: &str = "AI: Bonjour, je suis l'assistante du salon. Je vous appelle pour \
+convenir de votre prochain rendez-vous, vous avez un instant ?\n\
+User: Oui, bien sûr.\n\
+AI: Jeudi à 11 h 30, cela vous convient ?\n\
+User: Parfait, merci beaucoup.\n\
+AI: C'est noté. Bonne journée !";
+
+/// The platform's summary of [`OUTBOUND_TRANSCRIPT`].
+const OUTBOUND_SUMMARY: &str = "Le client a accepté un rendez-vous jeudi à 11 h 30.";
+
+/// What is said when the person called asks not to be called again.
+const REFUSAL_TRANSCRIPT: &str = "AI: Bonjour, je suis l'assistante du salon. Je vous appelle pour \
+convenir de votre prochain rendez-vous, vous avez un instant ?\n\
+User: Non merci, ça ne m'intéresse pas. Ne m'appelez plus, s'il vous plaît.\n\
+AI: Entendu, nous ne vous appellerons plus. Je vous prie de nous excuser pour le dérangement. \
+Bonne journée.";
+
+/// The platform's summary of [`REFUSAL_TRANSCRIPT`].
+const REFUSAL_SUMMARY: &str =
+    "La personne ne souhaite plus être appelée ; l'assistante a pris note de son refus.";
+
+/// All a voicemail call hears: the voicemail's greeting.
+const VOICEMAIL_GREETING: &str = "User: Bonjour, vous êtes bien sur la messagerie de Camille. \
+Laissez-moi un message après le bip.";
+
+/// The platform's summary of a call that reached voicemail.
+const VOICEMAIL_SUMMARY: &str = "Messagerie vocale : aucun échange avec la personne appelée.";
 
 /// Sends the reports of simulated calls to our webhook endpoints, signed.
 #[derive(Debug, Clone)]
@@ -198,6 +313,8 @@ pub struct CallReporter {
     public_url: String,
     vapi_secret: SecretString,
     twilio_token: SecretString,
+    /// Timestamps the Vapi signatures: our API checks them against its own clock.
+    clock: Arc<dyn Clock>,
 }
 
 /// Deliveries of one report tried before giving up, as providers retry.
@@ -225,7 +342,14 @@ impl CallReporter {
             public_url: public_url.trim_end_matches('/').to_string(),
             vapi_secret,
             twilio_token,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Timestamps signatures with `clock` rather than the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sends every report of `call`, `pace` apart.
@@ -261,7 +385,7 @@ impl CallReporter {
         match report {
             Report::Vapi(message) => {
                 let body = message.to_string().into_bytes();
-                let ts = Utc::now().timestamp();
+                let ts = self.clock.now().timestamp();
                 let signature =
                     signatures::vapi::sign(self.vapi_secret.expose_secret().as_bytes(), ts, &body);
                 self.client
@@ -314,7 +438,48 @@ mod tests {
             direction: Direction::Inbound,
             outcome,
             ringing_at: "2026-11-20T10:00:00Z".parse().unwrap(),
+            attempt_id: None,
         }
+    }
+
+    fn outbound(outcome: CallOutcome) -> SimulatedCall {
+        SimulatedCall {
+            direction: Direction::Outbound,
+            attempt_id: Some("att_01JATTEMPT".into()),
+            ..call(outcome)
+        }
+    }
+
+    /// The Vapi message of each report, in order (Twilio reports left out).
+    fn vapi_messages(script: &[Report]) -> Vec<&Value> {
+        script
+            .iter()
+            .filter_map(|r| match r {
+                Report::Vapi(v) => Some(&v["message"]),
+                Report::Twilio(_) => None,
+            })
+            .collect()
+    }
+
+    /// The `CallStatus` of each Twilio report, in order.
+    fn twilio_statuses(script: &[Report]) -> Vec<&str> {
+        script
+            .iter()
+            .filter_map(|r| match r {
+                Report::Twilio(form) => form
+                    .iter()
+                    .find(|(k, _)| k == "CallStatus")
+                    .map(|(_, v)| v.as_str()),
+                Report::Vapi(_) => None,
+            })
+            .collect()
+    }
+
+    fn end_of_call_report(script: &[Report]) -> &Value {
+        vapi_messages(script)
+            .into_iter()
+            .find(|m| m["type"] == "end-of-call-report")
+            .unwrap()
     }
 
     #[test]
@@ -326,15 +491,18 @@ mod tests {
         };
         let m = &report["message"];
         assert_eq!(m["type"], "end-of-call-report");
+        assert_eq!(m["endedReason"], "customer-ended-call");
         assert_eq!(m["startedAt"], "2026-11-20T10:00:06.000Z");
         assert_eq!(m["endedAt"], "2026-11-20T10:01:41.000Z");
         assert_eq!(m["call"]["type"], "inboundPhoneCall");
+        assert!(m["call"].get("metadata").is_none());
         assert!(
             m["artifact"]["transcript"]
                 .as_str()
                 .unwrap()
                 .contains("rendez-vous")
         );
+        assert_eq!(m["analysis"]["structuredData"]["doNotCall"], false);
         let Report::Twilio(form) = &script[5] else {
             panic!("{script:?}")
         };
@@ -351,6 +519,123 @@ mod tests {
         };
         assert_eq!(report["message"]["endedReason"], "customer-busy");
         assert!(report["message"].get("artifact").is_none());
+        assert_eq!(twilio_statuses(&script), ["ringing", "busy"]);
+    }
+
+    #[test]
+    fn an_outbound_call_carries_our_attempt_id_and_comes_from_our_number() {
+        let script = outbound(CallOutcome::Answered { talk_secs: 30 }).script();
+        for m in vapi_messages(&script) {
+            assert_eq!(m["call"]["type"], "outboundPhoneCall");
+            assert_eq!(
+                m["call"]["metadata"]["zencall_attempt_id"],
+                "att_01JATTEMPT"
+            );
+            assert_eq!(m["call"]["customer"]["number"], "+33612345678");
+        }
+        let Report::Twilio(form) = &script[1] else {
+            panic!("{script:?}")
+        };
+        assert!(form.contains(&("Direction".into(), "outbound-api".into())));
+        assert!(form.contains(&("From".into(), "+33142868000".into())));
+        assert!(form.contains(&("To".into(), "+33612345678".into())));
+        let transcript = end_of_call_report(&script)["artifact"]["transcript"]
+            .as_str()
+            .unwrap();
+        assert!(transcript.starts_with("AI: "), "{transcript}");
+    }
+
+    #[test]
+    fn a_voicemail_is_answered_briefly_and_hears_only_the_greeting() {
+        let script = outbound(CallOutcome::Voicemail).script();
+        let statuses: Vec<&Value> = vapi_messages(&script)
+            .iter()
+            .map(|m| &m["status"])
+            .collect();
+        assert_eq!(statuses[..2], [&json!("ringing"), &json!("in-progress")]);
+        let m = end_of_call_report(&script);
+        assert_eq!(m["endedReason"], "voicemail");
+        assert_eq!(m["startedAt"], "2026-11-20T10:00:06.000Z");
+        assert_eq!(m["endedAt"], "2026-11-20T10:00:18.000Z");
+        let transcript = m["artifact"]["transcript"].as_str().unwrap();
+        assert_eq!(transcript.lines().count(), 1, "{transcript}");
+        assert!(transcript.contains("messagerie"), "{transcript}");
+        assert!(!transcript.contains("AI:"), "{transcript}");
+        assert!(m["analysis"].get("structuredData").is_none());
+        assert_eq!(
+            twilio_statuses(&script),
+            ["ringing", "in-progress", "completed"]
+        );
+        let Some(Report::Twilio(form)) = script.last() else {
+            panic!("{script:?}")
+        };
+        assert!(form.contains(&("CallDuration".into(), "12".into())));
+    }
+
+    #[test]
+    fn a_failed_call_never_rings_and_ends_failed() {
+        let script = outbound(CallOutcome::Failed).script();
+        assert_eq!(script.len(), 2);
+        let m = end_of_call_report(&script);
+        assert_eq!(m["endedReason"], "twilio-failed-to-connect-call");
+        assert!(m.get("startedAt").is_none());
+        assert!(m.get("artifact").is_none());
+        assert_eq!(twilio_statuses(&script), ["failed"]);
+    }
+
+    #[test]
+    fn a_refusal_is_answered_then_asks_in_french_not_to_be_called_again() {
+        let script = outbound(CallOutcome::Refused { talk_secs: 25 }).script();
+        assert_eq!(script.len(), 6);
+        let m = end_of_call_report(&script);
+        assert_eq!(m["endedReason"], "customer-ended-call");
+        assert_eq!(m["startedAt"], "2026-11-20T10:00:06.000Z");
+        assert_eq!(m["endedAt"], "2026-11-20T10:00:31.000Z");
+        let transcript = m["artifact"]["transcript"].as_str().unwrap();
+        assert!(
+            transcript.contains("User: Non merci") && transcript.contains("Ne m'appelez plus"),
+            "{transcript}"
+        );
+        assert_eq!(m["analysis"]["structuredData"]["doNotCall"], true);
+        assert_eq!(
+            twilio_statuses(&script),
+            ["ringing", "in-progress", "completed"]
+        );
+    }
+
+    #[derive(Debug)]
+    struct Fixed(DateTime<Utc>);
+
+    impl Clock for Fixed {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    #[test]
+    fn vapi_reports_are_signed_at_the_reporters_clock() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let now: DateTime<Utc> = "2030-01-02T03:04:05Z".parse().unwrap();
+        let reporter = CallReporter::new(
+            "http://127.0.0.1:9",
+            "https://zencall.example",
+            SecretString::from("vapi-secret"),
+            SecretString::from("twilio-token"),
+        )
+        .unwrap()
+        .with_clock(Arc::new(Fixed(now)));
+        let report = &call(CallOutcome::Busy).script()[0];
+        let request = reporter.request(report).build().unwrap();
+        let ts = now.timestamp();
+        assert_eq!(
+            request.headers()["x-timestamp"].to_str().unwrap(),
+            ts.to_string()
+        );
+        let body = request.body().and_then(|b| b.as_bytes()).unwrap();
+        assert_eq!(
+            request.headers()["x-signature"].to_str().unwrap(),
+            signatures::vapi::sign(b"vapi-secret", ts, body)
+        );
     }
 
     #[test]

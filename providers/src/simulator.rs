@@ -2,7 +2,9 @@
 //! credentials are configured and by tests. It hands out ids shaped like the real ones (Vapi's
 //! lowercase UUIDs, Twilio's `PN` + 32 hex digits), offers numbers that are valid for their
 //! country, never offers a number twice once bought, and waits about `latency_ms` (± 30 %) per
-//! call so that the rest of the platform sees realistic timings.
+//! call so that the rest of the platform sees realistic timings. Outbound calls it places turn out
+//! as a configured mix of outcomes (answered, no answer, busy, voicemail, failed, refused), drawn
+//! from a seedable generator, and are reported through our signed webhooks like any other call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,14 +12,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rand::RngExt;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use tokio::task::JoinHandle;
+use zencall_core::clock::{Clock, SystemClock};
 use zencall_core::config::SimulatorSettings;
 use zencall_core::domain::phone::PhoneNumber;
 
-use crate::ProviderError;
 use crate::simulated_calls::{CallOutcome, CallReporter, Direction, SimulatedCall};
 use crate::telephony::{AvailableNumber, NumberSearch, OwnedNumber, Telephony};
-use crate::voice::{AssistantSpec, NumberImport, VoicePlatform};
+use crate::voice::{AssistantSpec, NumberImport, OutboundCall, VoicePlatform};
+use crate::{ProviderError, http};
 
 /// Provider name of the simulated voice platform.
 const VOICE: &str = "vapi-simulator";
@@ -27,6 +32,8 @@ const TELEPHONY: &str = "twilio-simulator";
 const OFFERED: usize = 5;
 /// Random draws tried per number before giving up on an area code.
 const DRAWS_PER_NUMBER: usize = 40;
+/// How long an answered outbound call talks, in seconds.
+const TALK_SECS: std::ops::RangeInclusive<u32> = 20..=240;
 
 /// Simulated Vapi and Twilio, sharing one in-memory state; clones share it too.
 #[derive(Debug, Clone)]
@@ -34,6 +41,77 @@ pub struct Simulator {
     latency: Duration,
     state: Arc<Mutex<State>>,
     reporter: Arc<Mutex<Option<CallReporter>>>,
+    /// Stamps creations and calls; also given to the reporter, whose signatures our API checks.
+    clock: Arc<dyn Clock>,
+    /// How placed calls turn out.
+    mix: OutcomeMix,
+    /// Draws outcomes and talk times; seeded when the settings say so.
+    rng: Arc<Mutex<StdRng>>,
+    /// The calls being reported in the background, to wait for them.
+    playing: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+/// The weights of the outcomes of placed calls, in percent.
+#[derive(Debug, Clone, Copy)]
+struct OutcomeMix {
+    answered: u64,
+    no_answer: u64,
+    busy: u64,
+    voicemail: u64,
+    failed: u64,
+    refused: u64,
+}
+
+impl OutcomeMix {
+    fn from_settings(settings: &SimulatorSettings) -> Self {
+        Self {
+            answered: settings.answered_percent.into(),
+            no_answer: settings.no_answer_percent.into(),
+            busy: settings.busy_percent.into(),
+            voicemail: settings.voicemail_percent.into(),
+            failed: settings.failed_percent.into(),
+            refused: settings.refused_percent.into(),
+        }
+    }
+
+    /// Draws one outcome, each in proportion to its weight; with no weight at all, calls are
+    /// answered.
+    fn draw(&self, rng: &mut StdRng) -> CallOutcome {
+        let weights = [
+            self.answered,
+            self.no_answer,
+            self.busy,
+            self.voicemail,
+            self.failed,
+            self.refused,
+        ];
+        let total: u64 = weights.iter().sum();
+        let mut roll = if total == 0 {
+            0
+        } else {
+            rng.random_range(0..total)
+        };
+        let drawn = weights
+            .iter()
+            .position(|&weight| {
+                let hit = roll < weight;
+                roll = roll.saturating_sub(weight);
+                hit
+            })
+            .unwrap_or(0);
+        match drawn {
+            1 => CallOutcome::NoAnswer,
+            2 => CallOutcome::Busy,
+            3 => CallOutcome::Voicemail,
+            4 => CallOutcome::Failed,
+            5 => CallOutcome::Refused {
+                talk_secs: rng.random_range(TALK_SECS),
+            },
+            _ => CallOutcome::Answered {
+                talk_secs: rng.random_range(TALK_SECS),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +122,15 @@ struct State {
     imported: HashMap<String, NumberImport>,
     /// Owned numbers by SID.
     owned: HashMap<String, Owned>,
+    /// Placed outbound calls by our attempt id.
+    calls: HashMap<String, Placed>,
+}
+
+#[derive(Debug)]
+struct Placed {
+    call_id: String,
+    assistant_id: String,
+    created_at: DateTime<Utc>,
 }
 
 #[derive(Debug)]
@@ -215,21 +302,105 @@ impl NumberPlan {
 }
 
 impl Simulator {
-    /// A simulator with no assistants and no numbers, waiting about `latency_ms` per call.
+    /// A simulator with no assistants and no numbers, waiting about `latency_ms` per call,
+    /// on the system clock; placed calls turn out as the settings' mix says.
     pub fn new(settings: &SimulatorSettings) -> Self {
+        let rng = if settings.seed == 0 {
+            rand::make_rng::<StdRng>()
+        } else {
+            StdRng::seed_from_u64(settings.seed)
+        };
         Self {
             latency: Duration::from_millis(settings.latency_ms),
             state: Arc::new(Mutex::new(State::default())),
             reporter: Arc::new(Mutex::new(None)),
+            clock: Arc::new(SystemClock),
+            mix: OutcomeMix::from_settings(settings),
+            rng: Arc::new(Mutex::new(rng)),
+            playing: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
-    /// Makes simulated calls report to our webhooks through `reporter` (clones share it).
+    /// Uses `clock` for creation times, for when calls ring, and for the reporter's signatures
+    /// (an attached reporter is switched too). Set it before cloning: clones made earlier keep
+    /// their clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        let mut reporter = self.reporter_slot();
+        if let Some(attached) = reporter.take() {
+            *reporter = Some(attached.with_clock(clock.clone()));
+        }
+        drop(reporter);
+        self.clock = clock;
+        self
+    }
+
+    /// Makes simulated calls report to our webhooks through `reporter` (clones share it), which
+    /// then signs with the simulator's clock.
     pub fn report_to(&self, reporter: CallReporter) {
-        *self
-            .reporter
+        *self.reporter_slot() = Some(reporter.with_clock(self.clock.clone()));
+    }
+
+    /// Waits until every call simulated or placed so far has been reported (or its reports given
+    /// up on), so tests need not sleep.
+    pub async fn drain_reports(&self) {
+        loop {
+            let playing = std::mem::take(
+                &mut *self
+                    .playing
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+            if playing.is_empty() {
+                return;
+            }
+            for handle in playing {
+                if let Err(e) = handle.await {
+                    tracing::warn!(error = %e, "reporting a simulated call stopped");
+                }
+            }
+        }
+    }
+
+    fn reporter_slot(&self) -> MutexGuard<'_, Option<CallReporter>> {
+        // Replacing the reporter is a single assignment: a panic cannot leave it half-written.
+        self.reporter
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reporter);
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The attached reporter; simulated calls have no one to report to without it.
+    fn reporter(&self) -> Result<CallReporter, ProviderError> {
+        self.reporter_slot()
+            .clone()
+            .ok_or_else(|| ProviderError::Permanent {
+                provider: VOICE,
+                message: "simulated calls need the API in the same process".into(),
+            })
+    }
+
+    /// Reports `call` in the background, its messages about the simulated latency apart.
+    fn play(&self, reporter: CallReporter, call: SimulatedCall) {
+        let pace = self.latency;
+        let handle = tokio::spawn(async move {
+            if let Err(e) = reporter.play(&call, pace).await {
+                tracing::warn!(call = %call.vapi_call_id, error = %e, "a simulated call could not be reported");
+            }
+        });
+        let mut playing = self
+            .playing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        playing.retain(|h| !h.is_finished());
+        playing.push(handle);
+    }
+
+    /// The outcome of the next placed call.
+    fn draw_outcome(&self) -> CallOutcome {
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.mix.draw(&mut rng)
     }
 
     /// Simulates a call between `customer_number` and the assistant whose number is
@@ -242,23 +413,17 @@ impl Simulator {
         direction: Direction,
         outcome: CallOutcome,
     ) -> Result<SimulatedCall, ProviderError> {
-        let refuse = |message: String| ProviderError::Permanent {
-            provider: VOICE,
-            message,
-        };
-        let reporter = self
-            .reporter
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-            .ok_or_else(|| refuse("simulated calls need the API in the same process".into()))?;
+        let reporter = self.reporter()?;
         let vapi_assistant_id = self
             .state()
             .imported
             .values()
             .find(|i| i.number == our_number)
             .map(|i| i.assistant_id.clone())
-            .ok_or_else(|| refuse(format!("the number {our_number} is not imported")))?;
+            .ok_or_else(|| ProviderError::Permanent {
+                provider: VOICE,
+                message: format!("the number {our_number} is not imported"),
+            })?;
         let call = SimulatedCall {
             vapi_call_id: uuid_like(),
             twilio_call_sid: sid("CA"),
@@ -267,15 +432,10 @@ impl Simulator {
             customer_number: customer_number.to_string(),
             direction,
             outcome,
-            ringing_at: Utc::now(),
+            ringing_at: self.clock.now(),
+            attempt_id: None,
         };
-        let pace = self.latency;
-        let played = call.clone();
-        tokio::spawn(async move {
-            if let Err(e) = reporter.play(&played, pace).await {
-                tracing::warn!(call = %played.vapi_call_id, error = %e, "a simulated call could not be reported");
-            }
-        });
+        self.play(reporter, call.clone());
         Ok(call)
     }
 
@@ -395,7 +555,7 @@ impl VoicePlatform for Simulator {
             id.clone(),
             Assistant {
                 spec: spec.clone(),
-                created_at: Utc::now(),
+                created_at: self.clock.now(),
             },
         );
         Ok(id)
@@ -485,6 +645,77 @@ impl VoicePlatform for Simulator {
             .map(|_| ())
             .ok_or(ProviderError::NotFound { provider: VOICE })
     }
+
+    async fn place_call(&self, call: &OutboundCall) -> Result<String, ProviderError> {
+        self.pause().await;
+        // Refuse what the real adapter refuses, before anything else.
+        http::segment(VOICE, "attempt id", &call.attempt_id)?;
+        let reporter = self.reporter();
+        let (reporter, simulated) = {
+            let mut state = self.state();
+            if let Some(placed) = state.calls.get(&call.attempt_id) {
+                return Ok(placed.call_id.clone());
+            }
+            let reporter = reporter?;
+            if !state.assistants.contains_key(&call.assistant_id) {
+                return Err(ProviderError::Permanent {
+                    provider: VOICE,
+                    message: format!(
+                        "request refused (HTTP 400): no assistant {}",
+                        call.assistant_id
+                    ),
+                });
+            }
+            if !state.imported.contains_key(&call.phone_number_id) {
+                return Err(ProviderError::Permanent {
+                    provider: VOICE,
+                    message: format!(
+                        "request refused (HTTP 400): no phone number {}",
+                        call.phone_number_id
+                    ),
+                });
+            }
+            let now = self.clock.now();
+            let simulated = SimulatedCall {
+                vapi_call_id: uuid_like(),
+                twilio_call_sid: sid("CA"),
+                vapi_assistant_id: call.assistant_id.clone(),
+                our_number: call.caller_number.clone(),
+                customer_number: call.customer_number.clone(),
+                direction: Direction::Outbound,
+                outcome: self.draw_outcome(),
+                ringing_at: now,
+                attempt_id: Some(call.attempt_id.clone()),
+            };
+            state.calls.insert(
+                call.attempt_id.clone(),
+                Placed {
+                    call_id: simulated.vapi_call_id.clone(),
+                    assistant_id: call.assistant_id.clone(),
+                    created_at: now,
+                },
+            );
+            (reporter, simulated)
+        };
+        let id = simulated.vapi_call_id.clone();
+        self.play(reporter, simulated);
+        Ok(id)
+    }
+
+    async fn find_call(
+        &self,
+        attempt_id: &str,
+        assistant_id: &str,
+        created_after: DateTime<Utc>,
+    ) -> Result<Option<String>, ProviderError> {
+        self.pause().await;
+        Ok(self
+            .state()
+            .calls
+            .get(attempt_id)
+            .filter(|p| p.assistant_id == assistant_id && p.created_at >= created_after)
+            .map(|p| p.call_id.clone()))
+    }
 }
 
 #[async_trait]
@@ -553,10 +784,106 @@ impl Telephony for Simulator {
 mod tests {
     use std::time::Instant;
 
+    use secrecy::SecretString;
+    use serde_json::Value;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
     use super::*;
+    use crate::signatures;
+
+    const VAPI_SECRET: &str = "vapi-secret";
+    const CALLER: &str = "+33142868000";
+    const CUSTOMER: &str = "+33612345678";
+    const ATTEMPT: &str = "att_01JATTEMPT";
+
+    fn settings(latency_ms: u64, seed: u64) -> SimulatorSettings {
+        SimulatorSettings {
+            latency_ms,
+            answered_percent: 55,
+            no_answer_percent: 20,
+            busy_percent: 8,
+            voicemail_percent: 10,
+            failed_percent: 3,
+            refused_percent: 4,
+            seed,
+        }
+    }
 
     fn simulator(latency_ms: u64) -> Simulator {
-        Simulator::new(&SimulatorSettings { latency_ms })
+        Simulator::new(&settings(latency_ms, 0))
+    }
+
+    #[derive(Debug)]
+    struct Fixed(DateTime<Utc>);
+
+    impl Clock for Fixed {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    fn fixed_now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2030-01-02T03:04:05Z")
+            .expect("date")
+            .with_timezone(&Utc)
+    }
+
+    /// Our API's webhooks, taking every report.
+    async fn webhooks() -> MockServer {
+        let server = MockServer::start().await;
+        for route in ["/webhooks/vapi", "/webhooks/twilio/voice-status"] {
+            Mock::given(method("POST"))
+                .and(path(route))
+                .respond_with(ResponseTemplate::new(200))
+                .mount(&server)
+                .await;
+        }
+        server
+    }
+
+    fn reporter(target: &str) -> CallReporter {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        CallReporter::new(
+            target,
+            "https://zencall.example",
+            SecretString::from(VAPI_SECRET),
+            SecretString::from("twilio-token"),
+        )
+        .expect("reporter")
+    }
+
+    /// An assistant with an imported number at `sim`, and the call it would place.
+    async fn ready_to_call(sim: &Simulator) -> OutboundCall {
+        let assistant = sim.create_assistant(&spec("01JA")).await.expect("created");
+        let number = sim
+            .import_number(&NumberImport {
+                number: CALLER.into(),
+                assistant_id: assistant.clone(),
+                name: "Salon".into(),
+            })
+            .await
+            .expect("imported");
+        OutboundCall {
+            attempt_id: ATTEMPT.into(),
+            assistant_id: assistant,
+            phone_number_id: number,
+            caller_number: CALLER.into(),
+            customer_number: CUSTOMER.into(),
+            customer_name: Some("Camille Martin".into()),
+            variables: serde_json::Map::new(),
+        }
+    }
+
+    /// The requests our webhooks received on `route`, in order.
+    async fn received(server: &MockServer, route: &str) -> Vec<wiremock::Request> {
+        server
+            .received_requests()
+            .await
+            .expect("recording")
+            .into_iter()
+            .filter(|r| r.url.path() == route)
+            .collect()
     }
 
     fn search(country: &str, area_code: Option<&str>) -> NumberSearch {
@@ -790,5 +1117,204 @@ mod tests {
         sim.find_number("+33142868000").await.expect("find");
         let elapsed = start.elapsed();
         assert!(elapsed >= Duration::from_millis(34), "{elapsed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_placed_call_is_reported_once_through_the_signed_webhooks_even_if_placed_twice() {
+        let server = webhooks().await;
+        let sim = Simulator::new(&settings(0, 7)).with_clock(Arc::new(Fixed(fixed_now())));
+        sim.report_to(reporter(&server.uri()));
+        let call = ready_to_call(&sim).await;
+        let id = sim.place_call(&call).await.expect("placed");
+        assert_eq!(sim.place_call(&call).await, Ok(id.clone()), "same attempt");
+        sim.drain_reports().await;
+
+        let vapi = received(&server, "/webhooks/vapi").await;
+        assert!(!vapi.is_empty());
+        let mut ends = 0;
+        for request in &vapi {
+            let ts = request.headers["x-timestamp"].to_str().expect("ascii");
+            assert_eq!(ts, fixed_now().timestamp().to_string());
+            assert_eq!(
+                request.headers["x-signature"].to_str().expect("ascii"),
+                signatures::vapi::sign(
+                    VAPI_SECRET.as_bytes(),
+                    fixed_now().timestamp(),
+                    &request.body
+                )
+            );
+            let body: Value = request.body_json().expect("json");
+            let m = &body["message"];
+            assert_eq!(m["call"]["id"], id.as_str());
+            assert_eq!(m["call"]["type"], "outboundPhoneCall");
+            assert_eq!(m["call"]["assistantId"], call.assistant_id.as_str());
+            assert_eq!(m["call"]["customer"]["number"], CUSTOMER);
+            assert_eq!(m["call"]["metadata"]["zencall_attempt_id"], ATTEMPT);
+            assert_eq!(m["phoneNumber"]["number"], CALLER);
+            if m["type"] == "end-of-call-report" {
+                ends += 1;
+                if let Some(started) = m.get("startedAt") {
+                    assert_eq!(started, "2030-01-02T03:04:11.000Z", "6 s after ringing");
+                }
+            }
+        }
+        assert_eq!(ends, 1, "one call reported");
+        let twilio = received(&server, "/webhooks/twilio/voice-status").await;
+        assert!(!twilio.is_empty());
+        for request in &twilio {
+            let form = String::from_utf8_lossy(&request.body);
+            assert!(form.contains("Direction=outbound-api"), "{form}");
+            assert!(form.contains("From=%2B33142868000"), "{form}");
+        }
+    }
+
+    #[tokio::test]
+    async fn placing_a_call_needs_a_reporter_a_known_assistant_and_a_known_number() {
+        let sim = simulator(0);
+        let call = ready_to_call(&sim).await;
+        let Err(ProviderError::Permanent { message, .. }) = sim.place_call(&call).await else {
+            panic!("placed without a reporter")
+        };
+        assert!(message.contains("same process"), "{message}");
+
+        sim.report_to(reporter("http://127.0.0.1:1"));
+        let unknown_assistant = OutboundCall {
+            assistant_id: "no-such-assistant".into(),
+            ..call.clone()
+        };
+        let Err(ProviderError::Permanent { message, .. }) =
+            sim.place_call(&unknown_assistant).await
+        else {
+            panic!("placed for an unknown assistant")
+        };
+        assert!(
+            message.contains("no assistant no-such-assistant"),
+            "{message}"
+        );
+        let unknown_number = OutboundCall {
+            phone_number_id: "no-such-number".into(),
+            ..call.clone()
+        };
+        let Err(ProviderError::Permanent { message, .. }) = sim.place_call(&unknown_number).await
+        else {
+            panic!("placed from an unknown number")
+        };
+        assert!(
+            message.contains("no phone number no-such-number"),
+            "{message}"
+        );
+        let unfit = OutboundCall {
+            attempt_id: "att 1".into(),
+            ..call.clone()
+        };
+        assert!(matches!(
+            sim.place_call(&unfit).await,
+            Err(ProviderError::Permanent { .. })
+        ));
+        let long_ago = Utc::now() - chrono::Duration::days(1);
+        assert_eq!(
+            sim.find_call(ATTEMPT, &call.assistant_id, long_ago)
+                .await
+                .expect("find"),
+            None,
+            "nothing was placed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_placed_call_is_found_by_its_attempt_and_assistant_once_placed() {
+        let server = webhooks().await;
+        let now = fixed_now();
+        let sim = Simulator::new(&settings(0, 3)).with_clock(Arc::new(Fixed(now)));
+        sim.report_to(reporter(&server.uri()));
+        let call = ready_to_call(&sim).await;
+        let id = sim.place_call(&call).await.expect("placed");
+        let before = now - chrono::Duration::minutes(1);
+        assert_eq!(
+            sim.find_call(ATTEMPT, &call.assistant_id, before)
+                .await
+                .expect("find"),
+            Some(id)
+        );
+        assert_eq!(
+            sim.find_call("att_01JOTHER", &call.assistant_id, before)
+                .await
+                .expect("find"),
+            None
+        );
+        assert_eq!(
+            sim.find_call(ATTEMPT, "another-assistant", before)
+                .await
+                .expect("find"),
+            None
+        );
+        let after = now + chrono::Duration::seconds(1);
+        assert_eq!(
+            sim.find_call(ATTEMPT, &call.assistant_id, after)
+                .await
+                .expect("find"),
+            None
+        );
+        sim.drain_reports().await;
+    }
+
+    #[test]
+    fn a_seeded_simulator_draws_the_same_outcomes_every_time() {
+        let draws = |seed| {
+            let sim = Simulator::new(&settings(0, seed));
+            (0..100).map(|_| sim.draw_outcome()).collect::<Vec<_>>()
+        };
+        assert_eq!(draws(42), draws(42));
+        assert_ne!(draws(42), draws(43));
+    }
+
+    #[test]
+    fn drawn_outcomes_follow_the_configured_mix() {
+        let sim = Simulator::new(&settings(0, 1));
+        let mut counts = [0u32; 6];
+        for _ in 0..10_000 {
+            let outcome = sim.draw_outcome();
+            let slot = match outcome {
+                CallOutcome::Answered { talk_secs } => {
+                    assert!(TALK_SECS.contains(&talk_secs), "{talk_secs}");
+                    0
+                }
+                CallOutcome::NoAnswer => 1,
+                CallOutcome::Busy => 2,
+                CallOutcome::Voicemail => 3,
+                CallOutcome::Failed => 4,
+                CallOutcome::Refused { talk_secs } => {
+                    assert!(TALK_SECS.contains(&talk_secs), "{talk_secs}");
+                    5
+                }
+            };
+            counts[slot] += 1;
+        }
+        // Percent of 10 000 draws, give or take 2 points.
+        for (count, percent) in counts.iter().zip([55u32, 20, 8, 10, 3, 4]) {
+            let expected = percent * 100;
+            assert!(count.abs_diff(expected) <= 200, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn a_mix_of_one_outcome_always_draws_it_and_an_empty_mix_answers() {
+        let only_voicemail = SimulatorSettings {
+            answered_percent: 0,
+            no_answer_percent: 0,
+            busy_percent: 0,
+            voicemail_percent: 100,
+            failed_percent: 0,
+            refused_percent: 0,
+            ..settings(0, 5)
+        };
+        let sim = Simulator::new(&only_voicemail);
+        assert!((0..50).all(|_| sim.draw_outcome() == CallOutcome::Voicemail));
+        let empty = SimulatorSettings {
+            voicemail_percent: 0,
+            ..only_voicemail
+        };
+        let sim = Simulator::new(&empty);
+        assert!((0..50).all(|_| matches!(sim.draw_outcome(), CallOutcome::Answered { .. })));
     }
 }

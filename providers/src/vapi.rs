@@ -1,7 +1,8 @@
 //! The Vapi adapter: [`VoicePlatform`] over Vapi's REST API (`Authorization: Bearer <key>`).
 //! Assistants carry our assistant id in `metadata.zencall_assistant_id`, so a creation whose reply
 //! was lost can be found again; phone numbers are imported from Twilio with the account's
-//! credentials, which never appear in an error message.
+//! credentials, which never appear in an error message. Outbound calls carry our attempt id in
+//! `metadata.zencall_attempt_id` and as their `Idempotency-Key`, for the same reason.
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -13,7 +14,7 @@ use zencall_core::config::{TwilioSettings, VapiSettings};
 
 use crate::ProviderError;
 use crate::http;
-use crate::voice::{AssistantSpec, NumberImport, VoicePlatform};
+use crate::voice::{AssistantSpec, NumberImport, OutboundCall, VoicePlatform};
 
 /// The provider name in errors.
 const PROVIDER: &str = "vapi";
@@ -23,6 +24,9 @@ const DEFAULT_VOICE_PROVIDER: &str = "azure";
 
 /// Largest page asked for when listing.
 const LIST_LIMIT: &str = "1000";
+
+/// The header that makes a retried creation create nothing new.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 /// A Vapi client, cheap to clone.
 #[derive(Debug, Clone)]
@@ -45,6 +49,14 @@ struct Created {
 /// One assistant in a list.
 #[derive(Debug, Deserialize)]
 struct ListedAssistant {
+    id: String,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+/// One call in a list.
+#[derive(Debug, Deserialize)]
+struct ListedCall {
     id: String,
     #[serde(default)]
     metadata: Option<Value>,
@@ -134,6 +146,32 @@ fn split_voice(voice: &str) -> (&str, &str) {
     }
 }
 
+/// Whether an object's `metadata` holds `value` under `key`.
+fn metadata_says(metadata: Option<&Value>, key: &str, value: &str) -> bool {
+    metadata
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_str)
+        .is_some_and(|v| v == value)
+}
+
+/// The body of `POST /call`.
+fn call_body(call: &OutboundCall) -> Value {
+    let mut customer = json!({ "number": call.customer_number });
+    if let Some(name) = call.customer_name.as_deref().map(str::trim)
+        && !name.is_empty()
+    {
+        customer["name"] = json!(name);
+    }
+    json!({
+        "assistantId": call.assistant_id,
+        "phoneNumberId": call.phone_number_id,
+        "customer": customer,
+        "assistantOverrides": { "variableValues": call.variables },
+        "metadata": { "zencall_attempt_id": call.attempt_id },
+        "name": call.attempt_id,
+    })
+}
+
 /// The assistant fields shared by creation and update.
 fn assistant_body(
     spec: &AssistantSpec,
@@ -195,15 +233,11 @@ impl VoicePlatform for VapiClient {
             .append_pair("limit", LIST_LIMIT);
         let response = self.send(self.http.get(url)).await?;
         let list: List<ListedAssistant> = http::json(PROVIDER, response).await?;
-        Ok(list.into_items().into_iter().find_map(|a| {
-            let ours = a
-                .metadata
-                .as_ref()
-                .and_then(|m| m.get("zencall_assistant_id"))
-                .and_then(Value::as_str)
-                .is_some_and(|id| id == external_id);
-            ours.then_some(a.id)
-        }))
+        Ok(list
+            .into_items()
+            .into_iter()
+            .find(|a| metadata_says(a.metadata.as_ref(), "zencall_assistant_id", external_id))
+            .map(|a| a.id))
     }
 
     async fn update_assistant(&self, id: &str, spec: &AssistantSpec) -> Result<(), ProviderError> {
@@ -261,6 +295,42 @@ impl VoicePlatform for VapiClient {
             .await?;
         Ok(())
     }
+
+    async fn place_call(&self, call: &OutboundCall) -> Result<String, ProviderError> {
+        // The attempt id goes into a header: only a plain identifier may.
+        let key = http::segment(PROVIDER, "attempt id", &call.attempt_id)?;
+        let request = self
+            .http
+            .post(self.url(&["call"]))
+            .header(IDEMPOTENCY_KEY, key)
+            .json(&call_body(call));
+        let response = self.send(request).await?;
+        let created: Created = http::json(PROVIDER, response).await?;
+        Ok(created.id)
+    }
+
+    async fn find_call(
+        &self,
+        attempt_id: &str,
+        assistant_id: &str,
+        created_after: DateTime<Utc>,
+    ) -> Result<Option<String>, ProviderError> {
+        let mut url = self.url(&["call"]);
+        url.query_pairs_mut()
+            .append_pair("assistantId", assistant_id)
+            .append_pair(
+                "createdAtGt",
+                &created_after.to_rfc3339_opts(SecondsFormat::Millis, true),
+            )
+            .append_pair("limit", LIST_LIMIT);
+        let response = self.send(self.http.get(url)).await?;
+        let list: List<ListedCall> = http::json(PROVIDER, response).await?;
+        Ok(list
+            .into_items()
+            .into_iter()
+            .find(|c| metadata_says(c.metadata.as_ref(), "zencall_attempt_id", attempt_id))
+            .map(|c| c.id))
+    }
 }
 
 #[cfg(test)]
@@ -312,6 +382,21 @@ mod tests {
 
     fn bearer() -> (&'static str, String) {
         ("authorization", format!("Bearer {KEY}"))
+    }
+
+    fn outbound() -> OutboundCall {
+        let mut variables = serde_json::Map::new();
+        variables.insert("prenom".into(), json!("Camille"));
+        variables.insert("rendez_vous".into(), json!("jeudi 11 h 30"));
+        OutboundCall {
+            attempt_id: "att_01JATTEMPT".into(),
+            assistant_id: "asst-1".into(),
+            phone_number_id: "num-1".into(),
+            caller_number: "+33142868000".into(),
+            customer_number: "+33612345678".into(),
+            customer_name: Some("Camille Martin".into()),
+            variables,
+        }
     }
 
     #[tokio::test]
@@ -634,6 +719,177 @@ mod tests {
         let vapi = client_with_timeout("http://127.0.0.1:1", 1000);
         let err = vapi.delete_number("num-1").await.expect_err("unreachable");
         assert!(err.is_transient(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn placing_a_call_posts_it_keyed_by_our_attempt_and_returns_vapis_call_id() {
+        let server = MockServer::start().await;
+        let (name, value) = bearer();
+        Mock::given(method("POST"))
+            .and(path("/call"))
+            .and(header(name, value.as_str()))
+            .and(header("idempotency-key", "att_01JATTEMPT"))
+            .and(header("content-type", "application/json"))
+            .and(body_json(json!({
+                "assistantId": "asst-1",
+                "phoneNumberId": "num-1",
+                "customer": { "number": "+33612345678", "name": "Camille Martin" },
+                "assistantOverrides": {
+                    "variableValues": { "prenom": "Camille", "rendez_vous": "jeudi 11 h 30" },
+                },
+                "metadata": { "zencall_attempt_id": "att_01JATTEMPT" },
+                "name": "att_01JATTEMPT",
+            })))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({ "id": "call-1", "status": "queued" })),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let id = client(&server)
+            .place_call(&outbound())
+            .await
+            .expect("placed");
+        assert_eq!(id, "call-1");
+    }
+
+    #[tokio::test]
+    async fn a_customer_without_a_name_is_called_by_number_alone() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/call"))
+            .and(body_json(json!({
+                "assistantId": "asst-1",
+                "phoneNumberId": "num-1",
+                "customer": { "number": "+33612345678" },
+                "assistantOverrides": { "variableValues": {} },
+                "metadata": { "zencall_attempt_id": "att_01JATTEMPT" },
+                "name": "att_01JATTEMPT",
+            })))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": "call-2" })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let call = OutboundCall {
+            customer_name: None,
+            variables: serde_json::Map::new(),
+            ..outbound()
+        };
+        assert_eq!(
+            client(&server).place_call(&call).await,
+            Ok("call-2".to_string())
+        );
+    }
+
+    #[tokio::test]
+    async fn finding_a_call_lists_the_assistants_recent_calls_and_matches_our_attempt() {
+        let server = MockServer::start().await;
+        let (name, value) = bearer();
+        let after = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        Mock::given(method("GET"))
+            .and(path("/call"))
+            .and(header(name, value.as_str()))
+            .and(query_param("assistantId", "asst-1"))
+            .and(query_param("createdAtGt", "2026-11-22T10:00:00.000Z"))
+            .and(query_param("limit", "1000"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                { "id": "call-0", "metadata": { "zencall_attempt_id": "att_01JOTHER" } },
+                { "id": "inbound-call" },
+                { "id": "call-1", "metadata": { "zencall_attempt_id": "att_01JATTEMPT" } },
+            ])))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let vapi = client(&server);
+        assert_eq!(
+            vapi.find_call("att_01JATTEMPT", "asst-1", after)
+                .await
+                .expect("found"),
+            Some("call-1".into())
+        );
+        assert_eq!(
+            vapi.find_call("att_01JMISSING", "asst-1", after)
+                .await
+                .expect("listed"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_call_is_permanent_and_carries_vapis_message() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/call"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+                "message": ["customer.number must be a valid phone number in the E.164 format"],
+                "error": "Bad Request",
+                "statusCode": 400,
+            })))
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .place_call(&outbound())
+            .await
+            .expect_err("refused");
+        let ProviderError::Permanent { provider, message } = err else {
+            panic!("not permanent: {err:?}")
+        };
+        assert_eq!(provider, "vapi");
+        assert!(message.contains("HTTP 400"), "{message}");
+        assert!(
+            message.contains("customer.number must be a valid phone number"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rate_limited_call_is_transient_with_its_retry_after() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/call"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "12")
+                    .set_body_json(json!({ "message": "Over Concurrency Limit" })),
+            )
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .place_call(&outbound())
+            .await
+            .expect_err("limited");
+        let ProviderError::Transient {
+            retry_after,
+            message,
+            ..
+        } = err
+        else {
+            panic!("not transient: {err:?}")
+        };
+        assert_eq!(retry_after, Some(Duration::from_secs(12)));
+        assert!(message.contains("Over Concurrency Limit"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_attempt_id_unfit_for_a_header_is_refused_before_any_request() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": "call-1" })))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let vapi = client(&server);
+        for bad in ["", "att 1", "att\n1"] {
+            let call = OutboundCall {
+                attempt_id: bad.into(),
+                ..outbound()
+            };
+            let err = vapi.place_call(&call).await.expect_err("refused");
+            assert!(matches!(err, ProviderError::Permanent { .. }), "{err:?}");
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The voice platform (Vapi): assistants, imported phone numbers, and later calls.
+//! The voice platform (Vapi): assistants, imported phone numbers, and the outbound calls our
+//! assistants place.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -35,6 +36,26 @@ pub struct NumberImport {
     pub name: String,
 }
 
+/// An outbound call for the voice platform to place: one of our assistants calls a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundCall {
+    /// Our attempt id (`att_...`): the idempotency key, and stored in the platform's metadata
+    /// so a call whose reply was lost can be found again.
+    pub attempt_id: String,
+    /// The platform's id of the assistant that talks.
+    pub assistant_id: String,
+    /// The platform's id of the imported phone number the call comes from.
+    pub phone_number_id: String,
+    /// The number the call comes from, ours, E.164.
+    pub caller_number: String,
+    /// The number called, E.164.
+    pub customer_number: String,
+    /// The customer's name, when known.
+    pub customer_name: Option<String>,
+    /// Values for the variables of the assistant's prompt and greeting.
+    pub variables: serde_json::Map<String, serde_json::Value>,
+}
+
 /// The voice platform's capabilities used by Zencall.
 #[async_trait]
 pub trait VoicePlatform: Send + Sync {
@@ -56,4 +77,15 @@ pub trait VoicePlatform: Send + Sync {
     async fn find_number(&self, number: &str) -> Result<Option<String>, ProviderError>;
     /// Removes an imported number; [`ProviderError::NotFound`] if it is already gone.
     async fn delete_number(&self, id: &str) -> Result<(), ProviderError>;
+    /// Places an outbound call; returns the platform's call id. Placing the same attempt twice
+    /// places one call.
+    async fn place_call(&self, call: &OutboundCall) -> Result<String, ProviderError>;
+    /// Finds the call placed for `attempt_id` with `assistant_id` no earlier than
+    /// `created_after`, to recover a call whose reply was lost.
+    async fn find_call(
+        &self,
+        attempt_id: &str,
+        assistant_id: &str,
+        created_after: DateTime<Utc>,
+    ) -> Result<Option<String>, ProviderError>;
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use zencall_core::jobs::payloads::{PruneJobs, RescueStuckJobs};
+use zencall_core::jobs::payloads::{PlanCampaigns, PruneJobs, RescueStuckJobs};
 use zencall_core::jobs::{EnqueueOptions, Enqueued, Job, enqueue};
 use zencall_core::store::{Db, StoreError};
 
@@ -23,6 +23,7 @@ pub struct CronEntry {
 
 #[derive(Debug, Clone, Copy)]
 enum EntryKind {
+    PlanCampaigns,
     PruneJobs,
     RescueStuckJobs,
 }
@@ -37,6 +38,7 @@ pub fn cron_table() -> Vec<CronEntry> {
         kind,
     };
     vec![
+        entry("plan-campaigns", "0 * * * * *", EntryKind::PlanCampaigns),
         entry("prune-jobs", "0 17 * * * *", EntryKind::PruneJobs),
         entry(
             "rescue-stuck-jobs",
@@ -66,6 +68,9 @@ impl CronEntry {
     ) -> Result<Enqueued, StoreError> {
         let options = EnqueueOptions::unique(self.tick_key(tick));
         match self.kind {
+            EntryKind::PlanCampaigns => {
+                enqueue_job(db, &PlanCampaigns {}, options, max_attempts).await
+            }
             EntryKind::PruneJobs => enqueue_job(db, &PruneJobs {}, options, max_attempts).await,
             EntryKind::RescueStuckJobs => {
                 enqueue_job(db, &RescueStuckJobs {}, options, max_attempts).await

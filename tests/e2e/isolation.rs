@@ -1,6 +1,7 @@
 //! Tenant isolation on every endpoint: another organisation's admin key, aimed at each route of
-//! the OpenAPI document with this organisation's ids, reads nothing and changes nothing. The
-//! routes come from `/openapi.json`, so a new route without a rule here fails this test.
+//! the OpenAPI document with this organisation's ids and numbers, reads nothing and changes
+//! nothing. The routes come from `/openapi.json`, so a new route without a rule here fails this
+//! test.
 
 use std::time::Duration;
 
@@ -14,11 +15,18 @@ use zencall_core::store::webhook_events;
 use crate::test_app::{TestApp, new_org_key};
 use crate::webhooks::app_with_assistant;
 
+/// The number on our do-not-call list and in our consent registry.
+const OUR_NUMBER: &str = "+33611223344";
+/// The number the intruder lists and records in its own organisation.
+const THEIR_NUMBER: &str = "+33655667788";
+
 /// This organisation's resources, by the first path segment after `/v1/`.
 struct Owned {
     assistant: String,
     call: String,
     endpoint: String,
+    consent: String,
+    campaign: String,
 }
 
 impl Owned {
@@ -27,13 +35,28 @@ impl Owned {
             Some("assistants") => &self.assistant,
             Some("calls") => &self.call,
             Some("webhook-endpoints") => &self.endpoint,
+            Some("dnc" | "consents") => OUR_NUMBER,
+            Some("campaigns") => &self.campaign,
             other => panic!("no isolation rule for {path} ({other:?}): add one to this test"),
         }
     }
 
-    fn all(&self) -> [&str; 3] {
-        [&self.assistant, &self.call, &self.endpoint]
+    fn all(&self) -> [&str; 6] {
+        [
+            &self.campaign,
+            &self.assistant,
+            &self.call,
+            &self.endpoint,
+            &self.consent,
+            OUR_NUMBER,
+        ]
     }
+}
+
+/// A consent body for `number`.
+fn consent_for(number: &str) -> Value {
+    json!({"number": number, "given_at": "2026-09-01T10:00:00Z", "method": "web_form",
+           "proof": "web form #1"})
 }
 
 /// A body that would be valid for the route, pointing at this organisation's resources.
@@ -42,6 +65,19 @@ fn body_for(method: &Method, path: &str, owned: &Owned, hook_url: &str) -> Optio
         ("POST", "/v1/assistants") => Some(crate::test_app::marcel()),
         ("PATCH", "/v1/assistants/{id}") => Some(json!({"greeting": "Vous êtes chez l'intrus."})),
         ("POST", "/v1/webhook-endpoints") => Some(json!({"url": hook_url, "event_types": ["*"]})),
+        ("POST", "/v1/dnc") => Some(json!({"number": THEIR_NUMBER})),
+        ("POST", "/v1/dnc/import") => Some(json!({"entries": [{"number": THEIR_NUMBER}]})),
+        ("POST", "/v1/consents") => Some(consent_for(THEIR_NUMBER)),
+        ("POST", "/v1/consents/import") => Some(json!({"consents": [consent_for(THEIR_NUMBER)]})),
+        // Our assistant and number, which are not the intruder's: refused with 422.
+        ("POST", "/v1/campaigns") => Some(json!({
+            "name": "Intrusion", "assistant_id": owned.assistant, "caller_number": "+33142868000",
+            "purpose": "service", "calling_rules": {"preset": "us-tcpa"}, "time_zone": "Europe/Paris"
+        })),
+        ("POST", "/v1/campaigns/{id}/contacts") => {
+            Some(json!({"contacts": [{"number": THEIR_NUMBER}]}))
+        }
+        ("POST", p) if p.starts_with("/v1/campaigns/{id}/") => None,
         ("POST", "/v1/simulator/calls") => {
             Some(json!({"assistant_id": owned.assistant, "customer_number": "+33612345678"}))
         }
@@ -53,7 +89,7 @@ fn body_for(method: &Method, path: &str, owned: &Owned, hook_url: &str) -> Optio
 #[tokio::test]
 async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
     for db in TestDb::all().await {
-        let (app, assistant, _, _) = app_with_assistant(db).await;
+        let (app, assistant, _, number) = app_with_assistant(db).await;
         let hooks = MockServer::start().await;
         let (_, endpoint) = app
             .call(
@@ -73,10 +109,43 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{placed}");
         let call = await_call_id(&app).await;
+        let (status, listed) = app
+            .call(
+                Method::POST,
+                "/v1/dnc",
+                Some(&app.key),
+                Some(json!({"number": OUR_NUMBER, "reason": "ours"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{listed}");
+        let (status, consent) = app
+            .call(
+                Method::POST,
+                "/v1/consents",
+                Some(&app.key),
+                Some(consent_for(OUR_NUMBER)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{consent}");
+        let (status, campaign) = app
+            .call(
+                Method::POST,
+                "/v1/campaigns",
+                Some(&app.key),
+                Some(json!({
+                    "name": "Ours", "assistant_id": assistant, "caller_number": number,
+                    "purpose": "service", "calling_rules": {"preset": "fr-consumer"},
+                    "time_zone": "Europe/Paris"
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{campaign}");
         let owned = Owned {
+            campaign: campaign["id"].as_str().unwrap().to_string(),
             assistant: assistant.clone(),
             call,
             endpoint: endpoint["id"].as_str().unwrap().to_string(),
+            consent: consent["id"].as_str().unwrap().to_string(),
         };
         let before = snapshot(&app, &owned).await;
 
@@ -95,8 +164,11 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
                 if !matches!(method.as_str(), "GET" | "POST" | "PATCH" | "PUT" | "DELETE") {
                     continue;
                 }
-                let url = match path.contains("{id}") {
-                    true => path.replace("{id}", owned.id_for(path)),
+                let owns_one = path.contains('{');
+                let url = match owns_one {
+                    true => path
+                        .replace("{id}", owned.id_for(path))
+                        .replace("{number}", owned.id_for(path)),
                     false => path.clone(),
                 };
                 let body = body_for(&method, path, &owned, &format!("{}/intruder", hooks.uri()));
@@ -110,8 +182,14 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
                 for id in owned.all().into_iter().filter(|id| sent.contains(id)) {
                     text = text.replace(id, "");
                 }
-                if path.contains("{id}") || path == "/v1/simulator/calls" {
+                if owns_one || path == "/v1/simulator/calls" {
                     assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {answer}");
+                } else if method == Method::POST && path == "/v1/campaigns" {
+                    assert_eq!(
+                        status,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "{method} {url}: {answer}"
+                    );
                 } else {
                     assert!(status.is_success(), "{method} {url}: {status} {answer}");
                 }
@@ -121,7 +199,7 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
                 checked += 1;
             }
         }
-        assert!(checked >= 12, "only {checked} operations under /v1");
+        assert!(checked >= 23, "only {checked} operations under /v1");
         // Lists filtered by our ids show nothing either.
         for query in [
             format!("/v1/calls?assistant_id={}", owned.assistant),
@@ -178,6 +256,13 @@ async fn snapshot(app: &TestApp, owned: &Owned) -> Vec<Value> {
         format!("/v1/webhook-endpoints/{}", owned.endpoint),
         "/v1/webhook-endpoints".to_string(),
         "/v1/assistants".to_string(),
+        format!("/v1/dnc/{OUR_NUMBER}"),
+        format!("/v1/consents/{OUR_NUMBER}"),
+        "/v1/dnc".to_string(),
+        "/v1/consents".to_string(),
+        format!("/v1/campaigns/{}", owned.campaign),
+        format!("/v1/campaigns/{}/contacts", owned.campaign),
+        "/v1/campaigns".to_string(),
     ] {
         let (status, body) = app.call(Method::GET, &path, Some(&app.key), None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");

@@ -8,6 +8,8 @@ mod test_app;
 
 mod assistants;
 mod auth;
+mod campaigns;
+mod dnc_and_consents;
 mod isolation;
 mod outbound_webhooks;
 mod processes;

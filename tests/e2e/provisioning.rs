@@ -16,7 +16,7 @@ use zencall_core::config::Settings;
 use zencall_core::store::test_db::TestDb;
 use zencall_providers::simulator::Simulator;
 use zencall_providers::telephony::{AvailableNumber, NumberSearch, OwnedNumber};
-use zencall_providers::voice::{AssistantSpec, NumberImport};
+use zencall_providers::voice::{AssistantSpec, NumberImport, OutboundCall};
 use zencall_providers::{ProviderError, Telephony, VoicePlatform};
 
 use zencall::Providers;
@@ -273,6 +273,17 @@ impl VoicePlatform for LostReplies {
     }
     async fn delete_number(&self, id: &str) -> Result<(), ProviderError> {
         self.sim.delete_number(id).await
+    }
+    async fn place_call(&self, call: &OutboundCall) -> Result<String, ProviderError> {
+        self.lose_first("place_call", self.sim.place_call(call).await)
+    }
+    async fn find_call(
+        &self,
+        attempt_id: &str,
+        assistant_id: &str,
+        after: DateTime<Utc>,
+    ) -> Result<Option<String>, ProviderError> {
+        self.sim.find_call(attempt_id, assistant_id, after).await
     }
 }
 

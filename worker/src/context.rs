@@ -6,6 +6,7 @@ use serde::Serialize;
 use zencall_core::clock::Clock;
 use zencall_core::config::Settings;
 use zencall_core::events::{self, EventType};
+use zencall_core::rate_limiter::KeyedRateLimiter;
 use zencall_core::store::{Db, StoreError};
 use zencall_providers::webhook_sender::WebhookSender;
 use zencall_providers::{Telephony, VoicePlatform};
@@ -25,6 +26,8 @@ pub struct JobContext {
     pub settings: Arc<Settings>,
     /// Delivers our events to customers' endpoints.
     pub webhooks: Arc<WebhookSender>,
+    /// Paces calls per caller number (shared through Redis when configured).
+    pub pacer: Arc<KeyedRateLimiter>,
 }
 
 impl JobContext {

@@ -4,6 +4,8 @@
 pub mod assistant;
 pub mod backoff;
 pub mod calling_window;
+pub mod campaign;
+pub mod contact_import;
 pub mod holidays;
 pub mod ids;
 pub mod phone;

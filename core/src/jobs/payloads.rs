@@ -76,6 +76,64 @@ impl Job for DeliverWebhook {
     const QUEUE: QueueName = QueueName::Webhooks;
 }
 
+/// Plan one campaign: pick its due contacts inside their calling window, up to its free
+/// concurrency, and queue a [`DialContact`] for each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCampaign {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The campaign.
+    pub campaign_id: String,
+}
+
+impl Job for PlanCampaign {
+    const KIND: &'static str = "PlanCampaign";
+    const QUEUE: QueueName = QueueName::Campaigns;
+}
+
+impl PlanCampaign {
+    /// Queues a planning pass of the campaign now, inside `tx` (after a state change or the
+    /// end of a call, so a freed slot is used at once). Passes take turns on the campaign's
+    /// lock, so several queued at once plan nothing twice.
+    pub async fn enqueue_now(
+        tx: &mut crate::store::Tx,
+        org_id: &str,
+        campaign_id: &str,
+    ) -> Result<(), crate::store::StoreError> {
+        let job = PlanCampaign {
+            org_id: org_id.to_string(),
+            campaign_id: campaign_id.to_string(),
+        };
+        super::enqueue_in(tx, &job, super::EnqueueOptions::default(), 5).await?;
+        Ok(())
+    }
+}
+
+/// Queue a [`PlanCampaign`] for every scheduled or running campaign (the scheduler's tick).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCampaigns {}
+
+impl Job for PlanCampaigns {
+    const KIND: &'static str = "PlanCampaigns";
+    const QUEUE: QueueName = QueueName::Campaigns;
+    const MAX_ATTEMPTS: Option<u32> = Some(3);
+}
+
+/// Place one planned call attempt through the voice platform, after checking every rule again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialContact {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The attempt (`att_...`), also the call's idempotency key.
+    pub attempt_id: String,
+}
+
+impl Job for DialContact {
+    const KIND: &'static str = "DialContact";
+    const QUEUE: QueueName = QueueName::Dialing;
+    const MAX_ATTEMPTS: Option<u32> = Some(8);
+}
+
 /// Delete finished jobs past their retention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PruneJobs {}

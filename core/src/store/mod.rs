@@ -7,9 +7,14 @@
 
 pub mod api_keys;
 pub mod assistants;
+pub mod call_attempts;
 pub mod calls;
+pub mod campaign_contacts;
+pub mod campaigns;
 #[cfg(test)]
 mod conformance_tests;
+pub mod consents;
+pub mod dnc;
 pub mod organisations;
 pub mod test_db;
 pub mod webhook_deliveries;

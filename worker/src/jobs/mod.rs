@@ -2,6 +2,9 @@
 
 pub mod delete_assistant;
 pub mod deliver_webhook;
+pub mod dial_contact;
+pub mod plan_campaign;
+pub mod plan_campaigns;
 pub mod process_inbound_event;
 pub mod provision_assistant;
 pub mod prune_jobs;
@@ -10,8 +13,8 @@ pub mod sync_assistant;
 
 use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::{
-    DeleteAssistant, DeliverWebhook, ProcessInboundEvent, ProvisionAssistant, PruneJobs,
-    RescueStuckJobs, SyncAssistant,
+    DeleteAssistant, DeliverWebhook, DialContact, PlanCampaign, PlanCampaigns, ProcessInboundEvent,
+    ProvisionAssistant, PruneJobs, RescueStuckJobs, SyncAssistant,
 };
 use zencall_core::jobs::runner::Registry;
 use zencall_core::store::assistants::Assistant;
@@ -41,6 +44,9 @@ pub fn registry(ctx: JobContext) -> Registry {
         DeleteAssistant => delete_assistant,
         ProcessInboundEvent => process_inbound_event,
         DeliverWebhook => deliver_webhook,
+        PlanCampaigns => plan_campaigns,
+        PlanCampaign => plan_campaign,
+        DialContact => dial_contact,
         PruneJobs => prune_jobs,
         RescueStuckJobs => rescue_stuck_jobs,
     );

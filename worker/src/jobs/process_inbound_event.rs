@@ -6,12 +6,15 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use zencall_core::domain::campaign::Outcome;
 use zencall_core::events::EventType;
+use zencall_core::jobs::payloads::PlanCampaign;
 use zencall_core::jobs::payloads::ProcessInboundEvent;
 use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::assistants;
 use zencall_core::store::calls::{self, Call, CallReport};
 use zencall_core::store::webhook_events::{self, InboundEvent};
+use zencall_core::store::{call_attempts, campaigns, now_micros};
 
 use crate::JobContext;
 
@@ -50,6 +53,10 @@ pub struct VapiCallEvent {
     pub direction: &'static str,
     /// The report, without the numbers (they depend on the assistant).
     pub report: CallReport,
+    /// Our attempt id, from the call's metadata, for a campaign call.
+    pub attempt_id: Option<String>,
+    /// The call's analysis says the person asked not to be called again.
+    pub do_not_call: bool,
 }
 
 /// What a Twilio status callback says about a call.
@@ -147,6 +154,15 @@ pub fn parse_vapi(event_type: &str, payload: &str) -> Result<Option<VapiCallEven
             "inbound"
         },
         report,
+        attempt_id: text(call, &["metadata", "zencall_attempt_id"]),
+        do_not_call: ["doNotCall", "do_not_call"].iter().any(|key| {
+            message
+                .get("analysis")
+                .and_then(|a| a.get("structuredData"))
+                .and_then(|d| d.get(key))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        }),
     }))
 }
 
@@ -240,7 +256,21 @@ async fn vapi(ctx: &JobContext, event: &InboundEvent) -> Result<String, JobError
         ctx.clock.now(),
     )
     .await?;
-    announce_call(ctx, &call, event.event_type == "end-of-call-report").await?;
+    let end_report = event.event_type == "end-of-call-report";
+    announce_call(ctx, &call, end_report).await?;
+    if end_report && parsed.direction == "outbound" {
+        let attempt = record_attempt_outcome(
+            ctx,
+            &call,
+            &parsed.vapi_call_id,
+            parsed.attempt_id.as_deref(),
+            parsed.do_not_call,
+        )
+        .await?;
+        if let Some(outcome) = attempt {
+            return Ok(format!("call {} is {}; {outcome}", call.id, call.status));
+        }
+    }
     Ok(format!("call {} is {}", call.id, call.status))
 }
 
@@ -259,6 +289,59 @@ async fn announce_call(ctx: &JobContext, call: &Call, end_report: bool) -> Resul
             .await?;
     }
     Ok(())
+}
+
+/// Records the outcome of the campaign attempt an outbound call belongs to (found by the
+/// call's id, or by the attempt id in its metadata when the report outran the dialer's
+/// write), and queues a planning pass for the freed slot. `None` when it is no campaign call.
+async fn record_attempt_outcome(
+    ctx: &JobContext,
+    call: &Call,
+    vapi_call_id: &str,
+    attempt_id: Option<&str>,
+    do_not_call: bool,
+) -> Result<Option<String>, JobError> {
+    let mut attempt = call_attempts::find_by_vapi_call(&ctx.db, vapi_call_id).await?;
+    if attempt.is_none()
+        && let Some(id) = attempt_id
+    {
+        attempt = call_attempts::find(&ctx.db, id).await?;
+    }
+    let Some(attempt) = attempt.filter(|a| a.org_id == call.org_id) else {
+        return Ok(None);
+    };
+    let Some(campaign) = campaigns::find(&ctx.db, &attempt.org_id, &attempt.campaign_id).await?
+    else {
+        return Ok(None);
+    };
+    let outcome = Outcome::from_ended_reason(
+        call.ended_reason.as_deref().unwrap_or_default(),
+        do_not_call,
+    );
+    let now = now_micros(ctx.clock.now());
+    let mut tx = ctx.db.begin().await?;
+    let recorded = call_attempts::record_outcome(
+        &mut tx,
+        &campaign,
+        &attempt,
+        outcome,
+        call.ended_reason.as_deref(),
+        Some(&call.id),
+        now,
+    )
+    .await?;
+    if recorded {
+        PlanCampaign::enqueue_now(&mut tx, &campaign.org_id, &campaign.id).await?;
+    }
+    tx.commit().await?;
+    if recorded {
+        call_attempts::mark_placed(&ctx.db, &attempt.id, vapi_call_id).await?;
+    }
+    Ok(Some(format!(
+        "attempt {} ended: {}",
+        attempt.id,
+        outcome.as_str()
+    )))
 }
 
 async fn twilio(ctx: &JobContext, event: &InboundEvent) -> Result<String, JobError> {

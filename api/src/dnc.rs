@@ -1,0 +1,538 @@
+//! `/v1/dnc`: the organisation's do-not-call list, which every campaign call is checked
+//! against. Numbers are listed one at a time or imported by the thousand (valid rows are listed
+//! even when others are not, and each invalid one is reported with its index), looked up and
+//! taken off. Numbers in bodies may be national, read in `default_country`; numbers in paths
+//! are E.164 with their `+` (`%2B` works too).
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use zencall_core::domain::assistant::FieldError;
+use zencall_core::domain::phone::{CountryCode, PhoneNumber};
+use zencall_core::store::api_keys::Scope;
+use zencall_core::store::dnc::{self, DncEntry};
+
+use crate::AppState;
+use crate::assistants::{Page, page_limit};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
+use crate::openapi::{
+    BadRequest, Forbidden, JsonBodyErrors, MethodNotAllowed, NotFound, Unprocessable, V1Errors,
+};
+
+/// Do-not-call routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/dnc", get(list).post(add))
+        .route(
+            "/v1/dnc/import",
+            post(import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+        )
+        .route("/v1/dnc/{number}", get(show).delete(remove))
+}
+
+/// Most rows in one import.
+pub const MAX_IMPORT_ROWS: usize = 10_000;
+
+/// Largest body of an import, in bytes: 10,000 rows with long reasons or proofs do not fit in
+/// the default limit meant for single resources.
+pub const IMPORT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Longest reason, in characters.
+const MAX_REASON_CHARS: usize = 500;
+
+/// The country national numbers are read in when a request names none.
+const DEFAULT_COUNTRY: &str = "FR";
+
+/// The path parameter of one number's routes.
+pub const PATH_NUMBER: &str = "The number, E.164 with its `+` (`+33612345678`; `%2B33612345678` \
+    works too)";
+
+/// The body of `POST /v1/dnc`, and one row of an import.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DncRequest {
+    /// The number: international (`+33612345678`) or national (`06 12 34 56 78`), read in
+    /// `default_country`.
+    #[schema(value_type = String, required = true, examples("+33612345678"))]
+    number: Option<String>,
+    /// Why it must not be called: up to 500 characters.
+    #[schema(max_length = 500, examples("asked not to be called again"))]
+    reason: Option<String>,
+    /// ISO 3166-1 alpha-2 country a national number is read in: the import's, or `FR`, when
+    /// not given.
+    #[schema(examples("FR"))]
+    default_country: Option<String>,
+}
+
+impl DncRequest {
+    /// The number and reason, or every invalid field.
+    fn validate(
+        &self,
+        fallback: &CountryCode,
+    ) -> Result<(PhoneNumber, Option<String>), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let country = country_or(self.default_country.as_deref(), fallback, &mut errors);
+        let number = body_number(self.number.as_deref(), country, &mut errors);
+        let reason = self
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
+        if reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+        {
+            errors.push(FieldError::new(
+                "reason",
+                format!("must be at most {MAX_REASON_CHARS} characters"),
+            ));
+        }
+        match number {
+            Some(number) if errors.is_empty() => Ok((number, reason)),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The country named by `given`, `fallback` when none is, or `None` after noting the error.
+pub(crate) fn country_or(
+    given: Option<&str>,
+    fallback: &CountryCode,
+    errors: &mut Vec<FieldError>,
+) -> Option<CountryCode> {
+    match given {
+        None => Some(fallback.clone()),
+        Some(text) => CountryCode::parse(text)
+            .map_err(|m| errors.push(FieldError::new("default_country", m)))
+            .ok(),
+    }
+}
+
+/// The country of a whole request: the one it names, or France.
+pub(crate) fn request_country(given: Option<&str>) -> Result<CountryCode, ApiError> {
+    let mut errors = Vec::new();
+    let france = CountryCode::parse(DEFAULT_COUNTRY)
+        .map_err(|e| ApiError::Internal(format!("the default country: {e}")))?;
+    country_or(given, &france, &mut errors).ok_or(ApiError::Invalid(errors))
+}
+
+/// The number of a body, read in `country` (when it is known), or `None` after noting the error.
+pub(crate) fn body_number(
+    text: Option<&str>,
+    country: Option<CountryCode>,
+    errors: &mut Vec<FieldError>,
+) -> Option<PhoneNumber> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        errors.push(FieldError::new("number", "is required"));
+        return None;
+    };
+    // Without a known country a national number cannot be read; its error is already noted.
+    let country = country?;
+    PhoneNumber::parse(text, Some(country))
+        .map_err(|e| errors.push(FieldError::new("number", e.to_string())))
+        .ok()
+}
+
+/// The number of a path: E.164 only.
+pub(crate) fn path_number(text: &str) -> Result<PhoneNumber, ApiError> {
+    PhoneNumber::parse(text, None).map_err(|e| {
+        ApiError::Invalid(vec![FieldError::new(
+            "number",
+            format!("{e}: the path needs an E.164 number with its + (such as +33612345678)"),
+        )])
+    })
+}
+
+/// One row of an import that was not taken.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct InvalidRow {
+    /// Its position in the list sent, from 0.
+    index: usize,
+    /// Its number as sent, when it had one.
+    #[schema(required = true)]
+    number: Option<String>,
+    /// What is wrong: each invalid field and why.
+    reason: String,
+}
+
+/// Reads each row of an import: the valid ones through `validate`, the others reported with
+/// their index.
+pub(crate) fn read_rows<R: DeserializeOwned, T>(
+    rows: Vec<serde_json::Value>,
+    validate: impl Fn(&R) -> Result<T, Vec<FieldError>>,
+) -> (Vec<T>, Vec<InvalidRow>) {
+    let mut valid = Vec::with_capacity(rows.len());
+    let mut invalid = Vec::new();
+    for (index, row) in rows.into_iter().enumerate() {
+        let number = row
+            .get("number")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string);
+        let read = match row {
+            serde_json::Value::Object(_) => {
+                serde_json::from_value::<R>(row).map_err(|e| e.to_string())
+            }
+            _ => Err("must be an object with at least a number".to_string()),
+        };
+        let checked = read.and_then(|r| {
+            validate(&r).map_err(|errors| {
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        });
+        match checked {
+            Ok(t) => valid.push(t),
+            Err(reason) => invalid.push(InvalidRow {
+                index,
+                number,
+                reason,
+            }),
+        }
+    }
+    (valid, invalid)
+}
+
+/// The rows of an import, checked for presence and count.
+pub(crate) fn import_rows(
+    field: &str,
+    rows: Option<Vec<serde_json::Value>>,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    match rows {
+        None => Err(ApiError::Invalid(vec![FieldError::new(
+            field,
+            "is required",
+        )])),
+        Some(rows) if rows.len() > MAX_IMPORT_ROWS => {
+            Err(ApiError::Invalid(vec![FieldError::new(
+                field,
+                format!(
+                    "must hold at most {MAX_IMPORT_ROWS} rows (got {}); split the import",
+                    rows.len()
+                ),
+            )]))
+        }
+        Some(rows) => Ok(rows),
+    }
+}
+
+/// Lists a number; listing it again changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/dnc",
+    tag = "dnc",
+    operation_id = "add_dnc_entry",
+    summary = "Add a number to the do-not-call list",
+    description = "Normalises the number to E.164 and lists it: 201 with the new entry, or 200 \
+        with the existing one (its reason and date unchanged) when it was already listed. \
+        Needs the `write` scope.",
+    request_body = DncRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Listed", body = DncEntry, links(
+            ("GetDncEntry" = (operation_id = "get_dnc_entry", parameters(("number" = "$response.body#/number")))),
+            ("DeleteDncEntry" = (operation_id = "delete_dnc_entry", parameters(("number" = "$response.body#/number")))),
+        )),
+        (status = 200, description = "Already listed: the existing entry", body = DncEntry),
+        (status = 403, response = Forbidden),
+        JsonBodyErrors,
+        V1Errors,
+    )
+)]
+async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(request): Json<DncRequest>,
+) -> Result<(StatusCode, axum::Json<DncEntry>), ApiError> {
+    caller.require(Scope::Write)?;
+    let fallback = request_country(None)?;
+    let (number, reason) = request.validate(&fallback).map_err(ApiError::Invalid)?;
+    let (entry, added) = dnc::add_reporting(
+        &state.db,
+        caller.org_id(),
+        &number,
+        reason.as_deref(),
+        dnc::SOURCE_API,
+        state.clock.now(),
+    )
+    .await?;
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(entry)))
+}
+
+/// The body of `POST /v1/dnc/import`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DncImportRequest {
+    /// The numbers to list: up to 10,000 rows, each like the body of `POST /v1/dnc`.
+    #[schema(value_type = Vec<DncRequest>, required = true, max_items = 10000)]
+    entries: Option<Vec<serde_json::Value>>,
+    /// ISO 3166-1 alpha-2 country national numbers are read in, for rows that name none; `FR`
+    /// when not given.
+    #[schema(examples("FR"))]
+    default_country: Option<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct DncImportResult {
+    /// Numbers newly listed.
+    added: u64,
+    /// Valid rows whose number was already listed (or listed by an earlier row).
+    already_listed: u64,
+    /// The rows not taken, each with why.
+    invalid: Vec<InvalidRow>,
+}
+
+/// Lists many numbers at once.
+#[utoipa::path(
+    post,
+    path = "/v1/dnc/import",
+    tag = "dnc",
+    operation_id = "import_dnc_entries",
+    summary = "Import numbers into the do-not-call list",
+    description = "Lists every valid row in one transaction, even when other rows are invalid; \
+        each invalid row is reported with its index and why. Numbers already listed keep their \
+        entry. Up to 10,000 rows and 16 MiB. Needs the `write` scope.",
+    request_body = DncImportRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Imported; `invalid` lists the rows not taken", body = DncImportResult),
+        (status = 403, response = Forbidden),
+        JsonBodyErrors,
+        V1Errors,
+    )
+)]
+async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(request): Json<DncImportRequest>,
+) -> Result<axum::Json<DncImportResult>, ApiError> {
+    caller.require(Scope::Write)?;
+    let country = request_country(request.default_country.as_deref())?;
+    let rows = import_rows("entries", request.entries)?;
+    let (valid, invalid) = read_rows(rows, |r: &DncRequest| r.validate(&country));
+    let added = dnc::add_many(
+        &state.db,
+        caller.org_id(),
+        &valid,
+        dnc::SOURCE_IMPORT,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(axum::Json(DncImportResult {
+        added,
+        already_listed: (valid.len() as u64).saturating_sub(added),
+        invalid,
+    }))
+}
+
+/// The query of the lists; any other parameter is refused (400).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Page size: 1 to 100, 20 by default.
+    #[param(minimum = 1, maximum = 100)]
+    pub(crate) limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub(crate) starting_after: Option<String>,
+}
+
+/// Lists the organisation's do-not-call list, in number order.
+#[utoipa::path(
+    get,
+    path = "/v1/dnc",
+    tag = "dnc",
+    operation_id = "list_dnc_entries",
+    summary = "List the do-not-call list",
+    description = "Entries in the order of their E.164 numbers; `next_cursor` is the last number \
+        of the page.",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of entries", body = Page<DncEntry>),
+        (status = 400, response = BadRequest),
+        V1Errors,
+    )
+)]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<Page<DncEntry>>, ApiError> {
+    caller.require(Scope::Read)?;
+    let limit = page_limit(params.limit)?;
+    let rows = dnc::list(
+        &state.db,
+        caller.org_id(),
+        params.starting_after.as_deref(),
+        limit + 1,
+    )
+    .await?;
+    Ok(axum::Json(Page::of(rows, limit, |e| e.number.clone())))
+}
+
+/// Whether a number is listed.
+#[utoipa::path(
+    get,
+    path = "/v1/dnc/{number}",
+    tag = "dnc",
+    operation_id = "get_dnc_entry",
+    summary = "Look a number up in the do-not-call list",
+    description = "200 with its entry when the number is listed, 404 when it is not. \
+        (`/v1/dnc/import` is the import, not a number: GET there is 405.)",
+    params(("number" = String, Path, description = PATH_NUMBER)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Listed", body = DncEntry),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 405, response = MethodNotAllowed),
+        (status = 422, response = Unprocessable),
+        V1Errors,
+    )
+)]
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(number): Path<String>,
+) -> Result<axum::Json<DncEntry>, ApiError> {
+    caller.require(Scope::Read)?;
+    let number = path_number(&number)?;
+    dnc::find(&state.db, caller.org_id(), &number)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::NotFound(format!("do-not-call entry {number}")))
+}
+
+/// Takes a number off the list.
+#[utoipa::path(
+    delete,
+    path = "/v1/dnc/{number}",
+    tag = "dnc",
+    operation_id = "delete_dnc_entry",
+    summary = "Remove a number from the do-not-call list",
+    description = "Campaigns may call the number again. Needs the `write` scope. \
+        (`/v1/dnc/import` is the import, not a number: DELETE there is 405.)",
+    params(("number" = String, Path, description = PATH_NUMBER)),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 405, response = MethodNotAllowed),
+        (status = 422, response = Unprocessable),
+        V1Errors,
+    )
+)]
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(number): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::Write)?;
+    let number = path_number(&number)?;
+    if dnc::remove(&state.db, caller.org_id(), &number).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("do-not-call entry {number}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn france() -> CountryCode {
+        CountryCode::parse("FR").unwrap()
+    }
+
+    fn request(value: serde_json::Value) -> DncRequest {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_national_number_is_read_in_the_default_country() {
+        let (n, reason) = request(json!({"number": "06 12 34 56 78", "reason": "  "}))
+            .validate(&france())
+            .unwrap();
+        assert_eq!((n.as_str(), reason), ("+33612345678", None));
+        let (n, _) = request(json!({"number": "(415) 555-2671", "default_country": "us"}))
+            .validate(&france())
+            .unwrap();
+        assert_eq!(n.as_str(), "+14155552671");
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        let fields = |v| -> Vec<String> {
+            request(v)
+                .validate(&france())
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert_eq!(fields(json!({"number": "12"})), ["number"]);
+        assert_eq!(fields(json!({})), ["number"]);
+        assert_eq!(
+            fields(json!({"number": "0612345678", "default_country": "XX"})),
+            ["default_country"]
+        );
+        assert_eq!(
+            fields(json!({"number": "0612345678", "reason": "x".repeat(501)})),
+            ["reason"]
+        );
+    }
+
+    #[test]
+    fn import_rows_are_reported_by_index_with_every_reason() {
+        let rows = vec![
+            json!({"number": "0612345678"}),
+            json!({"number": "nope", "default_country": "XX"}),
+            json!({"number": 5}),
+            json!("+33612345678"),
+        ];
+        let (valid, invalid) = read_rows(rows, |r: &DncRequest| r.validate(&france()));
+        assert_eq!(valid.len(), 1);
+        let indexes: Vec<usize> = invalid.iter().map(|r| r.index).collect();
+        assert_eq!(indexes, [1, 2, 3]);
+        assert_eq!(invalid[0].number.as_deref(), Some("nope"));
+        assert!(
+            invalid[0].reason.contains("default_country"),
+            "{}",
+            invalid[0].reason
+        );
+        assert_eq!(invalid[1].number, None);
+    }
+
+    #[test]
+    fn a_path_number_must_be_e164() {
+        assert_eq!(
+            path_number("+33612345678").unwrap().as_str(),
+            "+33612345678"
+        );
+        let ApiError::Invalid(errors) = path_number("0612345678").unwrap_err() else {
+            panic!("not a field error");
+        };
+        assert_eq!(errors[0].field, "number");
+    }
+}
