@@ -142,10 +142,14 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-11-22T10:20:00Z")
             .map(|t| t.with_timezone(&Utc))
             .expect("time");
-        let next = table[0].next_tick(at).expect("tick");
+        let prune = table
+            .iter()
+            .find(|e| e.name == "prune-jobs")
+            .expect("prune-jobs");
+        let next = prune.next_tick(at).expect("tick");
         assert_eq!(next.to_rfc3339(), "2026-11-22T11:17:00+00:00");
         assert_eq!(
-            table[0].tick_key(next),
+            prune.tick_key(next),
             format!("cron:prune-jobs:{}", next.timestamp())
         );
     }
