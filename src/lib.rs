@@ -2,6 +2,7 @@
 //! the API, the workers and the scheduler, each role startable alone or all together. The
 //! `zencall` command line (`main.rs`) and the end-to-end tests both start it from here.
 
+pub mod bench;
 pub mod signal;
 
 use std::net::SocketAddr;
@@ -180,13 +181,34 @@ pub async fn start(
     listener: Option<tokio::net::TcpListener>,
     providers: Option<Providers>,
 ) -> anyhow::Result<Running> {
+    start_on_clock(
+        settings,
+        db,
+        roles,
+        listener,
+        providers,
+        Arc::new(SystemClock),
+    )
+    .await
+}
+
+/// Like [`start`], with the API and the jobs reading the time from `clock`: simulations run
+/// days of calling rules in seconds on a [`zencall_core::clock::ManualClock`]. The queue's own
+/// timing (run times, heartbeats) and the cron table stay on the system clock.
+pub async fn start_on_clock(
+    settings: Settings,
+    db: Db,
+    roles: Roles,
+    listener: Option<tokio::net::TcpListener>,
+    providers: Option<Providers>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Running> {
     let mut settings = settings;
     let simulator = providers.as_ref().and_then(|p| p.simulator.clone());
     if simulator.is_some() {
         sign_simulated_webhooks(&mut settings);
     }
     let settings = Arc::new(settings);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (stop, _) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
     let mut addr = None;

@@ -117,6 +117,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 50)]
         concurrency: usize,
     },
+    /// Uploads a CSV of N contacts to two campaigns through the API, then times planning
+    /// passes over them (window open, no free slot, window closed).
+    Campaign {
+        /// The database to measure (sqlite://... or postgres://...).
+        #[arg(long)]
+        database_url: String,
+        /// Contacts per campaign.
+        #[arg(long, default_value_t = 100_000)]
+        contacts: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -315,6 +325,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = connect(&settings).await?;
             db.migrate().await.context("cannot apply migrations")?;
             let report = zencall_worker::bench::queue(db, jobs, concurrency).await?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Campaign {
+                    database_url,
+                    contacts,
+                },
+        } => {
+            let settings = load(config, &[("database.url", database_url.into())])?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("cannot apply migrations")?;
+            let report = zencall::bench::campaign(settings, db, contacts).await?;
             println!("{report}");
             Ok(())
         }

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, header};
-use axum::routing::post;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -34,14 +34,20 @@ use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::openapi::{BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
-/// Contact routes.
-pub fn router(max_upload_bytes: usize) -> Router<AppState> {
-    Router::new().route(
-        "/v1/campaigns/{id}/contacts",
-        post(import)
-            .get(list)
-            .layer(DefaultBodyLimit::max(max_upload_bytes)),
-    )
+/// The contact list route.
+pub fn list_router() -> Router<AppState> {
+    Router::new().route("/v1/campaigns/{id}/contacts", get(list))
+}
+
+/// The contact upload route, with its own body limit and timeout.
+pub fn upload_router(max_upload_bytes: usize, timeout: std::time::Duration) -> Router<AppState> {
+    Router::new()
+        .route("/v1/campaigns/{id}/contacts", post(import))
+        .layer(DefaultBodyLimit::max(max_upload_bytes))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
 }
 
 /// Contacts stored per transaction while an upload streams in.

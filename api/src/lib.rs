@@ -61,20 +61,23 @@ pub fn app(state: AppState) -> Router {
         .merge(campaigns::router())
         .merge(dnc::router())
         .merge(consents::router())
-        .merge(campaign_contacts::router(
-            settings.campaigns.max_upload_bytes,
-        ))
+        .merge(campaign_contacts::list_router())
         .merge(webhooks::router())
         .merge(webhook_endpoints::router())
         .merge(openapi::router())
         .merge(simulator::router())
-        .fallback(error::not_found)
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        // Uploads stream for longer than an ordinary request: their own limit and timeout.
+        .merge(campaign_contacts::upload_router(
+            settings.campaigns.max_upload_bytes,
+            Duration::from_secs(settings.campaigns.upload_timeout_secs),
+        ))
+        .fallback(error::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
         .layer(axum::middleware::map_response(
             error::problem_for_bare_errors,
         ));

@@ -70,6 +70,9 @@ pub struct CampaignSettings {
     pub unplaced_timeout_minutes: u64,
     /// Largest contact upload (CSV or JSON), in bytes.
     pub max_upload_bytes: usize,
+    /// A contact upload still running after this many seconds is answered 408 (the other
+    /// routes use `server.request_timeout_secs`).
+    pub upload_timeout_secs: u64,
     /// Invalid rows listed one by one in an import's answer; the rest are only counted.
     pub max_listed_invalid_rows: usize,
 }
@@ -383,6 +386,10 @@ impl Settings {
             (
                 "campaigns.max_upload_bytes",
                 self.campaigns.max_upload_bytes as u64,
+            ),
+            (
+                "campaigns.upload_timeout_secs",
+                self.campaigns.upload_timeout_secs,
             ),
             (
                 "server.body_limit_bytes",

@@ -8,6 +8,7 @@ mod test_app;
 
 mod assistants;
 mod auth;
+mod campaign_simulation;
 mod campaigns;
 mod dnc_and_consents;
 mod isolation;

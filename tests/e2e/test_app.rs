@@ -1,12 +1,14 @@
 //! The test platform: spawned on port 0 with its own database, fakes as fields, and functions
 //! that await a state instead of sleeping.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use zencall::{Providers, Roles, Running};
+use zencall_core::clock::{Clock, SystemClock};
 use zencall_core::config::Settings;
 use zencall_core::jobs::QueueName;
 use zencall_core::store::api_keys::{self, Scope};
@@ -67,19 +69,32 @@ pub fn simulated(sim: &Simulator) -> Providers {
 impl TestApp {
     /// Starts API, workers and scheduler on `test_db` with these providers and settings.
     pub async fn spawn_with(test_db: TestDb, settings: Settings, providers: Providers) -> TestApp {
+        Self::spawn_on_clock(test_db, settings, providers, Arc::new(SystemClock), true).await
+    }
+
+    /// Starts API and workers reading the time from `clock`, and the cron scheduler when
+    /// `scheduler` (its ticks follow the system clock whatever `clock` says).
+    pub async fn spawn_on_clock(
+        test_db: TestDb,
+        settings: Settings,
+        providers: Providers,
+        clock: Arc<dyn Clock>,
+        scheduler: bool,
+    ) -> TestApp {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let roles = Roles {
             api: true,
             queues: QueueName::ALL.to_vec(),
-            scheduler: true,
+            scheduler,
         };
-        let running = zencall::start(
+        let running = zencall::start_on_clock(
             settings,
             test_db.db.clone(),
             roles,
             Some(listener),
             Some(providers),
+            clock,
         )
         .await
         .unwrap();

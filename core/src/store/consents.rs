@@ -205,12 +205,15 @@ pub async fn record_many(
     for (i, input) in inputs.iter().enumerate() {
         last.insert(input.number.as_str(), i);
     }
-    let unique: Vec<&ConsentInput> = inputs
+    let mut unique: Vec<&ConsentInput> = inputs
         .iter()
         .enumerate()
         .filter(|(i, input)| last.get(input.number.as_str()) == Some(i))
         .map(|(_, input)| input)
         .collect();
+    // Every import writes in number order, so two overlapping imports take their row locks in
+    // the same order and cannot deadlock.
+    unique.sort_by(|a, b| a.number.as_str().cmp(b.number.as_str()));
     let mut tx = db.begin().await?;
     let mut recorded = 0;
     for chunk in unique.chunks(CHUNK_ROWS) {
