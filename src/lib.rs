@@ -39,7 +39,7 @@ pub struct Roles {
 
 /// A running platform: its address, and a handle to stop it.
 pub struct Running {
-    /// Where the API listens, when it runs.
+    /// Where the API listens when it runs, or else the operations endpoints when served.
     pub addr: Option<SocketAddr>,
     /// Storage, shared by every role.
     pub db: Db,
@@ -171,8 +171,10 @@ pub async fn bootstrap(db: &Db, clock: &dyn Clock) -> anyhow::Result<Option<Stri
     Ok(Some(key.secret))
 }
 
-/// Starts the given roles against `db`. The API binds `listener` when it runs; workers need
-/// the providers (the API and the scheduler never call them).
+/// Starts the given roles against `db`. `listener` serves the API when it runs (health,
+/// readiness and metrics included); without the API it serves those operations endpoints
+/// alone, for workers and schedulers. Workers need the providers (the API and the scheduler
+/// never call them).
 pub async fn start(
     settings: Settings,
     db: Db,
@@ -190,6 +192,7 @@ pub async fn start(
     let (stop, _) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
     let mut addr = None;
+    let mut listener = listener;
     let outbound = &settings.webhooks.outbound;
     let webhooks = Arc::new(
         WebhookSender::new(&SenderSettings {
@@ -201,7 +204,7 @@ pub async fn start(
     );
 
     if roles.api {
-        let listener = listener.context("the API role needs a listener")?;
+        let listener = listener.take().context("the API role needs a listener")?;
         let local = listener.local_addr()?;
         addr = Some(local);
         if let Some(sim) = &simulator {
@@ -235,6 +238,19 @@ pub async fn start(
             zencall_api::serve(listener, state, shutdown)
                 .await
                 .context("the API stopped on an error")
+        }));
+    }
+
+    if let Some(listener) = listener {
+        let local = listener.local_addr()?;
+        addr = Some(local);
+        tracing::info!(addr = %local, "operations endpoints listening");
+        let shutdown = stopped(stop.subscribe());
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            zencall_api::serve_ops(listener, db, shutdown)
+                .await
+                .context("the operations endpoints stopped on an error")
         }));
     }
 

@@ -9,8 +9,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::AppState;
-
 /// Refused provider webhooks, by provider and reason (`missing`, `malformed`, `stale`,
 /// `mismatch`).
 pub const WEBHOOK_VERIFICATION_FAILURES: &str = "zencall_webhook_verification_failures_total";
@@ -51,8 +49,11 @@ pub fn webhook_refused(provider: &str, reason: &'static str) {
         .increment(1);
 }
 
-/// Metrics routes.
-pub fn router() -> Router<AppState> {
+/// Metrics routes, for any router state.
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     Router::new().route("/metrics", get(render))
 }
 

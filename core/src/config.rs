@@ -35,6 +35,19 @@ pub struct Settings {
     pub campaigns: CampaignSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Operations endpoints of the roles that serve no API.
+    pub ops: OpsSettings,
+}
+
+/// `[ops]`: where `zencall worker` and `zencall scheduler` serve `/healthz`, `/readyz` and
+/// `/metrics` (the API serves them on its own port).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    /// Interface to bind.
+    pub host: String,
+    /// Port to bind (0: any free port).
+    pub port: u16,
 }
 
 /// `[server]`
