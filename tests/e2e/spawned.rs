@@ -9,12 +9,15 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// A `zencall` command with JSON logs, no inherited `RUST_LOG`, killed when dropped.
+/// A `zencall` command with JSON logs, any free operations port, no inherited `RUST_LOG`,
+/// killed when dropped.
 pub fn zencall_json(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_zencall"));
     c.args(args)
         .env_remove("RUST_LOG")
         .env("ZENCALL__LOG__FORMAT", "json")
+        // Tests run in parallel: each worker or scheduler takes a free operations port.
+        .env("ZENCALL__OPS__PORT", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
