@@ -84,7 +84,9 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::map_response(
             error::problem_for_bare_errors,
         ));
-    security::protect(router, &settings.server).layer(TraceLayer::new_for_http())
+    security::protect(router, &settings.server)
+        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(metrics::track))
 }
 
 /// The operations endpoints alone (`/healthz`, `/readyz`, `/metrics`), for the roles that
@@ -97,6 +99,7 @@ pub fn ops_app(db: Db) -> Router {
         .fallback(error::not_found)
         .with_state(db)
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(metrics::track))
 }
 
 /// Serves the operations endpoints on `listener` until `shutdown` resolves.

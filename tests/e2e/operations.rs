@@ -1,10 +1,25 @@
 //! Operations endpoints on every role: `/healthz`, `/readyz` and `/metrics` answer on the
 //! operations port of workers and schedulers, as they do on the API's port.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use zencall_core::jobs::payloads::PruneJobs;
+use zencall_core::jobs::{EnqueueOptions, enqueue};
 use zencall_core::store::test_db::TestDb;
+use zencall_providers::simulator::Simulator;
 
 use crate::spawned::{Spawned, client, zencall_json};
+use crate::test_app::{TestApp, marcel, test_settings};
+
+/// The value of the first sample of `metrics` whose line starts with `name{` and holds every
+/// one of `labels` (`key="value"`).
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| labels.iter().all(|label| l.contains(label)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
 
 /// Checks the three endpoints at `base`.
 async fn assert_ops_endpoints(base: &str) {
@@ -37,6 +52,12 @@ async fn assert_ops_endpoints(base: &str) {
 #[tokio::test]
 async fn workers_and_schedulers_serve_health_readiness_and_metrics_on_their_operations_port() {
     let t = TestDb::sqlite().await;
+    // A job due in an hour: counted as scheduled, not run.
+    let later = EnqueueOptions {
+        run_at: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        ..EnqueueOptions::default()
+    };
+    enqueue(&t.db, &PruneJobs {}, later, 3).await.unwrap();
     let mut worker = Spawned::spawn({
         let mut c = zencall_json(&["worker", "--queues", "maintenance", "--ops-port", "0"]);
         c.env("ZENCALL__DATABASE__URL", &t.url);
@@ -52,6 +73,32 @@ async fn workers_and_schedulers_serve_health_readiness_and_metrics_on_their_oper
     assert_ne!(worker_url, scheduler_url);
     assert_ops_endpoints(&worker_url).await;
     assert_ops_endpoints(&scheduler_url).await;
+    let metrics = client()
+        .get(format!("{worker_url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let jobs = |state: &str| {
+        sample(
+            &metrics,
+            "zencall_jobs",
+            &["queue=\"maintenance\"", &format!("state=\"{state}\"")],
+        )
+    };
+    assert_eq!(jobs("scheduled"), Some(1.0), "{metrics}");
+    assert_eq!(jobs("dead"), Some(0.0), "{metrics}");
+    assert!(
+        sample(
+            &metrics,
+            "zencall_http_requests_total",
+            &["route=\"/readyz\"", "status=\"200\""]
+        )
+        .is_some(),
+        "{metrics}"
+    );
     worker.terminate().await;
     scheduler.terminate().await;
     t.drop_database().await;
@@ -71,4 +118,79 @@ async fn a_busy_operations_port_stops_start_up_naming_its_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ops.port"), "{stderr}");
     t.drop_database().await;
+}
+
+#[tokio::test]
+async fn jobs_and_requests_are_measured_by_kind_and_route_template() {
+    let sim = Simulator::new(&test_settings().providers.simulator);
+    let app = TestApp::spawn(TestDb::sqlite().await, &sim).await;
+    let id = app.create_assistant(marcel()).await;
+    app.await_assistant(&id, "active").await;
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/v1/assistants/{id}"),
+            Some(&app.key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.call(Method::GET, "/nowhere/at/all", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let metrics = client()
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The recorder is shared by the tests of this process: counts are at least ours.
+    let job = ["queue=\"provisioning\"", "kind=\"ProvisionAssistant\""];
+    let done = [job[0], job[1], "outcome=\"done\""];
+    assert!(
+        sample(&metrics, "zencall_job_attempts_total", &done).unwrap_or(0.0) >= 1.0,
+        "{metrics}"
+    );
+    for histogram in ["zencall_job_pickup_seconds", "zencall_job_run_seconds"] {
+        let inf = [job[0], job[1], "le=\"+Inf\""];
+        assert!(
+            sample(&metrics, &format!("{histogram}_bucket"), &inf).unwrap_or(0.0) >= 1.0,
+            "{histogram} has buckets: {metrics}"
+        );
+        assert!(
+            metrics.contains(&format!("# TYPE {histogram} histogram")),
+            "{metrics}"
+        );
+    }
+    let read = [
+        "method=\"GET\"",
+        "route=\"/v1/assistants/{id}\"",
+        "status=\"200\"",
+    ];
+    assert!(
+        sample(&metrics, "zencall_http_requests_total", &read).unwrap_or(0.0) >= 1.0,
+        "{metrics}"
+    );
+    let timed = [read[0], read[1], read[2], "le=\"+Inf\""];
+    assert!(
+        sample(
+            &metrics,
+            "zencall_http_request_duration_seconds_bucket",
+            &timed
+        )
+        .is_some(),
+        "{metrics}"
+    );
+    let unmatched = ["route=\"unmatched\"", "status=\"404\""];
+    assert!(
+        sample(&metrics, "zencall_http_requests_total", &unmatched).is_some(),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(&id), "raw paths never become labels");
+    assert!(
+        !metrics.contains("/nowhere"),
+        "raw paths never become labels"
+    );
+    app.stop().await;
 }

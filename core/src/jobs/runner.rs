@@ -369,7 +369,7 @@ impl Runner {
         worker: &str,
         payload: serde_json::Value,
     ) -> Result<(), StoreError> {
-        let Some((attempts, max_attempts)) = self.claim(job_id, worker).await? else {
+        let Some((attempts, max_attempts, due_at)) = self.claim(job_id, worker).await? else {
             tracing::debug!(
                 job.id = job_id,
                 "job no longer held by this worker; skipped"
@@ -436,7 +436,20 @@ impl Runner {
             }
         }
         self.record_with_retries(job_id, worker, &kind, attempt, started_at, &outcome)
-            .await
+            .await?;
+        let known = self.registry.handlers.contains_key(kind.as_str());
+        super::job_metrics::attempt_finished(
+            queue_of(&self.registry, &kind),
+            if known { &kind } else { "unknown" },
+            match outcome {
+                Outcome::Done => "done",
+                Outcome::Retry { .. } => "retry",
+                Outcome::Dead { .. } => "dead",
+            },
+            (started_at - due_at).to_std().unwrap_or_default(),
+            (Utc::now() - started_at).to_std().unwrap_or_default(),
+        );
+        Ok(())
     }
 
     async fn run_handler(&self, args: serde_json::Value, run: JobRun) -> Result<(), JobError> {
@@ -470,27 +483,37 @@ impl Runner {
         }
     }
 
-    /// Marks the fetched job as running; `None` if this worker no longer holds it.
-    async fn claim(&self, job_id: &str, worker: &str) -> Result<Option<(i64, i64)>, StoreError> {
-        let row: Option<(i32, i32)> = match self.db.pool() {
+    /// Marks the fetched job as running; returns its attempts so far, its maximum and when it
+    /// was due, or `None` if this worker no longer holds it.
+    async fn claim(
+        &self,
+        job_id: &str,
+        worker: &str,
+    ) -> Result<Option<(i64, i64, DateTime<Utc>)>, StoreError> {
+        let row: Option<(i32, i32, DateTime<Utc>)> = match self.db.pool() {
             Pool::Postgres(p) => sqlx::query_as(
                 "UPDATE apalis.jobs SET status = 'Running', lock_at = now() \
-                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts",
+                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts, run_at",
             )
             .bind(job_id)
             .bind(worker)
             .fetch_optional(p)
             .await?,
-            Pool::Sqlite(p) => sqlx::query_as(
-                "UPDATE Jobs SET status = 'Running', lock_at = strftime('%s', 'now') \
-                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts",
-            )
-            .bind(job_id)
-            .bind(worker)
-            .fetch_optional(p)
-            .await?,
+            Pool::Sqlite(p) => {
+                let row: Option<(i32, i32, i64)> = sqlx::query_as(
+                    "UPDATE Jobs SET status = 'Running', lock_at = strftime('%s', 'now') \
+                     WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts, run_at",
+                )
+                .bind(job_id)
+                .bind(worker)
+                .fetch_optional(p)
+                .await?;
+                row.map(|(a, m, run_at)| {
+                    (a, m, DateTime::from_timestamp(run_at, 0).unwrap_or_default())
+                })
+            }
         };
-        Ok(row.map(|(a, m)| (i64::from(a), i64::from(m))))
+        Ok(row.map(|(a, m, due)| (i64::from(a), i64::from(m), due)))
     }
 
     /// Writes the outcome; a database blip must not leave the job stuck as running, so the
