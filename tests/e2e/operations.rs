@@ -1,10 +1,14 @@
-//! Operations endpoints on every role: `/healthz`, `/readyz` and `/metrics` answer on the
-//! operations port of workers and schedulers, as they do on the API's port.
+//! Operations: `/healthz`, `/readyz` and `/metrics` answer on the operations port of workers
+//! and schedulers as they do on the API's port; metrics by job kind and route template; JSON
+//! logs that name the job on every line of its work.
 
 use reqwest::{Method, StatusCode};
-use zencall_core::jobs::payloads::PruneJobs;
-use zencall_core::jobs::{EnqueueOptions, enqueue};
+use zencall_core::domain::assistant::AssistantRequest;
+use zencall_core::jobs::admin;
+use zencall_core::jobs::payloads::{ProvisionAssistant, PruneJobs};
+use zencall_core::jobs::{EnqueueOptions, Enqueued, enqueue, enqueue_in};
 use zencall_core::store::test_db::TestDb;
+use zencall_core::store::{assistants, organisations};
 use zencall_providers::simulator::Simulator;
 
 use crate::spawned::{Spawned, client, zencall_json};
@@ -193,4 +197,112 @@ async fn jobs_and_requests_are_measured_by_kind_and_route_template() {
         "raw paths never become labels"
     );
     app.stop().await;
+}
+
+/// Waits until job `id` is done; fails after `secs`.
+async fn await_done(t: &TestDb, id: &str, secs: u64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let job = admin::find(&t.db, id).await.unwrap().unwrap();
+        if job.state == admin::JobState::Done {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never done: {job:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The `job` span a JSON log line was emitted in, if any.
+fn job_span(line: &serde_json::Value) -> Option<&serde_json::Value> {
+    line["spans"]
+        .as_array()?
+        .iter()
+        .find(|span| span["name"] == "job")
+}
+
+#[tokio::test]
+async fn with_json_logs_every_line_of_a_jobs_work_names_the_job_its_kind_and_organisation() {
+    let t = TestDb::sqlite().await;
+    let mut tx = t.db.begin().await.unwrap();
+    let org = organisations::create(&mut tx, "Logs", chrono::Utc::now())
+        .await
+        .unwrap();
+    let request: AssistantRequest = serde_json::from_value(marcel()).unwrap();
+    let assistant = assistants::insert(
+        &mut tx,
+        &org.id,
+        &request.validate().unwrap(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let provision = ProvisionAssistant {
+        org_id: org.id.clone(),
+        assistant_id: assistant.id.clone(),
+    };
+    let Enqueued::New(provision_id) = enqueue_in(&mut tx, &provision, EnqueueOptions::default(), 8)
+        .await
+        .unwrap()
+    else {
+        panic!("a new job")
+    };
+    tx.commit().await.unwrap();
+    // A job without an organisation.
+    let Enqueued::New(prune_id) = enqueue(&t.db, &PruneJobs {}, EnqueueOptions::default(), 3)
+        .await
+        .unwrap()
+    else {
+        panic!("a new job")
+    };
+    let worker = Spawned::spawn({
+        let mut c = zencall_json(&["worker", "--queues", "provisioning,maintenance"]);
+        c.env("ZENCALL__DATABASE__URL", &t.url)
+            .env("ZENCALL__PROVIDERS__SIMULATOR__LATENCY_MS", "0")
+            .env(
+                "ZENCALL__LOG__LEVEL",
+                "info,zencall_core=debug,zencall_worker=debug,zencall_providers=debug",
+            );
+        c
+    });
+    await_done(&t, &provision_id, 120).await;
+    await_done(&t, &prune_id, 120).await;
+    let lines = worker.lines();
+    worker.terminate().await;
+
+    let jobs = [
+        (
+            &provision_id,
+            "ProvisionAssistant",
+            Some(org.id.as_str()),
+            "provision_assistant",
+        ),
+        (&prune_id, "PruneJobs", None, "prune_jobs"),
+    ];
+    for (id, kind, org_id, module) in jobs {
+        let mut seen = 0;
+        for raw in &lines {
+            let line: serde_json::Value = serde_json::from_str(raw)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {raw}"));
+            let target = line["target"].as_str().unwrap_or_default();
+            let of_this_job =
+                raw.contains(id.as_str()) || target.ends_with(&format!("jobs::{module}"));
+            if !of_this_job {
+                continue;
+            }
+            seen += 1;
+            let span = job_span(&line).unwrap_or_else(|| panic!("no job span: {raw}"));
+            assert_eq!(span["job.id"], id.as_str(), "{raw}");
+            assert_eq!(span["job.kind"], kind, "{raw}");
+            match org_id {
+                Some(org_id) => assert_eq!(span["org_id"], org_id, "{raw}"),
+                None => assert!(span.get("org_id").is_none(), "{raw}"),
+            }
+        }
+        // The handler's own lines and the outcome's, at least.
+        assert!(seen >= 2, "{kind}: {seen} lines:\n{}", lines.join("\n"));
+    }
+    t.drop_database().await;
 }

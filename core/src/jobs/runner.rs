@@ -380,19 +380,24 @@ impl Runner {
         let attempt = u32::try_from(attempts).unwrap_or(0).saturating_add(1);
         let max_attempts = u32::try_from(max_attempts).unwrap_or(1).max(1);
         let envelope: Result<StoredEnvelope, _> = serde_json::from_value(payload);
+        // Every line logged while the job runs, and about its outcome, carries these fields.
+        let span = tracing::info_span!(
+            "job",
+            job.id = job_id,
+            job.kind = tracing::field::Empty,
+            org_id = tracing::field::Empty,
+            attempt
+        );
         let (kind, result) = match envelope {
             Err(e) => (
                 "unknown".to_string(),
                 Err(JobError::permanent(format!("unreadable job payload: {e}"))),
             ),
             Ok(env) => {
-                let org_id = env
-                    .args
-                    .get("org_id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string();
-                let span = tracing::info_span!("job", job.id = job_id, job.kind = %env.kind, org_id = %org_id, attempt);
+                span.record("job.kind", env.kind.as_str());
+                if let Some(org_id) = env.args.get("org_id").and_then(|v| v.as_str()) {
+                    span.record("org_id", org_id);
+                }
                 let run = JobRun {
                     id: job_id.to_string(),
                     kind: env.kind.clone(),
@@ -400,7 +405,10 @@ impl Runner {
                     max_attempts,
                     worker: worker.to_string(),
                 };
-                let result = self.run_handler(env.args, run).instrument(span).await;
+                let result = self
+                    .run_handler(env.args, run)
+                    .instrument(span.clone())
+                    .await;
                 (env.kind, result)
             }
         };
@@ -424,7 +432,7 @@ impl Runner {
                 Outcome::Retry { at, error: message }
             }
         };
-        match &outcome {
+        span.in_scope(|| match &outcome {
             Outcome::Done => {
                 tracing::debug!(job.id = job_id, job.kind = %kind, attempt, "job done")
             }
@@ -434,8 +442,9 @@ impl Runner {
             Outcome::Dead { error } => {
                 tracing::error!(job.id = job_id, job.kind = %kind, attempt, error = %error, "job is dead")
             }
-        }
+        });
         self.record_with_retries(job_id, worker, &kind, attempt, started_at, &outcome)
+            .instrument(span)
             .await?;
         let known = self.registry.handlers.contains_key(kind.as_str());
         super::job_metrics::attempt_finished(
