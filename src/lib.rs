@@ -291,8 +291,9 @@ pub async fn start(
         let shutdown = stopped(stop.subscribe());
         let db = db.clone();
         let max_attempts = settings.queue.max_attempts;
+        let schedules = settings.scheduler.clone();
         tasks.push(tokio::spawn(async move {
-            zencall_scheduler::run(db, max_attempts, shutdown).await;
+            zencall_scheduler::run(db, &schedules, max_attempts, shutdown).await;
             Ok(())
         }));
     }

@@ -131,6 +131,8 @@ pub struct SchedulerSettings {
     pub retain_done_days: u32,
     /// Age after which dead jobs are pruned, in days.
     pub retain_dead_days: u32,
+    /// When the RescueStuckJobs cron entry ticks: a cron expression with seconds, in UTC.
+    pub rescue_stuck_jobs_cron: String,
 }
 
 /// `[providers]`
@@ -442,6 +444,14 @@ impl Settings {
                 return Err(ConfigError(format!("{key}: must be greater than 0")));
             }
         }
+        if let Err(e) =
+            <cron::Schedule as std::str::FromStr>::from_str(&self.scheduler.rescue_stuck_jobs_cron)
+        {
+            return Err(ConfigError(format!(
+                "scheduler.rescue_stuck_jobs_cron: {:?} is not a cron expression with seconds ({e})",
+                self.scheduler.rescue_stuck_jobs_cron
+            )));
+        }
         if self.queue.retry_max_secs < self.queue.retry_base_secs {
             return Err(ConfigError(
                 "queue.retry_max_secs: must be at least queue.retry_base_secs".into(),
@@ -615,6 +625,29 @@ mod tests {
             env(),
         );
         assert!(moved.is_ok(), "{moved:?}");
+    }
+
+    #[test]
+    fn a_cron_expression_that_does_not_parse_is_refused_naming_its_key() {
+        let err = Settings::load_from(
+            None,
+            &[(
+                "scheduler.rescue_stuck_jobs_cron",
+                "every two seconds".into(),
+            )],
+            env(),
+        )
+        .expect_err("must fail");
+        assert!(
+            err.to_string().contains("scheduler.rescue_stuck_jobs_cron"),
+            "{err}"
+        );
+        let fast = Settings::load_from(
+            None,
+            &[("scheduler.rescue_stuck_jobs_cron", "*/2 * * * * *".into())],
+            env(),
+        );
+        assert!(fast.is_ok(), "{fast:?}");
     }
 
     #[test]

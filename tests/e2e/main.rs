@@ -15,6 +15,7 @@ mod operations;
 mod outbound_webhooks;
 mod processes;
 mod provisioning;
+mod scale_out;
 mod scheduler;
 mod simulated_calls;
 mod spawned;
