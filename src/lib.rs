@@ -40,7 +40,7 @@ pub struct Roles {
 
 /// A running platform: its address, and a handle to stop it.
 pub struct Running {
-    /// Where the API listens, when it runs.
+    /// Where the API listens when it runs, or else the operations endpoints when served.
     pub addr: Option<SocketAddr>,
     /// Storage, shared by every role.
     pub db: Db,
@@ -172,8 +172,10 @@ pub async fn bootstrap(db: &Db, clock: &dyn Clock) -> anyhow::Result<Option<Stri
     Ok(Some(key.secret))
 }
 
-/// Starts the given roles against `db`. The API binds `listener` when it runs; workers need
-/// the providers (the API and the scheduler never call them).
+/// Starts the given roles against `db`. `listener` serves the API when it runs (health,
+/// readiness and metrics included); without the API it serves those operations endpoints
+/// alone, for workers and schedulers. Workers need the providers (the API and the scheduler
+/// never call them).
 pub async fn start(
     settings: Settings,
     db: Db,
@@ -212,6 +214,7 @@ pub async fn start_on_clock(
     let (stop, _) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
     let mut addr = None;
+    let mut listener = listener;
     let outbound = &settings.webhooks.outbound;
     let webhooks = Arc::new(
         WebhookSender::new(&SenderSettings {
@@ -223,7 +226,7 @@ pub async fn start_on_clock(
     );
 
     if roles.api {
-        let listener = listener.context("the API role needs a listener")?;
+        let listener = listener.take().context("the API role needs a listener")?;
         let local = listener.local_addr()?;
         addr = Some(local);
         if let Some(sim) = &simulator {
@@ -257,6 +260,19 @@ pub async fn start_on_clock(
             zencall_api::serve(listener, state, shutdown)
                 .await
                 .context("the API stopped on an error")
+        }));
+    }
+
+    if let Some(listener) = listener {
+        let local = listener.local_addr()?;
+        addr = Some(local);
+        tracing::info!(addr = %local, "operations endpoints listening");
+        let shutdown = stopped(stop.subscribe());
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            zencall_api::serve_ops(listener, db, shutdown)
+                .await
+                .context("the operations endpoints stopped on an error")
         }));
     }
 
@@ -297,8 +313,9 @@ pub async fn start_on_clock(
         let shutdown = stopped(stop.subscribe());
         let db = db.clone();
         let max_attempts = settings.queue.max_attempts;
+        let schedules = settings.scheduler.clone();
         tasks.push(tokio::spawn(async move {
-            zencall_scheduler::run(db, max_attempts, shutdown).await;
+            zencall_scheduler::run(db, &schedules, max_attempts, shutdown).await;
             Ok(())
         }));
     }

@@ -30,7 +30,7 @@ enum Command {
     /// A worker replica: runs jobs of the given queues (run as many as needed).
     Worker(WorkerArgs),
     /// The cron scheduler (any number of replicas: each tick runs once).
-    Scheduler,
+    Scheduler(OpsArgs),
     /// Applies database migrations and exits.
     Migrate,
     /// Manages API keys.
@@ -73,6 +73,24 @@ struct WorkerArgs {
     /// Jobs at once per queue (default: queue.concurrency).
     #[arg(long)]
     concurrency: Option<usize>,
+    #[command(flatten)]
+    ops: OpsArgs,
+}
+
+#[derive(Args)]
+struct OpsArgs {
+    /// Port of /healthz, /readyz and /metrics (default: ops.port).
+    #[arg(long)]
+    ops_port: Option<u16>,
+}
+
+impl OpsArgs {
+    fn overrides(&self) -> Vec<(&'static str, figment::value::Value)> {
+        self.ops_port
+            .map(|p| ("ops.port", p.into()))
+            .into_iter()
+            .collect()
+    }
 }
 
 #[derive(Subcommand)]
@@ -221,7 +239,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             running.wait().await
         }
         Command::Worker(args) => {
-            let mut overrides: Vec<(&str, figment::value::Value)> = Vec::new();
+            let mut overrides = args.ops.overrides();
             if let Some(c) = args.concurrency {
                 overrides.push(("queue.concurrency", c.into()));
             }
@@ -230,6 +248,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("--queues")?;
             let db = connect(&settings).await?;
             let providers = providers(&settings)?;
+            let listener = bind_ops(&settings).await?;
             let running = start_stoppable(
                 settings,
                 db,
@@ -238,15 +257,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     queues,
                     scheduler: false,
                 },
-                None,
+                Some(listener),
                 Some(providers),
             )
             .await?;
             running.wait().await
         }
-        Command::Scheduler => {
-            let settings = load(config, &[])?;
+        Command::Scheduler(args) => {
+            let settings = load(config, &args.overrides())?;
             let db = connect(&settings).await?;
+            let listener = bind_ops(&settings).await?;
             let running = start_stoppable(
                 settings,
                 db,
@@ -255,7 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     queues: vec![],
                     scheduler: true,
                 },
-                None,
+                Some(listener),
                 None,
             )
             .await?;
@@ -350,6 +370,13 @@ async fn bind(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (server.host, server.port)"))
+}
+
+async fn bind_ops(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
+    let addr = format!("{}:{}", settings.ops.host, settings.ops.port);
+    tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (ops.host, ops.port)"))
 }
 
 /// Installs the SIGTERM and Ctrl-C handlers, then starts `roles`; the first signal stops them

@@ -1,14 +1,18 @@
-//! `/healthz`: the process answers. `/readyz`: the database answers and is migrated.
+//! `/healthz`: the process answers. `/readyz`: the database answers and is migrated. Served
+//! by every role: on the API's port, and on the operations port of workers and schedulers.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use zencall_core::store::Db;
 
-use crate::AppState;
-
-/// Health routes.
-pub fn router() -> Router<AppState> {
+/// Health routes, for any router state that holds the database.
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: FromRef<S>,
+{
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -38,8 +42,8 @@ async fn healthz() -> &'static str {
         (status = 503, response = crate::openapi::Unavailable),
     )
 )]
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.db.is_ready().await {
+async fn readyz(State(db): State<Db>) -> (StatusCode, &'static str) {
+    if db.is_ready().await {
         (StatusCode::OK, "ready")
     } else {
         (

@@ -48,6 +48,12 @@ pub struct AppState {
     pub simulator: Option<zencall_providers::simulator::Simulator>,
 }
 
+impl axum::extract::FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Db {
+        state.db.clone()
+    }
+}
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     metrics::install();
@@ -81,7 +87,33 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::map_response(
             error::problem_for_bare_errors,
         ));
-    security::protect(router, &settings.server).layer(TraceLayer::new_for_http())
+    security::protect(router, &settings.server)
+        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(metrics::track))
+}
+
+/// The operations endpoints alone (`/healthz`, `/readyz`, `/metrics`), for the roles that
+/// serve no API: workers and schedulers.
+pub fn ops_app(db: Db) -> Router {
+    metrics::install();
+    Router::new()
+        .merge(health::router())
+        .merge(metrics::router())
+        .fallback(error::not_found)
+        .with_state(db)
+        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(metrics::track))
+}
+
+/// Serves the operations endpoints on `listener` until `shutdown` resolves.
+pub async fn serve_ops(
+    listener: tokio::net::TcpListener,
+    db: Db,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, ops_app(db))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes open requests.

@@ -35,6 +35,19 @@ pub struct Settings {
     pub campaigns: CampaignSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Operations endpoints of the roles that serve no API.
+    pub ops: OpsSettings,
+}
+
+/// `[ops]`: where `zencall worker` and `zencall scheduler` serve `/healthz`, `/readyz` and
+/// `/metrics` (the API serves them on its own port).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    /// Interface to bind.
+    pub host: String,
+    /// Port to bind (0: any free port).
+    pub port: u16,
 }
 
 /// `[server]`
@@ -121,6 +134,8 @@ pub struct SchedulerSettings {
     pub retain_done_days: u32,
     /// Age after which dead jobs are pruned, in days.
     pub retain_dead_days: u32,
+    /// When the RescueStuckJobs cron entry ticks: a cron expression with seconds, in UTC.
+    pub rescue_stuck_jobs_cron: String,
 }
 
 /// `[providers]`
@@ -436,6 +451,14 @@ impl Settings {
                 return Err(ConfigError(format!("{key}: must be greater than 0")));
             }
         }
+        if let Err(e) =
+            <cron::Schedule as std::str::FromStr>::from_str(&self.scheduler.rescue_stuck_jobs_cron)
+        {
+            return Err(ConfigError(format!(
+                "scheduler.rescue_stuck_jobs_cron: {:?} is not a cron expression with seconds ({e})",
+                self.scheduler.rescue_stuck_jobs_cron
+            )));
+        }
         if self.queue.retry_max_secs < self.queue.retry_base_secs {
             return Err(ConfigError(
                 "queue.retry_max_secs: must be at least queue.retry_base_secs".into(),
@@ -609,6 +632,29 @@ mod tests {
             env(),
         );
         assert!(moved.is_ok(), "{moved:?}");
+    }
+
+    #[test]
+    fn a_cron_expression_that_does_not_parse_is_refused_naming_its_key() {
+        let err = Settings::load_from(
+            None,
+            &[(
+                "scheduler.rescue_stuck_jobs_cron",
+                "every two seconds".into(),
+            )],
+            env(),
+        )
+        .expect_err("must fail");
+        assert!(
+            err.to_string().contains("scheduler.rescue_stuck_jobs_cron"),
+            "{err}"
+        );
+        let fast = Settings::load_from(
+            None,
+            &[("scheduler.rescue_stuck_jobs_cron", "*/2 * * * * *".into())],
+            env(),
+        );
+        assert!(fast.is_ok(), "{fast:?}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use zencall_core::config::{SchedulerSettings, Settings};
 use zencall_core::jobs::payloads::{PlanCampaigns, PruneJobs, RescueStuckJobs};
 use zencall_core::jobs::{EnqueueOptions, Enqueued, Job, enqueue};
 use zencall_core::store::{Db, StoreError};
@@ -28,11 +29,18 @@ enum EntryKind {
     RescueStuckJobs,
 }
 
-/// The platform's cron table.
+/// The platform's cron table, with the built-in configuration.
 pub fn cron_table() -> Vec<CronEntry> {
+    let defaults = Settings::defaults()
+        .unwrap_or_else(|e| panic!("the built-in configuration is invalid: {e}"));
+    cron_table_for(&defaults.scheduler)
+}
+
+/// The platform's cron table, with the configured schedules (`[scheduler]`).
+pub fn cron_table_for(settings: &SchedulerSettings) -> Vec<CronEntry> {
     let entry = |name, expr: &str, kind| CronEntry {
         name,
-        // The expressions are constants checked by the tests below.
+        // Constants checked by the tests below, or configuration checked when it was loaded.
         schedule: cron::Schedule::from_str(expr)
             .unwrap_or_else(|e| panic!("cron expression {expr}: {e}")),
         kind,
@@ -42,7 +50,7 @@ pub fn cron_table() -> Vec<CronEntry> {
         entry("prune-jobs", "0 17 * * * *", EntryKind::PruneJobs),
         entry(
             "rescue-stuck-jobs",
-            "30 */5 * * * *",
+            &settings.rescue_stuck_jobs_cron,
             EntryKind::RescueStuckJobs,
         ),
     ]
@@ -88,9 +96,14 @@ async fn enqueue_job<J: Job>(
     enqueue(db, job, options, max_attempts).await
 }
 
-/// Runs the cron table until `shutdown` resolves.
-pub async fn run(db: Db, max_attempts: u32, shutdown: impl Future<Output = ()>) {
-    let table = cron_table();
+/// Runs the cron table configured by `settings` until `shutdown` resolves.
+pub async fn run(
+    db: Db,
+    settings: &SchedulerSettings,
+    max_attempts: u32,
+    shutdown: impl Future<Output = ()>,
+) {
+    let table = cron_table_for(settings);
     tracing::info!(entries = table.len(), "cron scheduler started");
     tokio::pin!(shutdown);
     let mut last = Utc::now();

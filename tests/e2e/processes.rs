@@ -18,7 +18,10 @@ use crate::test_app::marcel;
 
 fn zencall() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_zencall"));
-    c.env_remove("RUST_LOG").kill_on_drop(true);
+    // Tests run in parallel: each worker or scheduler takes a free operations port.
+    c.env_remove("RUST_LOG")
+        .env("ZENCALL__OPS__PORT", "0")
+        .kill_on_drop(true);
     c
 }
 

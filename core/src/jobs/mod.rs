@@ -3,6 +3,7 @@
 //! backoff, a dead state with every attempt's error, prompt wake-ups, unique worker names).
 
 pub mod admin;
+pub mod job_metrics;
 pub mod payloads;
 pub mod queue;
 pub mod runner;

@@ -369,7 +369,7 @@ impl Runner {
         worker: &str,
         payload: serde_json::Value,
     ) -> Result<(), StoreError> {
-        let Some((attempts, max_attempts)) = self.claim(job_id, worker).await? else {
+        let Some((attempts, max_attempts, due_at)) = self.claim(job_id, worker).await? else {
             tracing::debug!(
                 job.id = job_id,
                 "job no longer held by this worker; skipped"
@@ -380,19 +380,24 @@ impl Runner {
         let attempt = u32::try_from(attempts).unwrap_or(0).saturating_add(1);
         let max_attempts = u32::try_from(max_attempts).unwrap_or(1).max(1);
         let envelope: Result<StoredEnvelope, _> = serde_json::from_value(payload);
+        // Every line logged while the job runs, and about its outcome, carries these fields.
+        let span = tracing::info_span!(
+            "job",
+            job.id = job_id,
+            job.kind = tracing::field::Empty,
+            org_id = tracing::field::Empty,
+            attempt
+        );
         let (kind, result) = match envelope {
             Err(e) => (
                 "unknown".to_string(),
                 Err(JobError::permanent(format!("unreadable job payload: {e}"))),
             ),
             Ok(env) => {
-                let org_id = env
-                    .args
-                    .get("org_id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string();
-                let span = tracing::info_span!("job", job.id = job_id, job.kind = %env.kind, org_id = %org_id, attempt);
+                span.record("job.kind", env.kind.as_str());
+                if let Some(org_id) = env.args.get("org_id").and_then(|v| v.as_str()) {
+                    span.record("org_id", org_id);
+                }
                 let run = JobRun {
                     id: job_id.to_string(),
                     kind: env.kind.clone(),
@@ -400,7 +405,10 @@ impl Runner {
                     max_attempts,
                     worker: worker.to_string(),
                 };
-                let result = self.run_handler(env.args, run).instrument(span).await;
+                let result = self
+                    .run_handler(env.args, run)
+                    .instrument(span.clone())
+                    .await;
                 (env.kind, result)
             }
         };
@@ -424,7 +432,7 @@ impl Runner {
                 Outcome::Retry { at, error: message }
             }
         };
-        match &outcome {
+        span.in_scope(|| match &outcome {
             Outcome::Done => {
                 tracing::debug!(job.id = job_id, job.kind = %kind, attempt, "job done")
             }
@@ -434,9 +442,23 @@ impl Runner {
             Outcome::Dead { error } => {
                 tracing::error!(job.id = job_id, job.kind = %kind, attempt, error = %error, "job is dead")
             }
-        }
+        });
         self.record_with_retries(job_id, worker, &kind, attempt, started_at, &outcome)
-            .await
+            .instrument(span)
+            .await?;
+        let known = self.registry.handlers.contains_key(kind.as_str());
+        super::job_metrics::attempt_finished(
+            queue_of(&self.registry, &kind),
+            if known { &kind } else { "unknown" },
+            match outcome {
+                Outcome::Done => "done",
+                Outcome::Retry { .. } => "retry",
+                Outcome::Dead { .. } => "dead",
+            },
+            (started_at - due_at).to_std().unwrap_or_default(),
+            (Utc::now() - started_at).to_std().unwrap_or_default(),
+        );
+        Ok(())
     }
 
     async fn run_handler(&self, args: serde_json::Value, run: JobRun) -> Result<(), JobError> {
@@ -470,27 +492,37 @@ impl Runner {
         }
     }
 
-    /// Marks the fetched job as running; `None` if this worker no longer holds it.
-    async fn claim(&self, job_id: &str, worker: &str) -> Result<Option<(i64, i64)>, StoreError> {
-        let row: Option<(i32, i32)> = match self.db.pool() {
+    /// Marks the fetched job as running; returns its attempts so far, its maximum and when it
+    /// was due, or `None` if this worker no longer holds it.
+    async fn claim(
+        &self,
+        job_id: &str,
+        worker: &str,
+    ) -> Result<Option<(i64, i64, DateTime<Utc>)>, StoreError> {
+        let row: Option<(i32, i32, DateTime<Utc>)> = match self.db.pool() {
             Pool::Postgres(p) => sqlx::query_as(
                 "UPDATE apalis.jobs SET status = 'Running', lock_at = now() \
-                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts",
+                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts, run_at",
             )
             .bind(job_id)
             .bind(worker)
             .fetch_optional(p)
             .await?,
-            Pool::Sqlite(p) => sqlx::query_as(
-                "UPDATE Jobs SET status = 'Running', lock_at = strftime('%s', 'now') \
-                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts",
-            )
-            .bind(job_id)
-            .bind(worker)
-            .fetch_optional(p)
-            .await?,
+            Pool::Sqlite(p) => {
+                let row: Option<(i32, i32, i64)> = sqlx::query_as(
+                    "UPDATE Jobs SET status = 'Running', lock_at = strftime('%s', 'now') \
+                     WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts, run_at",
+                )
+                .bind(job_id)
+                .bind(worker)
+                .fetch_optional(p)
+                .await?;
+                row.map(|(a, m, run_at)| {
+                    (a, m, DateTime::from_timestamp(run_at, 0).unwrap_or_default())
+                })
+            }
         };
-        Ok(row.map(|(a, m)| (i64::from(a), i64::from(m))))
+        Ok(row.map(|(a, m, due)| (i64::from(a), i64::from(m), due)))
     }
 
     /// Writes the outcome; a database blip must not leave the job stuck as running, so the

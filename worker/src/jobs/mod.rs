@@ -3,6 +3,7 @@
 pub mod delete_assistant;
 pub mod deliver_webhook;
 pub mod dial_contact;
+pub mod noop;
 pub mod plan_campaign;
 pub mod plan_campaigns;
 pub mod process_inbound_event;
@@ -13,8 +14,8 @@ pub mod sync_assistant;
 
 use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::{
-    DeleteAssistant, DeliverWebhook, DialContact, PlanCampaign, PlanCampaigns, ProcessInboundEvent,
-    ProvisionAssistant, PruneJobs, RescueStuckJobs, SyncAssistant,
+    DeleteAssistant, DeliverWebhook, DialContact, Noop, PlanCampaign, PlanCampaigns,
+    ProcessInboundEvent, ProvisionAssistant, PruneJobs, RescueStuckJobs, SyncAssistant,
 };
 use zencall_core::jobs::runner::Registry;
 use zencall_core::store::assistants::Assistant;
@@ -49,6 +50,7 @@ pub fn registry(ctx: JobContext) -> Registry {
         DialContact => dial_contact,
         PruneJobs => prune_jobs,
         RescueStuckJobs => rescue_stuck_jobs,
+        Noop => noop,
     );
     r
 }
