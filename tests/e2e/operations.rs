@@ -3,12 +3,10 @@
 //! logs that name the job on every line of its work.
 
 use reqwest::{Method, StatusCode};
-use zencall_core::domain::assistant::AssistantRequest;
 use zencall_core::jobs::admin;
-use zencall_core::jobs::payloads::{ProvisionAssistant, PruneJobs};
-use zencall_core::jobs::{EnqueueOptions, Enqueued, enqueue, enqueue_in};
+use zencall_core::jobs::payloads::PruneJobs;
+use zencall_core::jobs::{EnqueueOptions, Enqueued, enqueue};
 use zencall_core::store::test_db::TestDb;
-use zencall_core::store::{assistants, organisations};
 use zencall_providers::simulator::Simulator;
 
 use crate::spawned::{Spawned, client, zencall_json};
@@ -226,30 +224,7 @@ fn job_span(line: &serde_json::Value) -> Option<&serde_json::Value> {
 #[tokio::test]
 async fn with_json_logs_every_line_of_a_jobs_work_names_the_job_its_kind_and_organisation() {
     let t = TestDb::sqlite().await;
-    let mut tx = t.db.begin().await.unwrap();
-    let org = organisations::create(&mut tx, "Logs", chrono::Utc::now())
-        .await
-        .unwrap();
-    let request: AssistantRequest = serde_json::from_value(marcel()).unwrap();
-    let assistant = assistants::insert(
-        &mut tx,
-        &org.id,
-        &request.validate().unwrap(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    let provision = ProvisionAssistant {
-        org_id: org.id.clone(),
-        assistant_id: assistant.id.clone(),
-    };
-    let Enqueued::New(provision_id) = enqueue_in(&mut tx, &provision, EnqueueOptions::default(), 8)
-        .await
-        .unwrap()
-    else {
-        panic!("a new job")
-    };
-    tx.commit().await.unwrap();
+    let (org_id, _, provision_id) = crate::processes::provisioning_job(&t).await;
     // A job without an organisation.
     let Enqueued::New(prune_id) = enqueue(&t.db, &PruneJobs {}, EnqueueOptions::default(), 3)
         .await
@@ -276,7 +251,7 @@ async fn with_json_logs_every_line_of_a_jobs_work_names_the_job_its_kind_and_org
         (
             &provision_id,
             "ProvisionAssistant",
-            Some(org.id.as_str()),
+            Some(org_id.as_str()),
             "provision_assistant",
         ),
         (&prune_id, "PruneJobs", None, "prune_jobs"),

@@ -47,7 +47,7 @@ fn worker(url: &str, latency_ms: u64, shutdown_secs: u64) -> Child {
 }
 
 /// Stores an assistant and enqueues its provisioning; returns (org, assistant, job) ids.
-async fn provisioning_job(t: &TestDb) -> (String, String, String) {
+pub async fn provisioning_job(t: &TestDb) -> (String, String, String) {
     let mut tx = t.db.begin().await.unwrap();
     let org = organisations::create(&mut tx, "Proc", chrono::Utc::now())
         .await
