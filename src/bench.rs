@@ -254,10 +254,11 @@ async fn measure(
         ids.push(id);
     }
 
+    let providers = Providers::simulated(sim);
     let ctx = JobContext {
         db: db.clone(),
-        voice: Providers::simulated(sim).voice,
-        telephony: Providers::simulated(sim).telephony,
+        voice: providers.voice,
+        telephony: providers.telephony,
         clock: Arc::new(SystemClock),
         settings: Arc::new(settings.clone()),
         webhooks: Arc::new(WebhookSender::new(&SenderSettings {
