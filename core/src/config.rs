@@ -124,6 +124,8 @@ pub struct QueueSettings {
     pub retry_max_secs: u64,
     /// Queues served by `zencall worker` by default, comma-separated.
     pub queues: String,
+    /// How often each worker replica re-reads which queues are paused, in milliseconds.
+    pub pause_refresh_ms: u64,
 }
 
 /// `[scheduler]`
@@ -386,6 +388,7 @@ impl Settings {
                 u64::from(self.queue.missed_heartbeats),
             ),
             ("queue.poll_interval_ms", self.queue.poll_interval_ms),
+            ("queue.pause_refresh_ms", self.queue.pause_refresh_ms),
             ("queue.concurrency", self.queue.concurrency as u64),
             ("queue.job_timeout_secs", self.queue.job_timeout_secs),
             ("queue.max_attempts", u64::from(self.queue.max_attempts)),

@@ -101,6 +101,7 @@ pub async fn queue(db: Db, jobs: u64, concurrency: usize) -> anyhow::Result<Queu
         concurrency,
         shutdown_timeout: Duration::from_secs(10),
         max_attempts: 3,
+        pause_refresh: Duration::from_secs(1),
     };
     let runner = Runner::new(db.clone(), registry, settings);
     let (stop, stop_rx) = watch::channel(false);

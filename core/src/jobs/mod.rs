@@ -1,11 +1,15 @@
 //! The durable queue: job payloads, enqueueing (optionally inside the caller's transaction
 //! and with a unique key), and the reliability layer apalis lacks (durable retries with
-//! backoff, a dead state with every attempt's error, prompt wake-ups, unique worker names).
+//! backoff, a dead state with every attempt's error, prompt wake-ups, unique worker names),
+//! and the controls the board needs: pausing queues, the worker registry and the cron table.
 
 pub mod admin;
+pub mod cron;
 pub mod job_metrics;
+pub mod pauses;
 pub mod payloads;
 pub mod queue;
+pub mod replicas;
 pub mod runner;
 pub mod wake;
 

@@ -3,6 +3,11 @@
 //! transient (rescheduled with exponential backoff and jitter, without holding a worker slot)
 //! or permanent; a permanent error, or the last attempt, moves the job to the dead state.
 //! Every attempt is recorded with its worker and error in `job_attempts`.
+//!
+//! A runner also keeps its replica's row of the worker registry fresh
+//! ([`replicas`](super::replicas)) and follows the queues' pause flags
+//! ([`pauses`](super::pauses)): a paused queue is not fetched, and a job fetched as the pause
+//! landed is put back instead of run.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -143,6 +148,8 @@ pub struct RunnerSettings {
     pub shutdown_timeout: Duration,
     /// Default maximum attempts.
     pub max_attempts: u32,
+    /// How often the paused queues are re-read from the database.
+    pub pause_refresh: Duration,
 }
 
 impl RunnerSettings {
@@ -160,6 +167,7 @@ impl RunnerSettings {
             concurrency: q.concurrency,
             shutdown_timeout: Duration::from_secs(q.shutdown_timeout_secs),
             max_attempts: q.max_attempts,
+            pause_refresh: Duration::from_millis(q.pause_refresh_ms),
         }
     }
 }
@@ -170,6 +178,7 @@ pub struct Runner {
     db: Db,
     registry: Arc<Registry>,
     settings: Arc<RunnerSettings>,
+    host: Arc<str>,
     replica: Arc<str>,
     worker_names: Arc<Mutex<Vec<String>>>,
     /// Each running attempt holds a read guard; shutdown takes the write lock to wait for them.
@@ -193,11 +202,15 @@ enum Outcome {
 impl Runner {
     /// A runner for the handlers in `registry`.
     pub fn new(db: Db, registry: Registry, settings: RunnerSettings) -> Self {
+        let host = host_name();
+        let suffix: u32 = rand::rng().random();
+        let replica = format!("{host}-{}-{suffix:08x}", std::process::id());
         Self {
             db,
             registry: Arc::new(registry),
             settings: Arc::new(settings),
-            replica: replica_name().into(),
+            host: host.into(),
+            replica: replica.into(),
             worker_names: Arc::new(Mutex::new(Vec::new())),
             in_flight: Arc::new(tokio::sync::RwLock::new(())),
         }
@@ -228,6 +241,16 @@ impl Runner {
                 self.db.wake_hub().clone(),
             ));
         }
+        let names: Vec<&'static str> = queues.iter().map(|q| q.as_str()).collect();
+        // Know the paused queues before the first fetch.
+        if let Err(e) = super::pauses::refresh(&self.db, &names).await {
+            tracing::warn!(error = %e, "cannot read the paused queues; retrying in the background");
+        }
+        self.beat(&names).await;
+        let background = [
+            tokio::spawn(self.clone().refresh_pauses(names.clone())),
+            tokio::spawn(self.clone().heartbeats(names.clone())),
+        ];
         for queue in queues {
             monitor = self.register(monitor, *queue);
         }
@@ -251,7 +274,55 @@ impl Runner {
         {
             tracing::warn!("some jobs did not finish within the shutdown grace period");
         }
-        self.release_held_jobs().await
+        for task in background {
+            task.abort();
+        }
+        let released = self.release_held_jobs().await;
+        if let Err(e) = super::replicas::stopped(&self.db, &self.replica, Utc::now()).await {
+            tracing::warn!(error = %e, "cannot record this replica's shutdown");
+        }
+        released
+    }
+
+    /// Records this replica in the worker registry as alive now; a failure only logs.
+    async fn beat(&self, queues: &[&str]) {
+        let s = &self.settings;
+        let dead_after = s.heartbeat.saturating_mul(s.missed_heartbeats.max(1));
+        let beat = super::replicas::Beat {
+            name: &self.replica,
+            host: &self.host,
+            pid: i64::from(std::process::id()),
+            queues,
+            concurrency: i64::try_from(s.concurrency).unwrap_or(i64::MAX),
+            dead_after_secs: i64::try_from(dead_after.as_secs().max(1)).unwrap_or(i64::MAX),
+        };
+        if let Err(e) = super::replicas::beat(&self.db, &beat, Utc::now()).await {
+            tracing::warn!(error = %e, "cannot record this replica's heartbeat");
+        }
+    }
+
+    /// Beats every heartbeat period, until aborted.
+    async fn heartbeats(self, queues: Vec<&'static str>) {
+        let mut every = tokio::time::interval(self.settings.heartbeat);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            self.beat(&queues).await;
+        }
+    }
+
+    /// Re-reads the paused queues every `pause_refresh`, until aborted.
+    async fn refresh_pauses(self, queues: Vec<&'static str>) {
+        let mut every = tokio::time::interval(self.settings.pause_refresh);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if let Err(e) = super::pauses::refresh(&self.db, &queues).await {
+                tracing::warn!(error = %e, "cannot read the paused queues");
+            }
+        }
     }
 
     fn register(&self, monitor: Monitor, queue: QueueName) -> Monitor {
@@ -286,7 +357,7 @@ impl Runner {
                     let storage = apalis_postgres::PostgresStorage::<serde_json::Value>::new(&pool)
                         .with_config(config.clone());
                     let backend = PollWith::new(
-                        storage,
+                        hub.gate(queue.as_str(), storage),
                         StreamStrategy::new(hub.stream(queue.as_str(), s.poll_interval)),
                     )
                     .before_start(move |_| tokio::time::sleep(restart_delay(restarts)).map(Ok));
@@ -309,7 +380,7 @@ impl Runner {
                     let storage = apalis_sqlite::SqliteStorage::<serde_json::Value>::new(&pool)
                         .with_config(config.clone());
                     let backend = PollWith::new(
-                        storage,
+                        hub.gate(queue.as_str(), storage),
                         StreamStrategy::new(hub.stream(queue.as_str(), s.poll_interval)),
                     )
                     .before_start(move |_| tokio::time::sleep(restart_delay(restarts)).map(Ok));
@@ -369,11 +440,32 @@ impl Runner {
         worker: &str,
         payload: serde_json::Value,
     ) -> Result<(), StoreError> {
-        let Some((attempts, max_attempts, due_at)) = self.claim(job_id, worker).await? else {
-            tracing::debug!(
-                job.id = job_id,
-                "job no longer held by this worker; skipped"
-            );
+        // A job fetched as its queue was being paused goes back untouched. The claim checks
+        // the table itself, so this holds even before this process has heard of the pause.
+        let paused_here = payload
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .and_then(|kind| self.registry.handlers.get(kind))
+            .is_some_and(|(queue, _)| self.db.wake_hub().is_paused(queue.as_str()));
+        let claimed = if paused_here {
+            None
+        } else {
+            self.claim(job_id, worker).await?
+        };
+        let Some((attempts, max_attempts, due_at)) = claimed else {
+            if let Some(queue) = self.put_back(job_id, worker).await? {
+                self.db.wake_hub().set_paused(&queue, true);
+                tracing::info!(
+                    job.id = job_id,
+                    queue,
+                    "queue paused; the fetched job is put back"
+                );
+            } else {
+                tracing::debug!(
+                    job.id = job_id,
+                    "job no longer held by this worker; skipped"
+                );
+            }
             return Ok(());
         };
         let started_at = Utc::now();
@@ -492,33 +584,72 @@ impl Runner {
         }
     }
 
-    /// Marks the fetched job as running; returns its attempts so far, its maximum and when it
-    /// was due, or `None` if this worker no longer holds it.
+    /// Gives back a job this worker fetched but did not claim: pending again, unlocked, its
+    /// attempts unchanged and no attempt recorded. Returns its queue, or `None` if this worker
+    /// does not hold it (fetched) any more.
+    async fn put_back(&self, job_id: &str, worker: &str) -> Result<Option<String>, StoreError> {
+        Ok(match self.db.pool() {
+            Pool::Postgres(p) => {
+                sqlx::query_scalar(
+                    "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING job_type",
+                )
+                .bind(job_id)
+                .bind(worker)
+                .fetch_optional(p)
+                .await?
+            }
+            Pool::Sqlite(p) => {
+                sqlx::query_scalar(
+                    "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING job_type",
+                )
+                .bind(job_id)
+                .bind(worker)
+                .fetch_optional(p)
+                .await?
+            }
+        })
+    }
+
+    /// Marks the fetched job as running unless its queue is paused; returns its attempts so
+    /// far, its maximum and when it was due, or `None` if this worker no longer holds it or
+    /// its queue is paused.
     async fn claim(
         &self,
         job_id: &str,
         worker: &str,
     ) -> Result<Option<(i64, i64, DateTime<Utc>)>, StoreError> {
         let row: Option<(i32, i32, DateTime<Utc>)> = match self.db.pool() {
-            Pool::Postgres(p) => sqlx::query_as(
-                "UPDATE apalis.jobs SET status = 'Running', lock_at = now() \
-                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts, run_at",
-            )
-            .bind(job_id)
-            .bind(worker)
-            .fetch_optional(p)
-            .await?,
+            Pool::Postgres(p) => {
+                sqlx::query_as(
+                    "UPDATE apalis.jobs SET status = 'Running', lock_at = now() \
+                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' \
+                 AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = apalis.jobs.job_type) \
+                 RETURNING attempts, max_attempts, run_at",
+                )
+                .bind(job_id)
+                .bind(worker)
+                .fetch_optional(p)
+                .await?
+            }
             Pool::Sqlite(p) => {
                 let row: Option<(i32, i32, i64)> = sqlx::query_as(
                     "UPDATE Jobs SET status = 'Running', lock_at = strftime('%s', 'now') \
-                     WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING attempts, max_attempts, run_at",
+                     WHERE id = $1 AND lock_by = $2 AND status = 'Queued' \
+                     AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = Jobs.job_type) \
+                     RETURNING attempts, max_attempts, run_at",
                 )
                 .bind(job_id)
                 .bind(worker)
                 .fetch_optional(p)
                 .await?;
                 row.map(|(a, m, run_at)| {
-                    (a, m, DateTime::from_timestamp(run_at, 0).unwrap_or_default())
+                    (
+                        a,
+                        m,
+                        DateTime::from_timestamp(run_at, 0).unwrap_or_default(),
+                    )
                 })
             }
         };
@@ -718,8 +849,8 @@ async fn handle_task(
     }
 }
 
-fn replica_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| {
@@ -729,7 +860,5 @@ fn replica_name() -> String {
                 .collect::<String>()
         })
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".into());
-    let suffix: u32 = rand::rng().random();
-    format!("{host}-{}-{:08x}", std::process::id(), suffix)
+        .unwrap_or_else(|| "host".into())
 }

@@ -3,6 +3,10 @@
 //! it fires at once when a job is enqueued in this process (after commit), when PostgreSQL
 //! announces an insert from another process (apalis's `apalis::job::insert` NOTIFY), and on a
 //! fallback poll for jobs that become due later (scheduled runs and retries).
+//!
+//! The hub also holds each queue's pause flag: while a queue is paused its streams do not
+//! yield and its workers' backends are closed by a [`PauseGate`], so apalis does not fetch
+//! it; when it is resumed the streams yield at once and the workers fetch.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,39 +14,82 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use apalis::prelude::WorkerContext;
+use apalis_core::backend::{Backend, BackendConfig, WireFormatBackend};
 use futures::Stream;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
-/// In-process wake-ups, one counter per queue.
+/// In-process wake-ups, one counter per queue, and each queue's pause flag.
 #[derive(Debug, Default)]
 pub struct WakeHub {
-    queues: Mutex<HashMap<String, watch::Sender<u64>>>,
+    queues: Mutex<HashMap<String, Signals>>,
+}
+
+/// The channels of one queue.
+#[derive(Debug, Clone)]
+struct Signals {
+    wake: watch::Sender<u64>,
+    paused: watch::Sender<bool>,
 }
 
 impl WakeHub {
-    fn sender(&self, queue: &str) -> watch::Sender<u64> {
+    fn signals(&self, queue: &str) -> Signals {
         let mut queues = self
             .queues
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         queues
             .entry(queue.to_string())
-            .or_insert_with(|| watch::channel(0).0)
+            .or_insert_with(|| Signals {
+                wake: watch::channel(0).0,
+                paused: watch::channel(false).0,
+            })
             .clone()
     }
 
     /// Wakes the idle workers of `queue` in this process.
     pub fn wake(&self, queue: &str) {
-        self.sender(queue).send_modify(|n| *n = n.wrapping_add(1));
+        self.signals(queue)
+            .wake
+            .send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// A stream that yields whenever `queue` should be fetched again.
+    /// Marks `queue` paused or not in this process. Resuming makes its streams yield at once.
+    pub fn set_paused(&self, queue: &str, paused: bool) {
+        self.signals(queue).paused.send_if_modified(|p| {
+            let changed = *p != paused;
+            *p = paused;
+            changed
+        });
+    }
+
+    /// Whether `queue` is paused, as this process last heard.
+    pub fn is_paused(&self, queue: &str) -> bool {
+        *self.signals(queue).paused.borrow()
+    }
+
+    /// Wraps `backend`, a worker backend of `queue`, so that it fetches nothing while the
+    /// queue is paused.
+    pub fn gate<B>(&self, queue: &str, backend: B) -> PauseGate<B> {
+        PauseGate {
+            backend,
+            paused: self.signals(queue).paused.subscribe(),
+            between_fetches: false,
+        }
+    }
+
+    /// A stream that yields whenever `queue` should be fetched again, and never while it is
+    /// paused.
     pub fn stream(&self, queue: &str, poll_interval: Duration) -> WakeStream {
-        let mut rx = self.sender(queue).subscribe();
+        let signals = self.signals(queue);
+        let mut rx = signals.wake.subscribe();
         rx.mark_unchanged();
+        let mut paused = signals.paused.subscribe();
+        paused.mark_unchanged();
         let state = State {
             rx,
+            paused,
             poll: poll_interval,
             rechecks: Vec::new(),
             next_poll: Instant::now() + poll_interval,
@@ -50,6 +97,86 @@ impl WakeHub {
         WakeStream {
             next: Box::pin(state.next()),
         }
+    }
+}
+
+/// A worker backend that starts no fetch while its queue is paused.
+///
+/// apalis fetches whenever its worker is polled with no task buffered, for whatever reason it
+/// was polled (a task finished, an ack was flushed), not only when the wake-up stream yields.
+/// So the stream alone cannot keep a paused queue from being fetched: a job put back because
+/// its queue is paused would be fetched again at once, and again.
+///
+/// The gate may not simply stop polling, though: a fetch in flight holds a transaction (on
+/// SQLite, the write lock) that only finishes when polled. So while the queue is paused the
+/// gate stops polling only right after the backend handed over a task, when no fetch can be
+/// in flight (apalis's backend is then between batches or holds buffered tasks); a fetch
+/// still running is polled to its end. Put the gate inside `PollWith`, whose wake-up stream
+/// wakes the worker when the queue is resumed.
+pub struct PauseGate<B> {
+    backend: B,
+    paused: watch::Receiver<bool>,
+    /// The backend's last answer was a task, so it has no fetch in flight.
+    between_fetches: bool,
+}
+
+impl<B: Backend> Backend for PauseGate<B> {
+    type Task = B::Task;
+    type Error = B::Error;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        worker: &WorkerContext,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.backend.poll_ready(cx, worker)
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        worker: &WorkerContext,
+    ) -> std::task::Poll<Option<Result<Self::Task, Self::Error>>> {
+        if self.between_fetches && *self.paused.borrow() {
+            // The wake-up stream polled just before holds the waker and fires on resume.
+            return std::task::Poll::Pending;
+        }
+        let next = self.backend.poll_next(cx, worker);
+        self.between_fetches = matches!(next, std::task::Poll::Ready(Some(Ok(_))));
+        next
+    }
+
+    fn poll_close(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        worker: &WorkerContext,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.backend.poll_close(cx, worker)
+    }
+}
+
+impl<B: BackendConfig> BackendConfig for PauseGate<B> {
+    type Args = B::Args;
+    type Id = B::Id;
+    type Kind = B::Kind;
+    type Config = B::Config;
+    type Layer = B::Layer;
+
+    fn config(&self) -> &Self::Config {
+        self.backend.config()
+    }
+
+    fn middleware(&mut self, worker: &mut WorkerContext) -> Self::Layer {
+        self.backend.middleware(worker)
+    }
+}
+
+impl<B: WireFormatBackend> WireFormatBackend for PauseGate<B> {
+    type Codec = B::Codec;
+    type Compact = B::Compact;
+
+    fn codec(&self) -> &Self::Codec {
+        self.backend.codec()
     }
 }
 
@@ -101,6 +228,7 @@ const RECHECKS: [Duration; 4] = [
 
 struct State {
     rx: watch::Receiver<u64>,
+    paused: watch::Receiver<bool>,
     poll: Duration,
     /// Pending re-checks, soonest first.
     rechecks: Vec<Instant>,
@@ -108,29 +236,54 @@ struct State {
 }
 
 impl State {
-    /// Waits for the next reason to fetch, and hands the state back.
+    /// Waits for the next reason to fetch, and hands the state back. Nothing is a reason while
+    /// the queue is paused; being resumed is one, followed by re-checks as for a wake-up.
     async fn next(mut self) -> State {
-        let recheck = self.rechecks.first().copied();
-        tokio::select! {
-            changed = self.rx.changed() => {
-                if changed.is_err() {
-                    // The hub is gone: keep polling on the fallback interval only.
-                    tokio::time::sleep_until(self.next_poll).await;
-                    self.next_poll = Instant::now() + self.poll;
+        loop {
+            if *self.paused.borrow_and_update() {
+                changed_or_pending(&mut self.paused).await;
+                if !*self.paused.borrow() {
+                    self.rx.mark_unchanged();
+                    self.woken();
                     return self;
                 }
-                self.rx.mark_unchanged();
-                let now = Instant::now();
-                self.rechecks = RECHECKS.iter().map(|d| now + *d).collect();
+                continue;
             }
-            _ = sleep_until_opt(recheck) => {
-                self.rechecks.remove(0);
+            let recheck = self.rechecks.first().copied();
+            tokio::select! {
+                changed = self.rx.changed() => {
+                    if changed.is_err() {
+                        // The hub is gone: keep polling on the fallback interval only.
+                        tokio::time::sleep_until(self.next_poll).await;
+                        self.next_poll = Instant::now() + self.poll;
+                        return self;
+                    }
+                    self.rx.mark_unchanged();
+                    self.woken();
+                }
+                _ = sleep_until_opt(recheck) => {
+                    self.rechecks.remove(0);
+                }
+                _ = tokio::time::sleep_until(self.next_poll) => {
+                    self.next_poll = Instant::now() + self.poll;
+                }
+                // Paused (or a repeated value): look again at the top of the loop.
+                _ = changed_or_pending(&mut self.paused) => continue,
             }
-            _ = tokio::time::sleep_until(self.next_poll) => {
-                self.next_poll = Instant::now() + self.poll;
-            }
+            return self;
         }
-        self
+    }
+
+    fn woken(&mut self) {
+        let now = Instant::now();
+        self.rechecks = RECHECKS.iter().map(|d| now + *d).collect();
+    }
+}
+
+/// Waits for a change of `rx`; never returns if its sender is gone.
+async fn changed_or_pending(rx: &mut watch::Receiver<bool>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -215,6 +368,38 @@ mod tests {
         let t0 = Instant::now();
         s.next().await;
         assert_eq!(t0.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_queue_does_not_yield_and_yields_at_once_when_resumed() {
+        let hub = WakeHub::default();
+        let mut s = hub.stream("q", Duration::from_secs(1));
+        hub.set_paused("q", true);
+        assert!(hub.is_paused("q"));
+        hub.wake("q");
+        let waited = tokio::time::timeout(Duration::from_secs(10), s.next()).await;
+        assert!(
+            waited.is_err(),
+            "neither a wake-up nor the poll fetches a paused queue"
+        );
+        let t0 = Instant::now();
+        hub.set_paused("q", false);
+        s.next().await;
+        assert!(t0.elapsed() < Duration::from_millis(1));
+        assert!(!hub.is_paused("other"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_created_on_a_paused_queue_waits_for_the_resume() {
+        let hub = WakeHub::default();
+        hub.set_paused("q", true);
+        let mut s = hub.stream("q", Duration::from_secs(1));
+        let waited = tokio::time::timeout(Duration::from_secs(5), s.next()).await;
+        assert!(waited.is_err());
+        hub.set_paused("q", false);
+        let t0 = Instant::now();
+        s.next().await;
+        assert!(t0.elapsed() < Duration::from_millis(1));
     }
 }
 

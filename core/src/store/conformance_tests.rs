@@ -459,6 +459,7 @@ fn quick_settings() -> RunnerSettings {
         concurrency: 4,
         shutdown_timeout: Duration::from_secs(5),
         max_attempts: 5,
+        pause_refresh: Duration::from_secs(1),
     }
 }
 
