@@ -16,6 +16,7 @@ mod operations;
 mod outbound_webhooks;
 mod processes;
 mod provisioning;
+mod queue_controls;
 mod scale_out;
 mod scheduler;
 mod simulated_calls;
