@@ -304,6 +304,76 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_runner_records_itself_beats_and_notes_its_clean_shutdown() {
+        use crate::jobs::QueueName;
+        use crate::jobs::runner::{Registry, Runner, RunnerSettings};
+        use std::time::Duration;
+
+        for t in TestDb::all().await {
+            let db = &t.db;
+            let settings = RunnerSettings {
+                heartbeat: Duration::from_secs(1),
+                missed_heartbeats: 4,
+                concurrency: 3,
+                ..RunnerSettings::from_config(&crate::config::Settings::defaults().unwrap().queue)
+            };
+            let runner = Runner::new(db.clone(), Registry::default(), settings);
+            let name = runner.replica().to_string();
+            let (stop, mut rx) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(runner.run(
+                &[QueueName::Bench, QueueName::Maintenance],
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                },
+            ));
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            let first = loop {
+                let listed = list(db, Utc::now()).await.unwrap();
+                if let Some(r) = listed.into_iter().next() {
+                    break r;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "never registered");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            assert_eq!(first.name, name, "{:?}", t.backend());
+            assert_eq!(first.queues, ["bench", "maintenance"]);
+            assert_eq!(
+                (first.concurrency, first.pid),
+                (3, i64::from(std::process::id()))
+            );
+            assert_eq!(first.status, ReplicaStatus::Alive);
+            assert!(name.starts_with(&format!("{}-{}-", first.host, first.pid)));
+            // Dead only once 4 heartbeats of 1 s are missed.
+            let silent = first.heartbeat_at + chrono::Duration::milliseconds(3900);
+            assert_eq!(
+                list(db, silent).await.unwrap()[0].status,
+                ReplicaStatus::Alive
+            );
+            let silent = first.heartbeat_at + chrono::Duration::milliseconds(4100);
+            assert_eq!(
+                list(db, silent).await.unwrap()[0].status,
+                ReplicaStatus::Dead
+            );
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let now = list(db, Utc::now()).await.unwrap().remove(0);
+                if now.heartbeat_at > first.heartbeat_at {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "never beat again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let _ = stop.send(true);
+            task.await.unwrap().unwrap();
+            let last = list(db, Utc::now()).await.unwrap().remove(0);
+            assert_eq!(last.status, ReplicaStatus::Stopped);
+            assert!(last.stopped_at.is_some());
+            assert_eq!(last.started_at, first.started_at);
+            t.drop_database().await;
+        }
+    }
+
+    #[tokio::test]
     async fn pruning_deletes_only_replicas_gone_before_the_cut_off() {
         for t in TestDb::all().await {
             let db = &t.db;

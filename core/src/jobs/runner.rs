@@ -303,7 +303,7 @@ impl Runner {
 
     /// Beats every heartbeat period, until aborted.
     async fn heartbeats(self, queues: Vec<&'static str>) {
-        let mut every = tokio::time::interval(self.settings.heartbeat);
+        let mut every = tokio::time::interval(self.settings.heartbeat.max(MIN_PERIOD));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         every.tick().await;
         loop {
@@ -314,7 +314,7 @@ impl Runner {
 
     /// Re-reads the paused queues every `pause_refresh`, until aborted.
     async fn refresh_pauses(self, queues: Vec<&'static str>) {
-        let mut every = tokio::time::interval(self.settings.pause_refresh);
+        let mut every = tokio::time::interval(self.settings.pause_refresh.max(MIN_PERIOD));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         every.tick().await;
         loop {
@@ -808,6 +808,9 @@ impl Runner {
         Ok(())
     }
 }
+
+/// The shortest heartbeat or pause refresh period (a zero period would be a hot loop).
+const MIN_PERIOD: Duration = Duration::from_millis(10);
 
 fn queue_of(registry: &Registry, kind: &str) -> &'static str {
     registry
