@@ -272,6 +272,15 @@ mod tests {
             assert_eq!(prune.last_tick, Some(tick), "{:?}", t.backend());
             assert_eq!(prune.last_job_id.as_deref(), Some(id.as_str()));
             assert!(admin::find(db, &id).await.unwrap().is_some());
+            // The next tick moves it forward.
+            let later = at("2026-11-23T11:17:00Z");
+            let Enqueued::New(later_id) = entry.enqueue_tick(db, later, 3).await.unwrap() else {
+                panic!("a new job")
+            };
+            let moved = status(db, &settings, now).await.unwrap();
+            let prune = moved.iter().find(|s| s.name == "prune-jobs").unwrap();
+            assert_eq!(prune.last_tick, Some(later));
+            assert_eq!(prune.last_job_id.as_deref(), Some(later_id.as_str()));
             let plan = after.iter().find(|s| s.name == "plan-campaigns").unwrap();
             assert_eq!(plan.last_tick, None, "other entries are untouched");
             assert_eq!(plan.next_tick, Some(at("2026-11-23T10:21:00Z")));
