@@ -290,6 +290,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn jobs_left_fetched_in_a_workers_buffer_are_given_back_while_the_queue_is_paused() {
+        for t in TestDb::all().await {
+            let db = &t.db;
+            let calls = Arc::new(AtomicU32::new(0));
+            let runner = Runner::new(db.clone(), counting(calls.clone()), settings());
+            let worker = format!("{}-bench", runner.replica());
+            let (stop, mut rx) = watch::channel(false);
+            let task = tokio::spawn(runner.run(&[QueueName::Bench], async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }));
+            assert!(pause(db, "bench", "test", Utc::now()).await.unwrap());
+            let id = push(db).await;
+            // As if the rest of a batch fetched as the pause landed: held by this replica's
+            // bench worker (once apalis registered it), waiting in its buffer.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let held = match db.pool() {
+                    Pool::Postgres(p) => sqlx::query("UPDATE apalis.jobs SET status = 'Queued', lock_by = $1, lock_at = now() WHERE id = $2 AND EXISTS (SELECT 1 FROM apalis.workers WHERE id = $1)")
+                        .bind(&worker).bind(&id).execute(p).await.unwrap().rows_affected(),
+                    Pool::Sqlite(p) => sqlx::query("UPDATE Jobs SET status = 'Queued', lock_by = $1, lock_at = strftime('%s', 'now') WHERE id = $2 AND EXISTS (SELECT 1 FROM Workers WHERE id = $1)")
+                        .bind(&worker).bind(&id).execute(p).await.unwrap().rows_affected(),
+                };
+                if held == 1 {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the worker never registered"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let job = admin::find(db, &id).await.unwrap().unwrap();
+                if job.state == JobState::Pending && job.worker.is_none() {
+                    assert_eq!(job.attempts, 0);
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{:?}: never given back: {job:?}",
+                    t.backend()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(calls.load(Ordering::SeqCst), 0);
+            assert!(resume(db, "bench").await.unwrap());
+            await_done(db, &id).await;
+            let _ = stop.send(true);
+            task.await.unwrap().unwrap();
+            t.drop_database().await;
+        }
+    }
+
+    #[tokio::test]
     async fn a_job_fetched_as_the_pause_lands_is_put_back_with_its_attempts_unchanged() {
         for t in TestDb::all().await {
             let db = &t.db;

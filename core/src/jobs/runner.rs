@@ -321,6 +321,49 @@ impl Runner {
             every.tick().await;
             if let Err(e) = super::pauses::refresh(&self.db, &queues).await {
                 tracing::warn!(error = %e, "cannot read the paused queues");
+                continue;
+            }
+            for queue in &queues {
+                if self.db.wake_hub().is_paused(queue) {
+                    self.release_fetched(queue).await;
+                }
+            }
+        }
+    }
+
+    /// Puts back the jobs of paused `queue` that this replica's workers fetched but did not
+    /// claim. apalis fetches in batches: when the pause lands, the rest of a batch may wait in
+    /// a worker's buffer, held but not running, until the queue is resumed. Given back, they
+    /// show as pending while the queue is paused; when the worker later hands them over, their
+    /// claim fails and they are skipped. A failure only logs: the next refresh tries again.
+    async fn release_fetched(&self, queue: &str) {
+        let released = match self.db.pool() {
+            Pool::Postgres(p) => sqlx::query(
+                "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+                 WHERE job_type = $1 AND status = 'Queued' AND lock_by LIKE $2",
+            )
+            .bind(queue)
+            .bind(format!("{}-%", self.replica))
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()),
+            Pool::Sqlite(p) => sqlx::query(
+                "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+                 WHERE job_type = $1 AND status = 'Queued' AND lock_by LIKE $2",
+            )
+            .bind(queue)
+            .bind(format!("{}-%", self.replica))
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()),
+        };
+        match released {
+            Ok(0) => {}
+            Ok(released) => {
+                tracing::info!(queue, released, "queue paused; fetched jobs put back")
+            }
+            Err(e) => {
+                tracing::warn!(queue, error = %e, "cannot put back the fetched jobs of a paused queue")
             }
         }
     }
@@ -460,6 +503,7 @@ impl Runner {
                     queue,
                     "queue paused; the fetched job is put back"
                 );
+                self.release_fetched(&queue).await;
             } else {
                 tracing::debug!(
                     job.id = job_id,
