@@ -2,9 +2,10 @@
 //! it is resumed. The `queue_pauses` table is the truth; each runner keeps a copy of it in
 //! its process's [`WakeHub`](super::wake::WakeHub), refreshed every `queue.pause_refresh_ms`
 //! and at once when `pause` or `resume` run in the same process. While the copy says paused,
-//! the queue's workers do not fetch; and a job fetched just before the pause landed is put
-//! back untouched when its claim finds the queue paused (the claim reads the table itself).
-//! Jobs already running when the pause lands finish normally.
+//! the queue's workers start no fetch; a job fetched just before the pause landed is put back
+//! untouched (pending, unlocked, attempts unchanged) when its claim finds the queue paused
+//! (the claim reads the table itself), and so are the jobs of that batch still waiting in a
+//! worker's buffer. Jobs already running when the pause lands finish normally.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -5,8 +5,8 @@
 //! fallback poll for jobs that become due later (scheduled runs and retries).
 //!
 //! The hub also holds each queue's pause flag: while a queue is paused its streams do not
-//! yield and its workers' backends are closed by a [`PauseGate`], so apalis does not fetch
-//! it; when it is resumed the streams yield at once and the workers fetch.
+//! yield and a [`PauseGate`] keeps its workers' backends from starting a fetch; when it is
+//! resumed the streams yield at once and the workers fetch.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -69,7 +69,7 @@ impl WakeHub {
         *self.signals(queue).paused.borrow()
     }
 
-    /// Wraps `backend`, a worker backend of `queue`, so that it fetches nothing while the
+    /// Wraps `backend`, a worker backend of `queue`, so that it starts no fetch while the
     /// queue is paused.
     pub fn gate<B>(&self, queue: &str, backend: B) -> PauseGate<B> {
         PauseGate {
