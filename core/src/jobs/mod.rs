@@ -1,12 +1,16 @@
 //! The durable queue: job payloads, enqueueing (optionally inside the caller's transaction
 //! and with a unique key), and the reliability layer apalis lacks (durable retries with
-//! backoff, a dead state with every attempt's error, prompt wake-ups, unique worker names).
+//! backoff, a dead state with every attempt's error, prompt wake-ups, unique worker names),
+//! and what the queue board reads and does: search, actions and statistics.
 
+pub mod actions;
 pub mod admin;
 pub mod job_metrics;
 pub mod payloads;
 pub mod queue;
 pub mod runner;
+pub mod search;
+pub mod stats;
 pub mod wake;
 
 use serde::Serialize;
