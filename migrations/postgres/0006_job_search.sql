@@ -61,12 +61,10 @@ CREATE INDEX job_search_org ON job_search (org_id, id) WHERE org_id IS NOT NULL;
 -- Case-insensitive substring search (ILIKE) in the arguments.
 CREATE INDEX job_search_args ON job_search USING gin (args gin_trgm_ops);
 
--- Newest first within a queue and status (and counts per status); the unfinished statuses
--- alone, across queues (the done jobs are most of the table and need no such index: the
--- primary key read backwards finds them at once).
-CREATE INDEX IF NOT EXISTS zencall_jobs_board ON apalis.jobs (job_type, status, id);
-CREATE INDEX IF NOT EXISTS zencall_jobs_unfinished_by_id ON apalis.jobs (status, id)
-    WHERE status <> 'Done';
+-- No more indexes on apalis.jobs for the lists: every status change there inserts into every
+-- index (apalis's updates are never HOT), so each one slows the queue. A queue or state
+-- filter reads the primary key backwards (done jobs, most of the table, come at once) or the
+-- partial index of unfinished jobs (migration 0005) for the rarer states.
 
 -- Done jobs per queue for the board's overview: few distinct keys, so the index stays small
 -- (deduplicated) and an index-only count reads little.

@@ -130,7 +130,7 @@ pub async fn apply_matching(
             conditions.push(sql.id_below(id, searched));
         }
         let statement = format!(
-            "SELECT j.id FROM {jobs} j {join} WHERE {conditions} ORDER BY j.id DESC LIMIT {BATCH}",
+            "SELECT j.id FROM {jobs} j {join} WHERE {conditions} ORDER BY {order} DESC LIMIT {BATCH}",
             jobs = sql.jobs_table(),
             join = if searched {
                 "JOIN job_search s ON s.id = j.id"
@@ -138,6 +138,7 @@ pub async fn apply_matching(
                 ""
             },
             conditions = and_all(&conditions),
+            order = if searched { "s.id" } else { "j.id" },
         );
         let ids: Vec<String> = match db.pool() {
             Pool::Postgres(p) => {

@@ -89,7 +89,7 @@ pub async fn list(
         "SELECT j.id, j.job_type, j.status, j.attempts, j.max_attempts, j.run_at, j.done_at, j.lock_by, \
          {last_result}, s.kind, s.org_id, substr(s.args, 1, {PREVIEW_CHARS}) \
          FROM {jobs} j {join} job_search s ON s.id = j.id \
-         WHERE {conditions} ORDER BY j.id DESC LIMIT {limit}",
+         WHERE {conditions} ORDER BY {order} DESC LIMIT {limit}",
         last_result = sql.last_result_text("j"),
         jobs = sql.jobs_table(),
         join = if filter_searches(filter) {
@@ -98,6 +98,12 @@ pub async fn list(
             "LEFT JOIN"
         },
         conditions = and_all(&conditions),
+        // The same ids; SQLite only walks `job_search`'s indexes in order when told by name.
+        order = if filter_searches(filter) {
+            "s.id"
+        } else {
+            "j.id"
+        },
     );
     let summaries = match db.pool() {
         Pool::Postgres(p) => {
