@@ -2,6 +2,10 @@
 //! HTTP API as a customer would, then planning passes over the campaign timed one by one: the
 //! first pass (fills the free concurrency), a pass with no free slot, and passes over a
 //! campaign of the same size whose calling window is closed (nothing may be read).
+//!
+//! The queue board benchmark (`zencall bench board`): N jobs seeded in SQL with a realistic mix
+//! of queues, kinds, organisations and states, and an hour of attempts; then every kind of
+//! board list, a deep page and the queue overview, each timed over several runs.
 
 use std::fmt;
 use std::sync::Arc;
@@ -296,4 +300,468 @@ async fn measure(
         full_passes,
         closed_passes,
     })
+}
+
+/// Runs of each timed board query.
+const BOARD_RUNS: usize = 20;
+/// Jobs per seeding statement.
+const SEED_CHUNK: u64 = 50_000;
+/// The rare text a few dead jobs hold.
+pub const RARE_MARKER: &str = "ZX-RARE-7Q42";
+/// Kinds of the seeded jobs, with their queues.
+const BOARD_KINDS: [(&str, &str); 20] = [
+    ("provisioning", "ProvisionAssistant"),
+    ("provisioning", "SyncAssistant"),
+    ("provisioning", "DeleteAssistant"),
+    ("dialing", "DialContact"),
+    ("dialing", "RedialContact"),
+    ("campaigns", "PlanCampaign"),
+    ("campaigns", "CloseCampaign"),
+    ("webhooks", "ProcessInboundEvent"),
+    ("webhooks", "DeliverWebhook"),
+    ("analysis", "AnalyzeTranscript"),
+    ("analysis", "SummarizeCall"),
+    ("calendar", "SyncCalendar"),
+    ("calendar", "PushAppointment"),
+    ("billing", "ReportUsage"),
+    ("billing", "IssueInvoices"),
+    ("billing", "RenderInvoice"),
+    ("billing", "SendEmail"),
+    ("maintenance", "PruneJobs"),
+    ("maintenance", "PurgeExpiredRecordings"),
+    ("maintenance", "ExportOrgData"),
+];
+const SURNAMES: [&str; 12] = [
+    "Dupont", "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand",
+    "Leroy", "Moreau", "Lefèvre",
+];
+
+/// What the board benchmark measured: per query, its runs' times.
+#[derive(Debug, Clone)]
+pub struct BoardReport {
+    /// Backend measured.
+    pub backend: zencall_core::store::Backend,
+    /// Jobs seeded.
+    pub jobs: u64,
+    /// Attempts seeded in the last hour.
+    pub attempts: u64,
+    /// Seeding time (jobs, attempts, statistics).
+    pub seeding: Duration,
+    /// Each query's name, rows of its first run, and run times.
+    pub queries: Vec<(String, usize, Vec<Duration>)>,
+}
+
+impl fmt::Display for BoardReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        writeln!(
+            f,
+            "backend={:?} jobs={} attempts_last_hour={} seeding={:.1}s ({} runs per query)",
+            self.backend,
+            self.jobs,
+            self.attempts,
+            self.seeding.as_secs_f64(),
+            BOARD_RUNS
+        )?;
+        for (name, rows, runs) in &self.queries {
+            let mut sorted = runs.clone();
+            sorted.sort();
+            let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+            writeln!(
+                f,
+                "  {name:<44} rows={rows:<4} p50={:>8.2}ms p95={:>8.2}ms",
+                ms(q(0.5)),
+                ms(q(0.95))
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Seeds `jobs` jobs and an hour of attempts into `db` (migrated; best empty), then times the
+/// board's lists and overview.
+pub async fn board(db: Db, jobs: u64) -> anyhow::Result<BoardReport> {
+    use zencall_core::jobs::admin::JobState;
+    use zencall_core::jobs::search::{self, JobFilter};
+    use zencall_core::jobs::stats;
+
+    anyhow::ensure!(jobs >= 1_000, "--jobs must be at least 1000");
+    let now = Utc::now();
+    let attempts = (jobs / 10).max(1);
+    let started = Instant::now();
+    let ids = seed_jobs(&db, jobs, now).await?;
+    seed_attempts(&db, attempts, now).await?;
+    analyze(&db).await?;
+    let seeding = started.elapsed();
+
+    let f = JobFilter::default;
+    let day = chrono::TimeDelta::days(1);
+    let middle = ids[ids.len() / 2].clone();
+    let org = "org_1042".to_string();
+    let cases: Vec<(&str, JobFilter, Option<String>)> = vec![
+        ("no filter", f(), None),
+        (
+            "queue=dialing state=dead",
+            JobFilter {
+                queue: Some("dialing".into()),
+                state: Some(JobState::Dead),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "queue=billing state=done",
+            JobFilter {
+                queue: Some("billing".into()),
+                state: Some(JobState::Done),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "queue=calendar state=retrying",
+            JobFilter {
+                queue: Some("calendar".into()),
+                state: Some(JobState::Retrying),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "queue=webhooks state=scheduled",
+            JobFilter {
+                queue: Some("webhooks".into()),
+                state: Some(JobState::Scheduled),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "state=pending",
+            JobFilter {
+                state: Some(JobState::Pending),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "state=cancelled (none)",
+            JobFilter {
+                state: Some(JobState::Cancelled),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "kind=SendEmail",
+            JobFilter {
+                kind: Some("SendEmail".into()),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "org",
+            JobFilter {
+                org_id: Some(org.clone()),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "text rare marker",
+            JobFilter {
+                text: Some(RARE_MARKER.to_lowercase()),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "text common (dupont)",
+            JobFilter {
+                text: Some("dupont".into()),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "text phone digits",
+            JobFilter {
+                text: Some("+3361004".into()),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "text absent",
+            JobFilter {
+                text: Some("nothing-like-this".into()),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "time range (one day, 3 days ago)",
+            JobFilter {
+                enqueued_after: Some(now - day * 3),
+                enqueued_before: Some(now - day * 2),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "org + state=dead",
+            JobFilter {
+                org_id: Some(org.clone()),
+                state: Some(JobState::Dead),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "kind + text",
+            JobFilter {
+                kind: Some("DialContact".into()),
+                text: Some("martin".into()),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "queue + state=dead + text rare",
+            JobFilter {
+                queue: Some("dialing".into()),
+                state: Some(JobState::Dead),
+                text: Some(RARE_MARKER.into()),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "kind + time range + state=done",
+            JobFilter {
+                kind: Some("DialContact".into()),
+                state: Some(JobState::Done),
+                enqueued_after: Some(now - day * 5),
+                enqueued_before: Some(now - day * 4),
+                ..f()
+            },
+            None,
+        ),
+        (
+            "deep page (before the middle id)",
+            f(),
+            Some(middle.clone()),
+        ),
+        (
+            "deep page, kind",
+            JobFilter {
+                kind: Some("SyncCalendar".into()),
+                ..f()
+            },
+            Some(middle.clone()),
+        ),
+        (
+            "deep page, queue=dialing state=done",
+            JobFilter {
+                queue: Some("dialing".into()),
+                state: Some(JobState::Done),
+                ..f()
+            },
+            Some(middle),
+        ),
+    ];
+    let mut queries = Vec::new();
+    for (name, filter, before) in cases {
+        let mut runs = Vec::new();
+        let mut rows = 0;
+        for run in 0..BOARD_RUNS {
+            let started = Instant::now();
+            let page = search::list(&db, &filter, before.as_deref(), 50, Utc::now()).await?;
+            runs.push(started.elapsed());
+            if run == 0 {
+                rows = page.len();
+            }
+        }
+        queries.push((name.to_string(), rows, runs));
+    }
+    let mut runs = Vec::new();
+    let mut rows = 0;
+    for _ in 0..BOARD_RUNS {
+        let started = Instant::now();
+        rows = stats::overview(&db, Utc::now()).await?.len();
+        runs.push(started.elapsed());
+    }
+    queries.push(("overview".to_string(), rows, runs));
+    Ok(BoardReport {
+        backend: db.backend(),
+        jobs,
+        attempts,
+        seeding,
+        queries,
+    })
+}
+
+/// The SQL computing one seeded job from its number `n` and id; `{now}` is the bench's start
+/// in the backend's form of `run_at`, `{rows}` a row source of `(id, n)`.
+fn job_select(backend: zencall_core::store::Backend) -> String {
+    use zencall_core::store::Backend;
+    let kinds = BOARD_KINDS
+        .iter()
+        .enumerate()
+        .map(|(i, (q, k))| format!("({i}, '{q}', '{k}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let names = SURNAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("({i}, '{n}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // r: a scrambled number per job; the state from r % 100 (90 % done, 4 % dead, 2 % each of
+    // retrying, scheduled and pending), a rare marker on a few dead jobs.
+    let (json_blob, later, earlier, table) = match backend {
+        Backend::Postgres => (
+            "convert_to(doc, 'UTF8')",
+            "{now} + make_interval(secs => 600 + r % 86400)",
+            "{now} - make_interval(secs => r % 600)",
+            "apalis.jobs",
+        ),
+        Backend::Sqlite => (
+            "CAST(doc AS BLOB)",
+            "{now} + 600 + r % 86400",
+            "{now} - r % 600",
+            "Jobs",
+        ),
+    };
+    format!(
+        "WITH kinds(k, queue, kind) AS (VALUES {kinds}), names(k, name) AS (VALUES {names}), \
+         base AS (SELECT id, n, (n * 2654435761) % 4294967291 AS r FROM {{rows}}), \
+         shaped AS (SELECT id, n, r, \
+             CASE WHEN n % 199999 = 7 THEN 'dead' WHEN r % 100 < 90 THEN 'done' WHEN r % 100 < 94 THEN 'dead' \
+                  WHEN r % 100 < 96 THEN 'retrying' WHEN r % 100 < 98 THEN 'scheduled' ELSE 'pending' END AS state, \
+             kinds.queue, kinds.kind, names.name, 'org_' || (1000 + (r / 100) % 1000) AS org \
+             FROM base JOIN kinds ON kinds.k = n % 20 JOIN names ON names.k = (r / 7) % 12) \
+         INSERT INTO {table} (id, job_type, job, status, attempts, max_attempts, run_at, done_at, priority) \
+         SELECT id, queue, {json_blob}, \
+             CASE state WHEN 'done' THEN 'Done' WHEN 'dead' THEN 'Killed' WHEN 'retrying' THEN 'Failed' ELSE 'Pending' END, \
+             CASE state WHEN 'done' THEN 1 WHEN 'dead' THEN 8 WHEN 'retrying' THEN 1 + r % 3 ELSE 0 END, 8, \
+             CASE WHEN state IN ('retrying', 'scheduled') THEN {later} ELSE {earlier} END, \
+             CASE WHEN state IN ('done', 'dead') THEN {earlier} END, 0 \
+         FROM (SELECT *, '{{\"kind\":\"' || kind || '\",\"args\":{{\"org_id\":\"' || org || \
+             '\",\"contact_id\":\"ct_' || n || '\",\"name\":\"' || name || ' ' || (r % 977) || \
+             '\",\"phone\":\"+336' || (10000000 + r % 89999999) || '\",\"campaign_id\":\"cmp_' || (r % 5000) || \
+             '\",\"note\":\"' || CASE WHEN n % 199999 = 7 THEN 'carte refusée {RARE_MARKER}' ELSE 'rappel du rendez-vous' END || \
+             '\"}}}}' AS doc FROM shaped) AS docs"
+    )
+}
+
+async fn seed_jobs(db: &Db, jobs: u64, now: chrono::DateTime<Utc>) -> anyhow::Result<Vec<String>> {
+    use zencall_core::store::Pool;
+    // Ids spread over the last week, oldest first, as a week of enqueues would make them.
+    let week_ms = 7 * 24 * 3600 * 1000u64;
+    let start_ms = u64::try_from(now.timestamp_millis())? - week_ms;
+    let ids: Vec<String> = (0..jobs)
+        .map(|n| {
+            ulid::Ulid::from_parts(start_ms + n * week_ms / jobs, u128::from(n) * 7919 + 1)
+                .to_string()
+        })
+        .collect();
+    let select = job_select(db.backend());
+    for (chunk_no, chunk) in ids.chunks(SEED_CHUNK as usize).enumerate() {
+        let offset = chunk_no as u64 * SEED_CHUNK;
+        match db.pool() {
+            Pool::Postgres(p) => {
+                let sql = select
+                    .replace("{rows}", &format!("(SELECT id, k + {offset} AS n FROM UNNEST($1::text[]) WITH ORDINALITY AS t(id, k)) AS rows"))
+                    .replace("{now}", "$2::timestamptz");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(chunk)
+                    .bind(now)
+                    .execute(p)
+                    .await?;
+            }
+            Pool::Sqlite(p) => {
+                let sql = select
+                    .replace("{rows}", &format!("(SELECT value AS id, key + 1 + {offset} AS n FROM json_each($1)) AS rows"))
+                    .replace("{now}", "$2");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(serde_json::Value::from(chunk.to_vec()).to_string())
+                    .bind(now.timestamp())
+                    .execute(p)
+                    .await?;
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// `attempts` attempts finished over the last hour, on every queue.
+async fn seed_attempts(db: &Db, attempts: u64, now: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+    use zencall_core::store::Pool;
+    let queues: Vec<&str> = QueueName::ALL.iter().map(|q| q.as_str()).collect();
+    let queues = queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| format!("({i}, '{q}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let outcome =
+        "CASE WHEN n % 100 < 95 THEN 'done' WHEN n % 100 < 99 THEN 'retry' ELSE 'dead' END";
+    match db.pool() {
+        Pool::Postgres(p) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "WITH queues(k, queue) AS (VALUES {queues}) \
+                 INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error, due_at) \
+                 SELECT 'bench_' || n, 1, queue, 'Bench', 'bench-worker', f - interval '200 milliseconds', f, {outcome}, NULL, \
+                        f - interval '200 milliseconds' - make_interval(secs => (n * 37 % 500) / 1000.0) \
+                 FROM (SELECT n, $1::timestamptz - make_interval(secs => (n * 3600.0 / $2)) AS f FROM generate_series(1, $2) AS n) AS a \
+                 JOIN queues ON queues.k = n % 8"
+            )))
+            .bind(now)
+            .bind(i64::try_from(attempts)?)
+            .execute(p)
+            .await?;
+        }
+        Pool::Sqlite(p) => {
+            // Times as the runner writes them (RFC 3339 text), so they compare as it does.
+            let at = |expr: &str| {
+                format!("strftime('%Y-%m-%dT%H:%M:%f', {expr}, 'unixepoch') || '+00:00'")
+            };
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "WITH RECURSIVE series(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM series WHERE n < $2), \
+                 queues(k, queue) AS (VALUES {queues}) \
+                 INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error, due_at) \
+                 SELECT 'bench_' || n, 1, queue, 'Bench', 'bench-worker', {started}, {finished}, {outcome}, NULL, {due} \
+                 FROM (SELECT n, $1 - n * 3600.0 / $2 AS f FROM series) AS a JOIN queues ON queues.k = n % 8",
+                started = at("f - 0.2"),
+                finished = at("f"),
+                due = at("f - 0.2 - (n * 37 % 500) / 1000.0"),
+            )))
+            .bind(now.timestamp_micros() as f64 / 1e6)
+            .bind(i64::try_from(attempts)?)
+            .execute(p)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Fresh planner statistics (and, on PostgreSQL, a visibility map for index-only counts), as
+/// autovacuum or `ANALYZE` would leave them on a live database.
+async fn analyze(db: &Db) -> anyhow::Result<()> {
+    use zencall_core::store::Pool;
+    match db.pool() {
+        Pool::Postgres(p) => {
+            for table in ["apalis.jobs", "job_search", "job_attempts"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
+                    .execute(p)
+                    .await?;
+            }
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query("ANALYZE").execute(p).await?;
+        }
+    }
+    Ok(())
 }

@@ -145,6 +145,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         contacts: u64,
     },
+    /// Seeds N jobs (a realistic mix of queues, kinds, organisations and states) and an hour
+    /// of attempts, then times the queue board's lists, a deep page and the overview. Use a
+    /// database of its own: the seeded rows stay.
+    Board {
+        /// The database to measure (sqlite://... or postgres://...).
+        #[arg(long)]
+        database_url: String,
+        /// Number of jobs.
+        #[arg(long, default_value_t = 1_000_000)]
+        jobs: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -359,6 +370,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = connect(&settings).await?;
             db.migrate().await.context("cannot apply migrations")?;
             let report = zencall::bench::campaign(settings, db, contacts).await?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Bench {
+            command: BenchCommand::Board { database_url, jobs },
+        } => {
+            let settings = load(config, &[("database.url", database_url.into())])?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("cannot apply migrations")?;
+            let report = zencall::bench::board(db, jobs).await?;
             println!("{report}");
             Ok(())
         }

@@ -1,5 +1,5 @@
-//! Reading and maintaining the queue: job state as people name it, counts per state, the
-//! attempt history, and pruning. apalis has none of these for its SQL backends.
+//! Reading and maintaining the queue: job state as people name it, one job with its timeline,
+//! counts per state, the attempt history, and pruning. apalis has none of these for its SQL backends.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::store::{Db, Pool, StoreError};
 
 /// A job's state as the board and the API show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// Waiting for its `run_at`.
@@ -22,15 +22,56 @@ pub enum JobState {
     Retrying,
     /// Failed for good.
     Dead,
+    /// Cancelled from the queue board: never run again (stored status `Cancelled`, which
+    /// apalis never fetches).
+    Cancelled,
     /// Finished.
     Done,
 }
 
 impl JobState {
-    fn from_row(status: &str, attempts: i64, run_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+    /// Every state, in the board's order.
+    pub const ALL: [JobState; 7] = [
+        JobState::Scheduled,
+        JobState::Pending,
+        JobState::Running,
+        JobState::Retrying,
+        JobState::Dead,
+        JobState::Cancelled,
+        JobState::Done,
+    ];
+
+    /// The name it is serialized as (`retrying`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Scheduled => "scheduled",
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Retrying => "retrying",
+            JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
+            JobState::Done => "done",
+        }
+    }
+
+    /// Parses the name [`JobState::as_str`] gives.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The state of a stored row as of `now`. The SQL conditions of
+    /// [`crate::jobs::search`] follow the same rules: status Pending or Failed is retrying
+    /// after an attempt, else scheduled while `run_at` is ahead, else pending.
+    pub(crate) fn from_row(
+        status: &str,
+        attempts: i64,
+        run_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Self {
         match status {
             "Done" => JobState::Done,
             "Killed" => JobState::Dead,
+            "Cancelled" => JobState::Cancelled,
             "Queued" | "Running" => JobState::Running,
             _ if attempts > 0 => JobState::Retrying,
             _ if run_at > now => JobState::Scheduled,
@@ -48,6 +89,8 @@ pub struct JobRecord {
     pub queue: String,
     /// Kind, from the payload.
     pub kind: String,
+    /// `args.org_id` from the payload, when it is a string.
+    pub org_id: Option<String>,
     /// Arguments, from the payload.
     pub args: serde_json::Value,
     /// State.
@@ -56,8 +99,14 @@ pub struct JobRecord {
     pub attempts: i64,
     /// Attempts allowed.
     pub max_attempts: i64,
+    /// When it was enqueued (the id's ULID time, to the millisecond).
+    pub enqueued_at: DateTime<Utc>,
     /// Not before.
     pub run_at: DateTime<Utc>,
+    /// When a worker last took it (cleared when it is retried or put back).
+    pub lock_at: Option<DateTime<Utc>>,
+    /// When it finished: done, dead or cancelled.
+    pub done_at: Option<DateTime<Utc>>,
     /// The worker holding it, or that ran it last.
     pub worker: Option<String>,
     /// The last attempt's error, if it failed.
@@ -71,6 +120,9 @@ pub struct AttemptRecord {
     pub attempt: i32,
     /// The replica that ran it.
     pub worker: String,
+    /// When the job was due (its `run_at` when the attempt began); `None` for attempts
+    /// recorded before this was kept.
+    pub due_at: Option<DateTime<Utc>>,
     /// Start.
     pub started_at: DateTime<Utc>,
     /// End.
@@ -81,55 +133,57 @@ pub struct AttemptRecord {
     pub error: Option<String>,
 }
 
-/// A job row with its `run_at` as each backend stores it.
-type RowWithRunAt<T> = (
-    String,
-    String,
-    Vec<u8>,
-    String,
-    i32,
-    i32,
-    Option<String>,
-    Option<String>,
-    T,
-);
+/// A job row, its times decoded from the backend's form.
+struct RawJob {
+    id: String,
+    queue: String,
+    payload: Vec<u8>,
+    status: String,
+    attempts: i32,
+    max_attempts: i32,
+    worker: Option<String>,
+    last_result: Option<String>,
+    run_at: DateTime<Utc>,
+    lock_at: Option<DateTime<Utc>>,
+    done_at: Option<DateTime<Utc>>,
+}
 
-type RawJob = (
-    String,
-    String,
-    Vec<u8>,
-    String,
-    i32,
-    i32,
-    Option<String>,
-    Option<String>,
-);
+/// The error of a stored `last_result` (`{"Err": "..."}`), if it holds one.
+pub(crate) fn last_error_of(last_result: Option<&str>) -> Option<String> {
+    last_result
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|v| v.get("Err").and_then(|e| e.as_str()).map(str::to_string))
+}
 
-fn to_record(raw: RawJob, run_at: DateTime<Utc>, now: DateTime<Utc>) -> JobRecord {
-    let (id, queue, payload, status, attempts, max_attempts, worker, last_result) = raw;
+fn to_record(raw: RawJob, now: DateTime<Utc>) -> JobRecord {
     let payload: serde_json::Value =
-        serde_json::from_slice(&payload).unwrap_or(serde_json::Value::Null);
-    let last_error = last_result
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
-        .and_then(|v| v.get("Err").and_then(|e| e.as_str()).map(str::to_string));
+        serde_json::from_slice(&raw.payload).unwrap_or(serde_json::Value::Null);
+    let args = payload
+        .get("args")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
     JobRecord {
-        id,
-        queue,
+        enqueued_at: super::search::enqueued_at(&raw.id),
         kind: payload
             .get("kind")
             .and_then(|k| k.as_str())
             .unwrap_or("unknown")
             .to_string(),
-        args: payload
-            .get("args")
-            .cloned()
-            .unwrap_or(serde_json::Value::Null),
-        state: JobState::from_row(&status, i64::from(attempts), run_at, now),
-        attempts: i64::from(attempts),
-        max_attempts: i64::from(max_attempts),
-        run_at,
-        worker,
-        last_error,
+        org_id: args
+            .get("org_id")
+            .and_then(|o| o.as_str())
+            .map(str::to_string),
+        args,
+        state: JobState::from_row(&raw.status, i64::from(raw.attempts), raw.run_at, now),
+        attempts: i64::from(raw.attempts),
+        max_attempts: i64::from(raw.max_attempts),
+        run_at: raw.run_at,
+        lock_at: raw.lock_at,
+        done_at: raw.done_at,
+        worker: raw.worker,
+        last_error: last_error_of(raw.last_result.as_deref()),
+        id: raw.id,
+        queue: raw.queue,
     }
 }
 
@@ -139,29 +193,72 @@ fn epoch(secs: i64) -> DateTime<Utc> {
 
 /// The job `id`, if it exists.
 pub async fn find(db: &Db, id: &str) -> Result<Option<JobRecord>, StoreError> {
-    let now = Utc::now();
+    find_at(db, id, Utc::now()).await
+}
+
+/// The job `id`, if it exists, its state as of `now`.
+pub async fn find_at(
+    db: &Db,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<JobRecord>, StoreError> {
+    use sqlx::Row;
+    const COLUMNS: &str = "id, job_type, job, status, attempts, max_attempts, lock_by, last_result, run_at, lock_at, done_at";
     Ok(match db.pool() {
         Pool::Postgres(p) => {
-            let row: Option<RowWithRunAt<DateTime<Utc>>> = sqlx::query_as(
-                "SELECT id, job_type, job, status, attempts, max_attempts, lock_by, last_result::text, run_at FROM apalis.jobs WHERE id = $1",
-            )
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {} FROM apalis.jobs WHERE id = $1",
+                COLUMNS.replace("last_result", "last_result::text")
+            )))
             .bind(id)
             .fetch_optional(p)
             .await?;
-            row.map(|(a, b, c, d, e, f, g, h, run_at)| {
-                to_record((a, b, c, d, e, f, g, h), run_at, now)
-            })
+            match row {
+                None => None,
+                Some(row) => Some(to_record(
+                    RawJob {
+                        id: row.try_get(0)?,
+                        queue: row.try_get(1)?,
+                        payload: row.try_get(2)?,
+                        status: row.try_get(3)?,
+                        attempts: row.try_get(4)?,
+                        max_attempts: row.try_get(5)?,
+                        worker: row.try_get(6)?,
+                        last_result: row.try_get(7)?,
+                        run_at: row.try_get(8)?,
+                        lock_at: row.try_get(9)?,
+                        done_at: row.try_get(10)?,
+                    },
+                    now,
+                )),
+            }
         }
         Pool::Sqlite(p) => {
-            let row: Option<RowWithRunAt<i64>> = sqlx::query_as(
-                "SELECT id, job_type, job, status, attempts, max_attempts, lock_by, last_result, run_at FROM Jobs WHERE id = $1",
-            )
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM Jobs WHERE id = $1"
+            )))
             .bind(id)
             .fetch_optional(p)
             .await?;
-            row.map(|(a, b, c, d, e, f, g, h, run_at)| {
-                to_record((a, b, c, d, e, f, g, h), epoch(run_at), now)
-            })
+            match row {
+                None => None,
+                Some(row) => Some(to_record(
+                    RawJob {
+                        id: row.try_get(0)?,
+                        queue: row.try_get(1)?,
+                        payload: row.try_get(2)?,
+                        status: row.try_get(3)?,
+                        attempts: row.try_get(4)?,
+                        max_attempts: row.try_get(5)?,
+                        worker: row.try_get(6)?,
+                        last_result: row.try_get(7)?,
+                        run_at: epoch(row.try_get(8)?),
+                        lock_at: row.try_get::<Option<i64>, _>(9)?.map(epoch),
+                        done_at: row.try_get::<Option<i64>, _>(10)?.map(epoch),
+                    },
+                    now,
+                )),
+            }
         }
     })
 }
@@ -170,7 +267,7 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<JobRecord>, StoreError> {
 pub async fn attempts(db: &Db, id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
     Ok(crate::on_pool!(db, |p| {
         sqlx::query_as::<_, AttemptRecord>(
-        "SELECT attempt, worker, started_at, finished_at, outcome, error FROM job_attempts WHERE job_id = $1 ORDER BY attempt"
+        "SELECT attempt, worker, due_at, started_at, finished_at, outcome, error FROM job_attempts WHERE job_id = $1 ORDER BY attempt"
     )
     .bind(id)
     .fetch_all(p)
@@ -209,8 +306,8 @@ pub async fn counts(db: &Db, queue: &str) -> Result<BTreeMap<JobState, i64>, Sto
     Ok(counts)
 }
 
-/// Deletes done jobs finished before `done_before`, dead ones before `dead_before`, and the
-/// attempt history of both. Returns the number of jobs deleted.
+/// Deletes done jobs finished before `done_before`, dead and cancelled ones before
+/// `dead_before`, and the attempt history of all of them. Returns the number of jobs deleted.
 pub async fn prune(
     db: &Db,
     done_before: DateTime<Utc>,
@@ -219,8 +316,7 @@ pub async fn prune(
     let mut tx = db.begin().await?;
     let deleted = match tx.inner_mut() {
         crate::store::TxInner::Postgres(t) => {
-            const EXPIRED: &str =
-                "(status = 'Done' AND done_at < $1) OR (status = 'Killed' AND done_at < $2)";
+            const EXPIRED: &str = "(status = 'Done' AND done_at < $1) OR (status IN ('Killed', 'Cancelled') AND done_at < $2)";
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM apalis.jobs WHERE {EXPIRED})")))
                 .bind(done_before)
                 .bind(dead_before)
@@ -236,8 +332,7 @@ pub async fn prune(
             .rows_affected()
         }
         crate::store::TxInner::Sqlite(t) => {
-            const EXPIRED: &str =
-                "(status = 'Done' AND done_at < $1) OR (status = 'Killed' AND done_at < $2)";
+            const EXPIRED: &str = "(status = 'Done' AND done_at < $1) OR (status IN ('Killed', 'Cancelled') AND done_at < $2)";
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM Jobs WHERE {EXPIRED})"
             )))
@@ -287,4 +382,130 @@ pub async fn rescue_stuck(db: &Db, locked_before: DateTime<Utc>) -> Result<u64, 
         .await?
         .rows_affected(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::backoff::Backoff;
+    use crate::jobs::actions::{self, JobAction};
+    use crate::jobs::payloads::Noop;
+    use crate::jobs::runner::{Registry, Runner, RunnerSettings};
+    use crate::jobs::search::seed::{Seed, insert};
+    use crate::jobs::{Enqueued, QueueName, enqueue};
+    use crate::store::test_db::TestDb;
+
+    #[tokio::test]
+    async fn cancelled_jobs_are_pruned_with_the_dead_ones_retention() {
+        for t in TestDb::all().await {
+            let db = &t.db;
+            let now = Utc::now();
+            let ids = insert(
+                db,
+                &[Seed::new(
+                    now,
+                    "billing",
+                    "ReportUsage",
+                    serde_json::json!({"org_id": "o"}),
+                )],
+            )
+            .await;
+            let cancelled_at = now - chrono::Duration::days(10);
+            assert_eq!(
+                actions::apply(db, &ids[0], JobAction::Cancel, cancelled_at)
+                    .await
+                    .unwrap(),
+                actions::ActionOutcome::Applied
+            );
+            let job = find(db, &ids[0]).await.unwrap().unwrap();
+            assert_eq!(job.state, JobState::Cancelled);
+            assert_eq!(job.org_id.as_deref(), Some("o"));
+            assert_eq!(job.enqueued_at.timestamp_millis(), now.timestamp_millis());
+            let keep_cancelled = now - chrono::Duration::days(30);
+            assert_eq!(
+                prune(db, now, keep_cancelled).await.unwrap(),
+                0,
+                "{:?}",
+                t.backend()
+            );
+            let past_retention = now - chrono::Duration::days(5);
+            assert_eq!(
+                prune(db, now - chrono::Duration::days(30), past_retention)
+                    .await
+                    .unwrap(),
+                1,
+                "{:?}",
+                t.backend()
+            );
+            assert!(find(db, &ids[0]).await.unwrap().is_none());
+            t.drop_database().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn each_attempt_records_when_its_job_was_due() {
+        for t in TestDb::all().await {
+            let db = &t.db;
+            let mut registry = Registry::default();
+            registry.register::<Noop, _, _>(|_, _| async { Ok(()) });
+            let runner = Runner::new(
+                db.clone(),
+                registry,
+                RunnerSettings {
+                    backoff: Backoff {
+                        base: Duration::from_secs(1),
+                        max: Duration::from_secs(1),
+                    },
+                    job_timeout: Duration::from_secs(5),
+                    heartbeat: Duration::from_secs(5),
+                    missed_heartbeats: 3,
+                    poll_interval: Duration::from_millis(100),
+                    concurrency: 2,
+                    shutdown_timeout: Duration::from_secs(5),
+                    max_attempts: 3,
+                },
+            );
+            let (stop, mut rx) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(runner.run(&[QueueName::Bench], async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }));
+            let Enqueued::New(id) = enqueue(db, &Noop { seq: 1 }, Default::default(), 3)
+                .await
+                .unwrap()
+            else {
+                panic!("a new job")
+            };
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            let job = loop {
+                let job = find(db, &id).await.unwrap().unwrap();
+                if job.state == JobState::Done {
+                    break job;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{:?}: {job:?}",
+                    t.backend()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let _ = stop.send(true);
+            task.await.unwrap().unwrap();
+            let attempts = attempts(db, &id).await.unwrap();
+            assert_eq!(attempts.len(), 1);
+            assert_eq!(attempts[0].due_at, Some(job.run_at), "{:?}", t.backend());
+            assert!(
+                attempts[0].due_at.unwrap()
+                    <= attempts[0].started_at + chrono::Duration::seconds(1)
+            );
+            assert!(
+                job.done_at.is_some() && job.lock_at.is_some(),
+                "{:?}: {job:?}",
+                t.backend()
+            );
+            t.drop_database().await;
+        }
+    }
 }

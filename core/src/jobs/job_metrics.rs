@@ -17,13 +17,20 @@ pub const RUN_SECONDS: &str = "zencall_job_run_seconds";
 /// the jobs that died).
 pub const ATTEMPTS_TOTAL: &str = "zencall_job_attempts_total";
 /// Gauge: unfinished jobs in the table by `queue` and `state` (`scheduled`, `pending`,
-/// `running`, `retrying`, `dead`), counted at scrape time. Every replica reports the same
+/// `running`, `retrying`, `dead`, `cancelled`), counted at scrape time. Every replica reports the same
 /// shared table: aggregate with `max`, not `sum`.
 pub const JOBS: &str = "zencall_jobs";
 
 /// The states [`JOBS`] reports. Done jobs are left out: they are most of the table, so
 /// counting them would cost a scan per scrape; [`ATTEMPTS_TOTAL`] counts completions.
-pub const REPORTED_STATES: [&str; 5] = ["scheduled", "pending", "running", "retrying", "dead"];
+pub const REPORTED_STATES: [&str; 6] = [
+    "scheduled",
+    "pending",
+    "running",
+    "retrying",
+    "dead",
+    "cancelled",
+];
 
 /// Buckets of [`PICKUP_SECONDS`]: from a prompt wake-up (milliseconds) to a long backlog.
 pub const PICKUP_BUCKETS: &[f64] = &[
@@ -74,6 +81,7 @@ pub fn attempt_finished(
 /// The state of unfinished rows as [`crate::jobs::admin::JobState`] names it; `{now}` is the
 /// backend's current time in the unit of `run_at`.
 const STATE_CASE: &str = "CASE WHEN status = 'Killed' THEN 'dead' \
+     WHEN status = 'Cancelled' THEN 'cancelled' \
      WHEN status IN ('Queued', 'Running') THEN 'running' \
      WHEN attempts > 0 THEN 'retrying' \
      WHEN run_at > {now} THEN 'scheduled' \

@@ -1,8 +1,10 @@
 //! The durable queue: job payloads, enqueueing (optionally inside the caller's transaction
 //! and with a unique key), and the reliability layer apalis lacks (durable retries with
 //! backoff, a dead state with every attempt's error, prompt wake-ups, unique worker names),
-//! and the controls the board needs: pausing queues, the worker registry and the cron table.
+//! and what the queue board reads and does: search, actions, statistics, pausing queues, the
+//! worker registry and the cron table.
 
+pub mod actions;
 pub mod admin;
 pub mod cron;
 pub mod job_metrics;
@@ -11,6 +13,8 @@ pub mod payloads;
 pub mod queue;
 pub mod replicas;
 pub mod runner;
+pub mod search;
+pub mod stats;
 pub mod wake;
 
 use serde::Serialize;

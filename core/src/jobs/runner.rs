@@ -772,11 +772,13 @@ impl Runner {
         let updated = match self.db.pool() {
             Pool::Postgres(p) => {
                 // One statement, so the job and its attempt row change together without a
-                // transaction's extra round trips.
+                // transaction's extra round trips. Its sub-statements share one snapshot, so
+                // `due_at` reads the run_at the attempt was claimed with, not a retry's.
                 let sql = format!(
                     "WITH updated AS (UPDATE apalis.jobs SET {} WHERE id = $1 AND lock_by = $2 RETURNING id), \
-                     recorded AS (INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error) \
-                     SELECT id, $3, $5, $6, $2, $7, $8, $9, $10 FROM updated ON CONFLICT (job_id, attempt) DO NOTHING) \
+                     recorded AS (INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error, due_at) \
+                     SELECT id, $3, $5, $6, $2, $7, $8, $9, $10, (SELECT run_at FROM apalis.jobs WHERE id = $1) FROM updated \
+                     ON CONFLICT (job_id, attempt) DO NOTHING) \
                      SELECT COUNT(*) FROM updated",
                     set("now()", "$11")
                 );
@@ -805,6 +807,12 @@ impl Runner {
                         "a SQLite pool gave another transaction".into(),
                     ));
                 };
+                // When the job was due, read before a retry moves its run_at.
+                let due_at: Option<i64> =
+                    sqlx::query_scalar("SELECT run_at FROM Jobs WHERE id = $1")
+                        .bind(job_id)
+                        .fetch_optional(&mut **t)
+                        .await?;
                 let sql = format!(
                     "UPDATE Jobs SET {} WHERE id = $1 AND lock_by = $2",
                     set("strftime('%s', 'now')", "$5")
@@ -821,8 +829,8 @@ impl Runner {
                 let updated = q.execute(&mut **t).await?.rows_affected();
                 if updated > 0 {
                     sqlx::query(
-                        "INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (job_id, attempt) DO NOTHING",
+                        "INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error, due_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job_id, attempt) DO NOTHING",
                     )
                     .bind(job_id)
                     .bind(attempt)
@@ -833,6 +841,7 @@ impl Runner {
                     .bind(finished_at)
                     .bind(label)
                     .bind(&error)
+                    .bind(due_at.and_then(|secs| DateTime::from_timestamp(secs, 0)))
                     .execute(&mut **t)
                     .await?;
                 }
