@@ -2,6 +2,7 @@
 //! and with a unique key), and the reliability layer apalis lacks (durable retries with
 //! backoff, a dead state with every attempt's error, prompt wake-ups, unique worker names).
 
+pub mod activity;
 pub mod admin;
 pub mod job_metrics;
 pub mod payloads;
