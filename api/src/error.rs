@@ -165,10 +165,13 @@ pub async fn not_found() -> ApiError {
 pub async fn problem_for_bare_errors(response: Response) -> Response {
     let status = response.status();
     // The queue board's pages explain their errors in HTML themselves.
-    let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|ct| {
-        ct.as_bytes().starts_with(b"application/problem+json")
-            || ct.as_bytes().starts_with(b"text/html")
-    });
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| {
+            ct.as_bytes().starts_with(b"application/problem+json")
+                || ct.as_bytes().starts_with(b"text/html")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return response;
     }

@@ -92,7 +92,7 @@ try {
   await Promise.all([page.waitForURL(/\/board\/jobs\/[0-9A-Z]+$/), page.click("table.jobs tbody tr:first-child a")]);
   await page.waitForSelector("text=recipient unreachable");
   await Promise.all([page.waitForURL(/\/board\/jobs\/[0-9A-Z]+$/), page.click("button.retry")]);
-  await until("retried job state", () => page.getAttribute("section.job .badge", "data-state"), (s) => s === "pending");
+  await until("retried job state", () => page.getAttribute("section.job .badge", "data-state"), (s) => s === "retrying");
   console.log("dead job retried");
 
   // 5. Pause and resume a queue.

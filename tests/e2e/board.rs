@@ -219,7 +219,12 @@ async fn sign_in_rules(test_db: TestDb) {
     assert_eq!(response.headers()[LOCATION], "/board");
     let set = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
     assert!(set.starts_with("zc_board=zcb_"), "{set}");
-    for part in ["HttpOnly", "SameSite=Strict", "Path=/board", "Max-Age=28800"] {
+    for part in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/board",
+        "Max-Age=28800",
+    ] {
         assert!(set.contains(part), "{set}");
     }
     assert!(!set.contains("Secure"), "plain HTTP here: {set}");
@@ -256,7 +261,9 @@ async fn sign_in_rules(test_db: TestDb) {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
-        let csp = response.headers()["content-security-policy"].to_str().unwrap();
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap();
         assert!(csp.contains("script-src 'self'"), "{path}");
     }
     let (status, page) = browser.get("/board/cron").await;
@@ -279,12 +286,16 @@ async fn sign_in_rules(test_db: TestDb) {
 }
 
 async fn actions_need_the_csrf_token_and_work(test_db: TestDb) {
-    let sim = Simulator::new(&crate::test_app::test_settings().providers.simulator);
-    let app = TestApp::spawn(test_db, &sim).await;
+    let mut settings = crate::test_app::test_settings();
+    settings.board.page_size = 4;
+    let sim = Simulator::new(&settings.providers.simulator);
+    let app = TestApp::spawn_with(test_db, settings, crate::test_app::simulated(&sim)).await;
     let db = app.test_db.db.clone();
     let ids = seed_bench_jobs(&db, 3, 4, "needle-4711").await;
     let mut browser = Browser::new(&app.base);
-    browser.sign_in(&operator_key(&db, Scope::Admin).await).await;
+    browser
+        .sign_in(&operator_key(&db, Scope::Admin).await)
+        .await;
     let csrf = browser.csrf().await;
 
     // Without the token, with another session's token, or from another site: refused.
@@ -337,6 +348,25 @@ async fn actions_need_the_csrf_token_and_work(test_db: TestDb) {
     for id in &ids[..3] {
         assert!(!page.contains(id.as_str()), "pending job {id} not listed");
     }
+    // Page by page, newest first: 4, then the other 3, and no further page.
+    let (_, first) = browser.get("/board/jobs?queue=bench&q=needle-4711").await;
+    let start = first.find("rel=\"next\" href=\"").unwrap() + 17;
+    let next = first[start..start + first[start..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(next.contains("before="), "{next}");
+    let (_, second) = browser.get(&next).await;
+    for (i, id) in ids.iter().rev().enumerate() {
+        let (on, off) = if i < 4 {
+            (&first, &second)
+        } else {
+            (&second, &first)
+        };
+        assert!(
+            on.contains(id.as_str()) && !off.contains(id.as_str()),
+            "job {i}"
+        );
+    }
+    assert!(!second.contains("rel=\"next\""), "no page after the second");
+    assert!(second.contains("Newest"));
     let (status, page) = browser.get("/board/jobs?state=exploded").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("state: there is no state"));
@@ -346,19 +376,22 @@ async fn actions_need_the_csrf_token_and_work(test_db: TestDb) {
     let (status, page) = browser.get(&format!("/board/jobs/{dead}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("recipient unreachable"));
-    assert!(page.contains("needle-4711 #3"));
+    assert!(page.contains("needle-4711 #"));
     assert!(page.contains(&format!("/board/jobs/{dead}/retry")));
     let response = browser
         .post(&format!("/board/jobs/{dead}/retry"), &[("csrf", &csrf)])
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // Due now, with its earlier attempts: retrying, and one more attempt allowed.
     let job = admin::find(&db, dead).await.unwrap().unwrap();
-    assert_eq!(job.state, admin::JobState::Pending);
-    // Retrying it again is refused: it is pending now.
+    assert_eq!(job.state, admin::JobState::Retrying);
+    assert_eq!(job.max_attempts, 4);
+    // A pending job is due already: retrying it is refused, and says why.
     let response = browser
-        .post(&format!("/board/jobs/{dead}/retry"), &[("csrf", &csrf)])
+        .post(&format!("/board/jobs/{}/retry", ids[2]), &[("csrf", &csrf)])
         .await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(response.text().await.unwrap().contains("it is pending now"));
     let (status, _) = browser.get("/board/jobs/01NOSUCHJOB").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
@@ -386,12 +419,15 @@ async fn actions_need_the_csrf_token_and_work(test_db: TestDb) {
     assert!(page.contains("3 jobs retried."));
     for id in &ids[3..] {
         let job = admin::find(&db, id).await.unwrap().unwrap();
-        assert_eq!(job.state, admin::JobState::Pending, "{id}");
+        assert_eq!(job.state, admin::JobState::Retrying, "{id}");
     }
 
     // Cancel one, discard another.
     let response = browser
-        .post(&format!("/board/jobs/{}/cancel", ids[0]), &[("csrf", &csrf)])
+        .post(
+            &format!("/board/jobs/{}/cancel", ids[0]),
+            &[("csrf", &csrf)],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(
@@ -399,7 +435,10 @@ async fn actions_need_the_csrf_token_and_work(test_db: TestDb) {
         admin::JobState::Cancelled
     );
     let response = browser
-        .post(&format!("/board/jobs/{}/discard", ids[1]), &[("csrf", &csrf)])
+        .post(
+            &format!("/board/jobs/{}/discard", ids[1]),
+            &[("csrf", &csrf)],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(admin::find(&db, &ids[1]).await.unwrap().is_none());
@@ -413,7 +452,9 @@ async fn pages_are_told_when_the_queue_changes(test_db: TestDb) {
     let app = TestApp::spawn_with(test_db, settings, crate::test_app::simulated(&sim)).await;
     let db = app.test_db.db.clone();
     let mut browser = Browser::new(&app.base);
-    browser.sign_in(&operator_key(&db, Scope::Admin).await).await;
+    browser
+        .sign_in(&operator_key(&db, Scope::Admin).await)
+        .await;
     let mut response = browser
         .client
         .get(format!("{}/board/events", app.base))

@@ -25,7 +25,9 @@ fn browser_dir() -> PathBuf {
 /// Why the browser test cannot run here, if it cannot.
 fn missing() -> Option<String> {
     if !Path::new(CHROMIUM).exists() {
-        return Some(format!("{CHROMIUM} is missing (apt-get install -y chromium)"));
+        return Some(format!(
+            "{CHROMIUM} is missing (apt-get install -y chromium)"
+        ));
     }
     if !browser_dir().join("node_modules/playwright-core").exists() {
         return Some("playwright-core is missing (npm ci --prefix tests/browser)".to_string());
@@ -93,6 +95,10 @@ async fn board_in_chromium() {
         .await
         .unwrap_or_else(|_| panic!("the browser test did not finish in 120 s: {said:?}"));
     assert!(status.success(), "the browser test failed: {said:?}");
-    assert_eq!(said.last().map(String::as_str), Some("board ok"), "{said:?}");
+    assert_eq!(
+        said.last().map(String::as_str),
+        Some("board ok"),
+        "{said:?}"
+    );
     app.stop().await;
 }

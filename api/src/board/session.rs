@@ -104,7 +104,11 @@ fn same_origin(headers: &HeaderMap) -> Result<(), Box<Response>> {
             "This request came from another site and was refused.",
         )))
     };
-    let header_text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let header_text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     if let Some(site) = header_text("sec-fetch-site") {
         return if site == "same-origin" || site == "none" {
             Ok(())
