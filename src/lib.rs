@@ -160,6 +160,8 @@ pub async fn bootstrap(db: &Db, clock: &dyn Clock) -> anyhow::Result<Option<Stri
     }
     let mut tx = db.begin().await?;
     let org = organisations::create(&mut tx, "My business", clock.now()).await?;
+    // Whoever runs `zencall up` on a new database runs the platform: its key opens the board.
+    organisations::set_operates_platform(&mut tx, &org.id, true).await?;
     let key = api_keys::create(
         &mut tx,
         &org.id,
@@ -254,6 +256,7 @@ pub async fn start_on_clock(
             settings: settings.clone(),
             webhooks: webhooks.clone(),
             simulator: simulator.clone(),
+            live: Arc::default(),
         };
         let shutdown = stopped(stop.subscribe());
         tasks.push(tokio::spawn(async move {

@@ -109,6 +109,10 @@ enum KeysCommand {
         /// A label for the key.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Marks the organisation as operating the platform, so its admin keys open the
+        /// queue board (which shows every organisation's jobs).
+        #[arg(long)]
+        operator: bool,
     },
     /// Revokes an API key: requests with it get 401 from then on.
     Revoke {
@@ -306,6 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     new_org,
                     scope,
                     name,
+                    operator,
                 },
         } => {
             let settings = load(config, &[])?;
@@ -323,10 +328,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, Some(name)) => organisations::create(&mut tx, &name, now).await?.id,
                 (None, None) => anyhow::bail!("give --org ORG_ID or --new-org NAME"),
             };
+            if operator {
+                organisations::set_operates_platform(&mut tx, &org_id, true).await?;
+            }
             let key = api_keys::create(&mut tx, &org_id, &name, scope, now).await?;
             tx.commit().await?;
             println!(
-                "organisation: {org_id}\nkey id: {}\nscope: {}\nsecret (shown once): {}",
+                "organisation: {org_id}{}\nkey id: {}\nscope: {}\nsecret (shown once): {}",
+                if operator {
+                    " (operates the platform)"
+                } else {
+                    ""
+                },
                 key.key.id,
                 scope.as_str(),
                 key.secret

@@ -161,13 +161,17 @@ pub async fn not_found() -> ApiError {
 }
 
 /// Turns an error answered by a layer or by axum itself (405, 408, ...) into problem+json,
-/// so every error a client sees has the same shape.
+/// so every error an API client sees has the same shape (the board's HTML pages excepted).
 pub async fn problem_for_bare_errors(response: Response) -> Response {
     let status = response.status();
+    // The queue board's pages explain their errors in HTML themselves.
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/problem+json"));
+        .is_some_and(|ct| {
+            ct.as_bytes().starts_with(b"application/problem+json")
+                || ct.as_bytes().starts_with(b"text/html")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return response;
     }

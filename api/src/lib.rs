@@ -3,6 +3,7 @@
 
 pub mod assistants;
 pub mod auth;
+pub mod board;
 pub mod calls;
 pub mod campaign_contacts;
 pub mod campaigns;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub webhooks: Arc<zencall_providers::webhook_sender::WebhookSender>,
     /// The simulated providers, when they stand in for the real ones in this process.
     pub simulator: Option<zencall_providers::simulator::Simulator>,
+    /// Tells open queue board pages when the queue changed.
+    pub live: Arc<board::live::LiveFeed>,
 }
 
 impl axum::extract::FromRef<AppState> for Db {
@@ -72,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .merge(webhook_endpoints::router())
         .merge(openapi::router())
         .merge(simulator::router())
+        .merge(board::router())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
@@ -122,6 +126,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Board pages hold event streams open: end them, or shutdown would wait for them.
+    let live = state.live.clone();
+    let shutdown = async move {
+        shutdown.await;
+        live.close();
+    };
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

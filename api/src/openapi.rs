@@ -492,6 +492,7 @@ mod tests {
             settings: Arc::new(settings),
             webhooks: Arc::new(webhooks),
             simulator: None,
+            live: Arc::default(),
         })
     }
 

@@ -37,6 +37,20 @@ pub struct Settings {
     pub log: LogSettings,
     /// Operations endpoints of the roles that serve no API.
     pub ops: OpsSettings,
+    /// The queue board.
+    pub board: BoardSettings,
+}
+
+/// `[board]`: the queue board at `/board`, served by the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardSettings {
+    /// How long a sign-in lasts, in minutes.
+    pub session_ttl_minutes: u64,
+    /// How often open pages are told about changes, in milliseconds.
+    pub refresh_ms: u64,
+    /// Jobs per page of a job list.
+    pub page_size: u32,
 }
 
 /// `[ops]`: where `zencall worker` and `zencall scheduler` serve `/healthz`, `/readyz` and
@@ -389,6 +403,9 @@ impl Settings {
             ),
             ("queue.poll_interval_ms", self.queue.poll_interval_ms),
             ("queue.pause_refresh_ms", self.queue.pause_refresh_ms),
+            ("board.session_ttl_minutes", self.board.session_ttl_minutes),
+            ("board.refresh_ms", self.board.refresh_ms),
+            ("board.page_size", u64::from(self.board.page_size)),
             ("queue.concurrency", self.queue.concurrency as u64),
             ("queue.job_timeout_secs", self.queue.job_timeout_secs),
             ("queue.max_attempts", u64::from(self.queue.max_attempts)),
@@ -461,6 +478,9 @@ impl Settings {
                 "scheduler.rescue_stuck_jobs_cron: {:?} is not a cron expression with seconds ({e})",
                 self.scheduler.rescue_stuck_jobs_cron
             )));
+        }
+        if self.board.page_size > 500 {
+            return Err(ConfigError("board.page_size: must be at most 500".into()));
         }
         if self.queue.retry_max_secs < self.queue.retry_base_secs {
             return Err(ConfigError(

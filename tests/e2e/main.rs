@@ -8,6 +8,8 @@ mod test_app;
 
 mod assistants;
 mod auth;
+mod board;
+mod board_browser;
 mod campaign_simulation;
 mod campaigns;
 mod dnc_and_consents;

@@ -5,6 +5,7 @@
 //! worker registry and the cron table.
 
 pub mod actions;
+pub mod activity;
 pub mod admin;
 pub mod cron;
 pub mod job_metrics;

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod assistants;
+pub mod board_sessions;
 pub mod call_attempts;
 pub mod calls;
 pub mod campaign_contacts;

@@ -41,6 +41,35 @@ pub async fn create(
     Ok(org)
 }
 
+/// Marks whether organisation `id` operates the platform: the admin keys of such an
+/// organisation, and only those, may sign in to the queue board.
+pub async fn set_operates_platform(
+    tx: &mut Tx,
+    id: &str,
+    operates: bool,
+) -> Result<bool, StoreError> {
+    let n = on_tx!(tx, |c| sqlx::query(
+        "UPDATE organisations SET operates_platform = $1 WHERE id = $2"
+    )
+    .bind(operates)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// True when organisation `id` exists and operates the platform.
+pub async fn operates_platform(db: &Db, id: &str) -> Result<bool, StoreError> {
+    let found: Option<bool> = on_pool!(db, |p| sqlx::query_scalar(
+        "SELECT operates_platform FROM organisations WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_optional(p)
+    .await)?;
+    Ok(found.unwrap_or(false))
+}
+
 /// Finds an organisation by id.
 pub async fn find(db: &Db, id: &str) -> Result<Option<Organisation>, StoreError> {
     Ok(on_pool!(db, |p| sqlx::query_as::<_, Organisation>(
