@@ -466,6 +466,7 @@ mod tests {
                     concurrency: 2,
                     shutdown_timeout: Duration::from_secs(5),
                     max_attempts: 3,
+                    pause_refresh: Duration::from_secs(1),
                 },
             );
             let (stop, mut rx) = tokio::sync::watch::channel(false);
