@@ -208,6 +208,8 @@ struct QueueAttempts {
     pickup_p95_ms: Option<f64>,
 }
 
+/// One queue's minute: queue, minute index, done, failed, pickups in microseconds.
+type MinuteGroup = (String, i64, i64, i64, Option<Vec<i64>>);
 /// One attempt: queue, outcome, started, finished, due.
 type AttemptRow = (
     String,
@@ -217,45 +219,85 @@ type AttemptRow = (
     Option<DateTime<Utc>>,
 );
 
-/// Attempts finished in `[from, until)`, per queue and minute. The hour's rows are read and
-/// summed here, the same way for both backends (SQLite has no percentile aggregate, and on
-/// PostgreSQL reading 100,000 rows costs less than sorting them there for `percentile_cont`);
-/// percentiles interpolate as `percentile_cont` does.
+/// Attempts finished in `[from, until)`, per queue and minute. Percentiles are computed here
+/// for both backends, interpolated as `percentile_cont` does: SQLite has no percentile
+/// aggregate, and on PostgreSQL one array of pickups per queue and minute costs less than
+/// sorting the hour's rows for `percentile_cont`, or reading them one by one.
 async fn attempt_stats(
     db: &Db,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<HashMap<String, QueueAttempts>, StoreError> {
-    const SQL: &str = "SELECT queue, outcome, started_at, finished_at, due_at FROM job_attempts \
-                       WHERE finished_at >= $1 AND finished_at < $2";
-    let rows: Vec<AttemptRow> = crate::on_pool!(db, |p| sqlx::query_as(SQL)
-        .bind(from)
-        .bind(until)
-        .fetch_all(p)
-        .await)?;
-    let mut out: HashMap<String, QueueAttempts> = HashMap::new();
-    let mut pickups: HashMap<(String, i64), Vec<f64>> = HashMap::new();
-    let mut hour_pickups: HashMap<String, Vec<f64>> = HashMap::new();
-    for (queue, outcome, started_at, finished_at, due_at) in rows {
-        let bucket = (finished_at - from).num_seconds().div_euclid(60);
-        let entry = out.entry(queue.clone()).or_default();
-        let b = entry.minutes.entry(bucket).or_default();
-        if outcome == "done" {
-            b.done += 1;
-        } else {
-            b.failed += 1;
+    let mut groups: Vec<(String, i64, i64, i64, Vec<i64>)> = Vec::new();
+    match db.pool() {
+        Pool::Postgres(p) => {
+            let rows: Vec<MinuteGroup> = sqlx::query_as(
+                "SELECT queue, floor(date_part('epoch', finished_at - $1) / 60)::int8, \
+                 COUNT(*) FILTER (WHERE outcome = 'done'), COUNT(*) FILTER (WHERE outcome <> 'done'), \
+                 array_agg(round(date_part('epoch', started_at - due_at) * 1000000)::int8) FILTER (WHERE due_at IS NOT NULL) \
+                 FROM job_attempts WHERE finished_at >= $1 AND finished_at < $2 GROUP BY 1, 2",
+            )
+            .bind(from)
+            .bind(until)
+            .fetch_all(p)
+            .await?;
+            groups.extend(
+                rows.into_iter()
+                    .map(|(q, b, d, f, pickups)| (q, b, d, f, pickups.unwrap_or_default())),
+            );
         }
-        if let Some(due) = due_at {
-            let ms = ((started_at - due).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0)
-                .max(0.0);
-            pickups.entry((queue.clone(), bucket)).or_default().push(ms);
-            hour_pickups.entry(queue).or_default().push(ms);
+        Pool::Sqlite(p) => {
+            let rows: Vec<AttemptRow> = sqlx::query_as(
+                "SELECT queue, outcome, started_at, finished_at, due_at FROM job_attempts \
+                 WHERE finished_at >= $1 AND finished_at < $2",
+            )
+            .bind(from)
+            .bind(until)
+            .fetch_all(p)
+            .await?;
+            let mut by_minute: HashMap<(String, i64), (i64, i64, Vec<i64>)> = HashMap::new();
+            for (queue, outcome, started_at, finished_at, due_at) in rows {
+                let bucket = (finished_at - from).num_seconds().div_euclid(60);
+                let g = by_minute.entry((queue, bucket)).or_default();
+                if outcome == "done" {
+                    g.0 += 1;
+                } else {
+                    g.1 += 1;
+                }
+                if let Some(due) = due_at {
+                    g.2.push((started_at - due).num_microseconds().unwrap_or(i64::MAX));
+                }
+            }
+            groups.extend(
+                by_minute
+                    .into_iter()
+                    .map(|((q, b), (d, f, pickups))| (q, b, d, f, pickups)),
+            );
         }
     }
-    for ((queue, bucket), mut values) in pickups {
-        if let Some(b) = out.get_mut(&queue).and_then(|q| q.minutes.get_mut(&bucket)) {
-            b.pickup_p50_ms = percentile_cont(&mut values, 0.5);
-        }
+    let as_ms = |micros: &[i64]| -> Vec<f64> {
+        micros
+            .iter()
+            .map(|us| (*us as f64 / 1000.0).max(0.0))
+            .collect()
+    };
+    let mut out: HashMap<String, QueueAttempts> = HashMap::new();
+    let mut hour_pickups: HashMap<String, Vec<f64>> = HashMap::new();
+    for (queue, bucket, done, failed, pickups) in groups {
+        let mut values = as_ms(&pickups);
+        let bucket_stats = Bucket {
+            done,
+            failed,
+            pickup_p50_ms: percentile_cont(&mut values, 0.5),
+        };
+        hour_pickups
+            .entry(queue.clone())
+            .or_default()
+            .extend(values);
+        out.entry(queue)
+            .or_default()
+            .minutes
+            .insert(bucket, bucket_stats);
     }
     for (queue, mut values) in hour_pickups {
         if let Some(q) = out.get_mut(&queue) {
