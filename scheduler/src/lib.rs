@@ -52,36 +52,3 @@ pub async fn run(
         last = tick;
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::DateTime;
-
-    #[test]
-    fn every_cron_expression_parses_and_names_are_unique() {
-        let table = cron_table();
-        let mut names: Vec<_> = table.iter().map(|e| e.name).collect();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), table.len());
-    }
-
-    #[test]
-    fn prune_runs_hourly_at_minute_seventeen() {
-        let table = cron_table();
-        let at = DateTime::parse_from_rfc3339("2026-11-22T10:20:00Z")
-            .map(|t| t.with_timezone(&Utc))
-            .expect("time");
-        let prune = table
-            .iter()
-            .find(|e| e.name == "prune-jobs")
-            .expect("prune-jobs");
-        let next = prune.next_tick(at).expect("tick");
-        assert_eq!(next.to_rfc3339(), "2026-11-22T11:17:00+00:00");
-        assert_eq!(
-            prune.tick_key(next),
-            format!("cron:prune-jobs:{}", next.timestamp())
-        );
-    }
-}

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use zencall_core::jobs::cron;
 
@@ -16,14 +16,7 @@ pub async fn show(State(state): State<AppState>, board: Board, headers: HeaderMa
     let now = state.clock.now();
     let table = match cron::status(&state.db, &state.settings.scheduler, now).await {
         Ok(table) => table,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the cron table");
-            return html::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(&board.session),
-                "The database is unavailable; try again shortly.",
-            );
-        }
+        Err(e) => return html::unavailable(Some(&board.session), "read the cron table", &e),
     };
     let mut live = String::from(
         "<table class=\"cron\"><thead><tr><th>Schedule</th><th>When (UTC, with seconds)</th><th>Enqueues</th>\

@@ -153,6 +153,20 @@ pub fn error_page(status: StatusCode, session: Option<&BoardSession>, message: &
     html_response(status, page.render())
 }
 
+/// The page for a database that does not answer: logs `error` with what was being done.
+pub fn unavailable(
+    session: Option<&BoardSession>,
+    doing: &str,
+    error: &zencall_core::store::StoreError,
+) -> Response {
+    tracing::error!(%error, "board: cannot {doing}");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        session,
+        "The database is unavailable; try again shortly.",
+    )
+}
+
 /// The hidden CSRF field every state-changing form carries.
 pub fn csrf_field(session: &BoardSession) -> String {
     format!(

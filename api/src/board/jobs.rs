@@ -120,54 +120,39 @@ impl FilterQuery {
         })
     }
 
+    /// The fields given, by their names in the query.
+    fn given_fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("queue", &self.queue),
+            ("state", &self.state),
+            ("kind", &self.kind),
+            ("org", &self.org),
+            ("q", &self.q),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| given(value).map(|v| (name, v)))
+    }
+
     /// True when no field narrows the list.
     fn is_empty(&self) -> bool {
-        [
-            &self.queue,
-            &self.state,
-            &self.kind,
-            &self.org,
-            &self.q,
-            &self.from,
-            &self.to,
-        ]
-        .iter()
-        .all(|v| given(v).is_none())
+        self.given_fields().next().is_none()
     }
 
     /// The filter as a query string (without the leading `?`).
     fn to_query(&self) -> String {
-        [
-            ("queue", &self.queue),
-            ("state", &self.state),
-            ("kind", &self.kind),
-            ("org", &self.org),
-            ("q", &self.q),
-            ("from", &self.from),
-            ("to", &self.to),
-        ]
-        .iter()
-        .filter_map(|(k, v)| given(v).map(|v| format!("{k}={}", html::query_value(v))))
-        .collect::<Vec<_>>()
-        .join("&")
+        self.given_fields()
+            .map(|(k, v)| format!("{k}={}", html::query_value(v)))
+            .collect::<Vec<_>>()
+            .join("&")
     }
 
     /// The filter as hidden form fields, for the bulk actions.
     fn hidden_fields(&self) -> String {
-        [
-            ("queue", &self.queue),
-            ("state", &self.state),
-            ("kind", &self.kind),
-            ("org", &self.org),
-            ("q", &self.q),
-            ("from", &self.from),
-            ("to", &self.to),
-        ]
-        .iter()
-        .filter_map(|(k, v)| {
-            given(v).map(|v| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
-        })
-        .collect()
+        self.given_fields()
+            .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
+            .collect()
     }
 }
 
@@ -283,14 +268,7 @@ pub async fn list(
     let before = given(&query.before);
     let mut jobs = match search::list(&state.db, &filter, before, page_size + 1, now).await {
         Ok(jobs) => jobs,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot list jobs");
-            return html::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(&board.session),
-                "The database is unavailable; try again shortly.",
-            );
-        }
+        Err(e) => return html::unavailable(Some(&board.session), "list jobs", &e),
     };
     let more = jobs.len() > page_size as usize;
     jobs.truncate(page_size as usize);
@@ -381,14 +359,7 @@ pub async fn detail(
                 &format!("Job {id} not found: it never existed, or it was discarded or pruned."),
             );
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read a job");
-            return html::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(&board.session),
-                "The database is unavailable; try again shortly.",
-            );
-        }
+        Err(e) => return html::unavailable(Some(&board.session), "read a job", &e),
     };
     let mut live = String::new();
     let _ = write!(
@@ -569,14 +540,7 @@ pub async fn act(
                 html::state_name(current)
             ),
         ),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot change a job");
-            html::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(&board.session),
-                "The database is unavailable; try again shortly.",
-            )
-        }
+        Err(e) => html::unavailable(Some(&board.session), "change a job", &e),
     }
 }
 
@@ -615,14 +579,7 @@ pub async fn bulk(
             ))
             .into_response()
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot change jobs in bulk");
-            html::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(&board.session),
-                "The database is unavailable; try again shortly.",
-            )
-        }
+        Err(e) => html::unavailable(Some(&board.session), "change jobs in bulk", &e),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use zencall_core::jobs::stats::{self, MinuteStats, QueueOverview};
 use zencall_core::jobs::{admin::JobState, pauses};
@@ -20,12 +20,7 @@ pub async fn show(State(state): State<AppState>, board: Board, headers: HeaderMa
         match tokio::try_join!(stats::overview(&state.db, now), pauses::list(&state.db)) {
             Ok(found) => found,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the queue overview");
-                return html::error_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some(&board.session),
-                    "The database is unavailable; try again shortly.",
-                );
+                return html::unavailable(Some(&board.session), "read the queue overview", &e);
             }
         };
     let mut live = String::new();

@@ -48,13 +48,6 @@ pub async fn set_paused(
             }
             Redirect::to("/board").into_response()
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot pause or resume a queue");
-            html::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(&board.session),
-                "The database is unavailable; try again shortly.",
-            )
-        }
+        Err(e) => html::unavailable(Some(&board.session), "pause or resume a queue", &e),
     }
 }

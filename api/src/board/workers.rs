@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use zencall_core::jobs::replicas::{self, ReplicaStatus};
 
@@ -17,14 +17,7 @@ pub async fn show(State(state): State<AppState>, board: Board, headers: HeaderMa
     let now = state.clock.now();
     let found = match replicas::list(&state.db, now).await {
         Ok(found) => found,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot list worker replicas");
-            return html::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(&board.session),
-                "The database is unavailable; try again shortly.",
-            );
-        }
+        Err(e) => return html::unavailable(Some(&board.session), "list worker replicas", &e),
     };
     let mut live = String::new();
     if found.is_empty() {
