@@ -192,6 +192,19 @@ struct StoredEnvelope {
     args: serde_json::Value,
 }
 
+/// One attempt that has run, as `record` writes it.
+#[derive(Clone, Copy)]
+struct FinishedAttempt<'a> {
+    job_id: &'a str,
+    worker: &'a str,
+    kind: &'a str,
+    /// 1 for the first.
+    number: u32,
+    started_at: DateTime<Utc>,
+    /// When the job was due, as its claim read it (before a retry moves `run_at`).
+    due_at: DateTime<Utc>,
+}
+
 /// What became of one attempt.
 enum Outcome {
     Done,
@@ -579,7 +592,15 @@ impl Runner {
                 tracing::error!(job.id = job_id, job.kind = %kind, attempt, error = %error, "job is dead")
             }
         });
-        self.record_with_retries(job_id, worker, &kind, attempt, started_at, &outcome)
+        let finished = FinishedAttempt {
+            job_id,
+            worker,
+            kind: &kind,
+            number: attempt,
+            started_at,
+            due_at,
+        };
+        self.record_with_retries(&finished, &outcome)
             .instrument(span)
             .await?;
         let known = self.registry.handlers.contains_key(kind.as_str());
@@ -704,23 +725,16 @@ impl Runner {
     /// write is tried again a few times before giving up.
     async fn record_with_retries(
         &self,
-        job_id: &str,
-        worker: &str,
-        kind: &str,
-        attempt: u32,
-        started_at: DateTime<Utc>,
+        attempt: &FinishedAttempt<'_>,
         outcome: &Outcome,
     ) -> Result<(), StoreError> {
         let mut delay = Duration::from_millis(100);
         let mut tries = 0;
         loop {
-            match self
-                .record(job_id, worker, kind, attempt, started_at, outcome)
-                .await
-            {
+            match self.record(attempt, outcome).await {
                 Ok(()) => return Ok(()),
                 Err(e) if tries < 6 => {
-                    tracing::warn!(job.id = job_id, error = %e, "cannot record the job's outcome; trying again");
+                    tracing::warn!(job.id = attempt.job_id, error = %e, "cannot record the job's outcome; trying again");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                     tries += 1;
@@ -730,15 +744,20 @@ impl Runner {
         }
     }
 
+    /// Writes an attempt's outcome on the job and in `job_attempts`.
     async fn record(
         &self,
-        job_id: &str,
-        worker: &str,
-        kind: &str,
-        attempt: u32,
-        started_at: DateTime<Utc>,
+        attempt: &FinishedAttempt<'_>,
         outcome: &Outcome,
     ) -> Result<(), StoreError> {
+        let FinishedAttempt {
+            job_id,
+            worker,
+            kind,
+            number: attempt,
+            started_at,
+            due_at,
+        } = *attempt;
         let finished_at = crate::store::now_micros(Utc::now());
         let started_at = crate::store::now_micros(started_at);
         let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
@@ -772,15 +791,14 @@ impl Runner {
         let updated = match self.db.pool() {
             Pool::Postgres(p) => {
                 // One statement, so the job and its attempt row change together without a
-                // transaction's extra round trips. Its sub-statements share one snapshot, so
-                // `due_at` reads the run_at the attempt was claimed with, not a retry's.
+                // transaction's extra round trips.
                 let sql = format!(
                     "WITH updated AS (UPDATE apalis.jobs SET {} WHERE id = $1 AND lock_by = $2 RETURNING id), \
                      recorded AS (INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error, due_at) \
-                     SELECT id, $3, $5, $6, $2, $7, $8, $9, $10, (SELECT run_at FROM apalis.jobs WHERE id = $1) FROM updated \
+                     SELECT id, $3, $5, $6, $2, $7, $8, $9, $10, $11 FROM updated \
                      ON CONFLICT (job_id, attempt) DO NOTHING) \
                      SELECT COUNT(*) FROM updated",
-                    set("now()", "$11")
+                    set("now()", "$12")
                 );
                 let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
                     .bind(job_id)
@@ -792,7 +810,8 @@ impl Runner {
                     .bind(started_at)
                     .bind(finished_at)
                     .bind(label)
-                    .bind(&error);
+                    .bind(&error)
+                    .bind(due_at);
                 let q = match outcome {
                     Outcome::Retry { at, .. } => q.bind(*at),
                     _ => q,
@@ -807,12 +826,6 @@ impl Runner {
                         "a SQLite pool gave another transaction".into(),
                     ));
                 };
-                // When the job was due, read before a retry moves its run_at.
-                let due_at: Option<i64> =
-                    sqlx::query_scalar("SELECT run_at FROM Jobs WHERE id = $1")
-                        .bind(job_id)
-                        .fetch_optional(&mut **t)
-                        .await?;
                 let sql = format!(
                     "UPDATE Jobs SET {} WHERE id = $1 AND lock_by = $2",
                     set("strftime('%s', 'now')", "$5")
@@ -841,7 +854,7 @@ impl Runner {
                     .bind(finished_at)
                     .bind(label)
                     .bind(&error)
-                    .bind(due_at.and_then(|secs| DateTime::from_timestamp(secs, 0)))
+                    .bind(due_at)
                     .execute(&mut **t)
                     .await?;
                 }
