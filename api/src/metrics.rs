@@ -138,7 +138,12 @@ where
 /// Sets the job-count gauges from the table; on a slow or failing database they keep their
 /// last values and the scrape still answers.
 async fn count_jobs(db: &Db) {
-    match tokio::time::timeout(COUNT_TIMEOUT, job_metrics::unfinished_counts(db)).await {
+    match tokio::time::timeout(
+        COUNT_TIMEOUT,
+        job_metrics::unfinished_counts(db, chrono::Utc::now()),
+    )
+    .await
+    {
         Ok(Ok(rows)) => {
             let queues = QueueName::ALL.iter().chain([&QueueName::Bench]);
             for queue in queues {

@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
+use super::search::{Arg, Sql};
 use crate::store::{Db, Pool, StoreError};
 
 /// Histogram: seconds from when a job was due (its `run_at`: the enqueue time unless
@@ -78,11 +81,12 @@ pub fn attempt_finished(
         .increment(1);
 }
 
-/// The state of unfinished rows as [`crate::jobs::admin::JobState`] names it; `{now}` is the
-/// backend's current time in the unit of `run_at`.
+/// The state of a row as [`crate::jobs::admin::JobState`] names it, in SQL; `{now}` is the
+/// caller's time, bound.
 const STATE_CASE: &str = "CASE WHEN status = 'Killed' THEN 'dead' \
      WHEN status = 'Cancelled' THEN 'cancelled' \
      WHEN status IN ('Queued', 'Running') THEN 'running' \
+     WHEN status NOT IN ('Pending', 'Failed') THEN 'other' \
      WHEN attempts > 0 THEN 'retrying' \
      WHEN run_at > {now} THEN 'scheduled' \
      ELSE 'pending' END";
@@ -92,22 +96,27 @@ const STATE_CASE: &str = "CASE WHEN status = 'Killed' THEN 'dead' \
 /// unfinished jobs, not the size of the table.
 const UNFINISHED: &str = "status <> 'Done'";
 
-/// Unfinished jobs per queue and state: `(queue, state, count)`, only the non-zero ones.
-pub async fn unfinished_counts(db: &Db) -> Result<Vec<(String, String, i64)>, StoreError> {
-    let sql = |table: &str, now: &str| {
-        format!(
-            "SELECT job_type, {} AS state, COUNT(*) FROM {table} WHERE {UNFINISHED} GROUP BY 1, 2",
-            STATE_CASE.replace("{now}", now)
-        )
-    };
+/// Unfinished jobs per queue and state at `now`: `(queue, state, count)`, only the non-zero
+/// ones. The board's overview counts them the same way.
+pub async fn unfinished_counts(
+    db: &Db,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let mut sql = Sql::new(db.backend());
+    let now_p = sql.bind(Arg::Time(now));
+    let statement = format!(
+        "SELECT job_type, {state} AS state, COUNT(*) FROM {jobs} WHERE {UNFINISHED} GROUP BY 1, 2",
+        state = STATE_CASE.replace("{now}", &now_p),
+        jobs = sql.jobs_table(),
+    );
     Ok(match db.pool() {
         Pool::Postgres(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql("apalis.jobs", "now()")))
+            sqlx::query_as_with(sqlx::AssertSqlSafe(statement), sql.pg_args()?)
                 .fetch_all(p)
                 .await?
         }
         Pool::Sqlite(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql("Jobs", "strftime('%s', 'now')")))
+            sqlx::query_as_with(sqlx::AssertSqlSafe(statement), sql.sqlite_args()?)
                 .fetch_all(p)
                 .await?
         }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::QueueName;
 use super::admin::JobState;
-use super::search::{Arg, Sql};
+use super::search::Sql;
 use crate::store::{Db, Pool, StoreError, now_micros};
 
 /// Minutes in an overview.
@@ -53,15 +53,6 @@ pub struct QueueOverview {
     /// Failed attempts (retry and dead) per attempt over the last hour.
     pub failure_rate: Option<f64>,
 }
-
-/// The state of a row as [`JobState`] names it, in SQL; `{now}` is the caller's time.
-const STATE_CASE: &str = "CASE WHEN status = 'Killed' THEN 'dead' \
-     WHEN status = 'Cancelled' THEN 'cancelled' \
-     WHEN status IN ('Queued', 'Running') THEN 'running' \
-     WHEN status NOT IN ('Pending', 'Failed') THEN 'other' \
-     WHEN attempts > 0 THEN 'retrying' \
-     WHEN run_at > {now} THEN 'scheduled' \
-     ELSE 'pending' END";
 
 /// One entry per queue of `QueueName::ALL`, then any other queue present in the table.
 pub async fn overview(db: &Db, now: DateTime<Utc>) -> Result<Vec<QueueOverview>, StoreError> {
@@ -131,7 +122,10 @@ async fn state_counts(
     db: &Db,
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, Vec<(JobState, i64)>>, StoreError> {
-    let (unfinished, done) = tokio::try_join!(unfinished_counts(db, now), done_counts(db))?;
+    let (unfinished, done) = tokio::try_join!(
+        super::job_metrics::unfinished_counts(db, now),
+        done_counts(db)
+    )?;
     let mut counts: HashMap<String, Vec<(JobState, i64)>> = HashMap::new();
     for (queue, state, n) in unfinished {
         let entry = counts.entry(queue).or_default();
@@ -143,33 +137,6 @@ async fn state_counts(
         counts.entry(queue).or_default().push((JobState::Done, n));
     }
     Ok(counts)
-}
-
-/// Unfinished jobs per queue and state, read from the partial index `zencall_jobs_unfinished`
-/// (migration 0005; its condition repeated word for word).
-async fn unfinished_counts(
-    db: &Db,
-    now: DateTime<Utc>,
-) -> Result<Vec<(String, String, i64)>, StoreError> {
-    let mut sql = Sql::new(db.backend());
-    let now_p = sql.bind(Arg::Time(now));
-    let statement = format!(
-        "SELECT job_type, {state} AS state, COUNT(*) FROM {jobs} WHERE status <> 'Done' GROUP BY 1, 2",
-        state = STATE_CASE.replace("{now}", &now_p),
-        jobs = sql.jobs_table(),
-    );
-    Ok(match db.pool() {
-        Pool::Postgres(p) => {
-            sqlx::query_as_with(sqlx::AssertSqlSafe(statement), sql.pg_args()?)
-                .fetch_all(p)
-                .await?
-        }
-        Pool::Sqlite(p) => {
-            sqlx::query_as_with(sqlx::AssertSqlSafe(statement), sql.sqlite_args()?)
-                .fetch_all(p)
-                .await?
-        }
-    })
 }
 
 /// Done jobs per queue (only queues holding jobs), counted on the partial index
