@@ -6,45 +6,32 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use chrono::{DateTime, Utc};
 
-use super::{pauses, replicas};
+use super::{job_metrics, pauses, replicas};
 use crate::store::{Db, Pool, StoreError};
-
-type CountRow = (String, String, bool, i64);
 
 /// A number that changes whenever jobs are enqueued, change state or finish, a queue is
 /// paused or resumed, or a replica beats, starts or stops.
 pub async fn fingerprint(db: &Db, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let (counts, newest_job, newest_attempt): (Vec<CountRow>, Option<String>, Option<String>) =
-        match db.pool() {
-            Pool::Postgres(p) => (
-                sqlx::query_as(
-                    "SELECT job_type, status, attempts > 0, COUNT(*) FROM apalis.jobs \
-                     WHERE status <> 'Done' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-                )
-                .fetch_all(p)
+    let mut counts = job_metrics::unfinished_counts(db, now).await?;
+    counts.sort();
+    let (newest_job, newest_attempt): (Option<String>, Option<String>) = match db.pool() {
+        Pool::Postgres(p) => (
+            sqlx::query_scalar("SELECT MAX(id) FROM apalis.jobs")
+                .fetch_one(p)
                 .await?,
-                sqlx::query_scalar("SELECT MAX(id) FROM apalis.jobs")
-                    .fetch_one(p)
-                    .await?,
-                sqlx::query_scalar("SELECT MAX(finished_at)::text FROM job_attempts")
-                    .fetch_one(p)
-                    .await?,
-            ),
-            Pool::Sqlite(p) => (
-                sqlx::query_as(
-                    "SELECT job_type, status, attempts > 0, COUNT(*) FROM Jobs \
-                     WHERE status <> 'Done' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-                )
-                .fetch_all(p)
+            sqlx::query_scalar("SELECT MAX(finished_at)::text FROM job_attempts")
+                .fetch_one(p)
                 .await?,
-                sqlx::query_scalar("SELECT MAX(id) FROM Jobs")
-                    .fetch_one(p)
-                    .await?,
-                sqlx::query_scalar("SELECT CAST(MAX(finished_at) AS TEXT) FROM job_attempts")
-                    .fetch_one(p)
-                    .await?,
-            ),
-        };
+        ),
+        Pool::Sqlite(p) => (
+            sqlx::query_scalar("SELECT MAX(id) FROM Jobs")
+                .fetch_one(p)
+                .await?,
+            sqlx::query_scalar("SELECT CAST(MAX(finished_at) AS TEXT) FROM job_attempts")
+                .fetch_one(p)
+                .await?,
+        ),
+    };
     let paused = pauses::list(db).await?;
     let replicas = replicas::list(db, now).await?;
     let mut hasher = DefaultHasher::new();
