@@ -4,11 +4,28 @@
 (function () {
   "use strict";
 
+  // Set once a form is sent: the page is being left, so a refresh must neither swap the
+  // region nor start a navigation of its own (it would abort the form's).
+  var leaving = false;
+  var events = null;
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var question = form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) {
       event.preventDefault();
+      return;
+    }
+    leaving = true;
+    if (events) {
+      events.close();
+    }
+  });
+
+  // A page brought back from the back-forward cache has stopped listening: load it afresh.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      window.location.reload();
     }
   });
 
@@ -21,6 +38,9 @@
   var again = false;
 
   function refresh() {
+    if (leaving) {
+      return;
+    }
     if (busy) {
       again = true;
       return;
@@ -32,6 +52,9 @@
       cache: "no-store"
     })
       .then(function (response) {
+        if (leaving) {
+          return null;
+        }
         if (response.status === 401) {
           window.location.assign("/board/sign-in");
           return null;
@@ -39,7 +62,7 @@
         return response.ok ? response.text() : null;
       })
       .then(function (html) {
-        if (html !== null) {
+        if (html !== null && !leaving) {
           live.innerHTML = html;
           document.body.setAttribute("data-refreshed", String(Date.now()));
         }
@@ -54,7 +77,7 @@
       });
   }
 
-  var events = new EventSource("/board/events");
+  events = new EventSource("/board/events");
   events.addEventListener("ready", function () {
     document.body.setAttribute("data-live", "connected");
   });
