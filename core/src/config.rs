@@ -39,6 +39,44 @@ pub struct Settings {
     pub ops: OpsSettings,
     /// The queue board.
     pub board: BoardSettings,
+    /// Transcript analysis.
+    pub analysis: AnalysisSettings,
+}
+
+/// `[analysis]`: how call transcripts are analysed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSettings {
+    /// Which analyzer runs: the offline lexicon analyzer, or a language model.
+    pub analyzer: AnalyzerChoice,
+    /// Longest transcript analysed, in characters; the rest is cut off, with a note.
+    pub max_transcript_chars: usize,
+    /// The language model, when `analyzer = "llm"`.
+    pub llm: LlmSettings,
+}
+
+/// The analyzer chosen by `analysis.analyzer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalyzerChoice {
+    /// Lexicons and rules, offline: no transcript leaves the platform.
+    Lexicon,
+    /// An OpenAI-compatible chat-completions endpoint (OpenAI, Ollama, llama.cpp's server).
+    Llm,
+}
+
+/// `[analysis.llm]`: an OpenAI-compatible chat-completions endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    /// Base URL; requests go to `{base_url}/chat/completions`.
+    pub base_url: String,
+    /// The model's name.
+    pub model: String,
+    /// Bearer key, empty for none (a local Ollama needs none).
+    pub api_key: SecretString,
+    /// Timeout of one request, in milliseconds.
+    pub timeout_ms: u64,
 }
 
 /// `[board]`: the queue board at `/board`, served by the API.
@@ -458,6 +496,11 @@ impl Settings {
                 "webhooks.outbound.retry_base_secs",
                 self.webhooks.outbound.retry_base_secs,
             ),
+            (
+                "analysis.max_transcript_chars",
+                self.analysis.max_transcript_chars as u64,
+            ),
+            ("analysis.llm.timeout_ms", self.analysis.llm.timeout_ms),
         ];
         let cps = self.campaigns.calls_per_second_per_number;
         if !(cps.is_finite() && cps > 0.0 && cps <= 1000.0) {

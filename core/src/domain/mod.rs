@@ -1,6 +1,7 @@
 //! Pure business rules: no I/O, no database, no HTTP. Values here are built only through
 //! parsing constructors, so an invalid one cannot exist past the edge.
 
+pub mod analysis;
 pub mod assistant;
 pub mod backoff;
 pub mod calling_window;
