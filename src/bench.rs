@@ -273,6 +273,7 @@ async fn measure(
         pacer: Arc::new(
             zencall_core::rate_limiter::KeyedRateLimiter::from_settings(&settings.redis).await?,
         ),
+        analyzer: providers.analyzer,
     };
     let pass = |id: String| {
         let ctx = &ctx;

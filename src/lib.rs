@@ -2,6 +2,7 @@
 //! the API, the workers and the scheduler, each role startable alone or all together. The
 //! `zencall` command line (`main.rs`) and the end-to-end tests both start it from here.
 
+pub mod analysis_bench;
 pub mod bench;
 pub mod signal;
 
@@ -14,17 +15,19 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zencall_core::clock::{Clock, SystemClock};
-use zencall_core::config::{Settings, SimulateMode};
+use zencall_core::config::{AnalyzerChoice, Settings, SimulateMode};
 use zencall_core::jobs::QueueName;
 use zencall_core::jobs::runner::{Runner, RunnerSettings};
 use zencall_core::store::api_keys::{self, Scope};
 use zencall_core::store::{Db, organisations};
+use zencall_providers::analyzer::LexiconAnalyzer;
+use zencall_providers::llm_analyzer::LlmAnalyzer;
 use zencall_providers::simulated_calls::CallReporter;
 use zencall_providers::simulator::Simulator;
 use zencall_providers::twilio::TwilioClient;
 use zencall_providers::vapi::VapiClient;
 use zencall_providers::webhook_sender::{SenderSettings, WebhookSender};
-use zencall_providers::{Telephony, VoicePlatform};
+use zencall_providers::{Telephony, TranscriptAnalyzer, VoicePlatform};
 use zencall_worker::JobContext;
 
 /// Which roles a process runs.
@@ -91,6 +94,8 @@ pub struct Providers {
     /// The simulator, when it stands in for both: it can then place simulated calls, reported
     /// to the API of the same process.
     pub simulator: Option<Simulator>,
+    /// Reads call transcripts: the offline analyzer unless `analysis.analyzer = "llm"`.
+    pub analyzer: Arc<dyn TranscriptAnalyzer>,
 }
 
 impl Providers {
@@ -100,6 +105,7 @@ impl Providers {
             voice: Arc::new(sim.clone()),
             telephony: Arc::new(sim.clone()),
             simulator: Some(sim.clone()),
+            analyzer: Arc::new(LexiconAnalyzer),
         }
     }
 
@@ -109,8 +115,29 @@ impl Providers {
             voice,
             telephony,
             simulator: None,
+            analyzer: Arc::new(LexiconAnalyzer),
         }
     }
+
+    /// The same providers with another transcript analyzer.
+    pub fn with_analyzer(mut self, analyzer: Arc<dyn TranscriptAnalyzer>) -> Self {
+        self.analyzer = analyzer;
+        self
+    }
+}
+
+/// The transcript analyzer the settings call for.
+pub fn analyzer(settings: &Settings) -> anyhow::Result<Arc<dyn TranscriptAnalyzer>> {
+    Ok(match settings.analysis.analyzer {
+        AnalyzerChoice::Lexicon => Arc::new(LexiconAnalyzer),
+        AnalyzerChoice::Llm => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let llm = LlmAnalyzer::new(&settings.analysis.llm, Arc::new(LexiconAnalyzer))
+                .context("cannot build the language-model analyzer (analysis.llm)")?;
+            tracing::info!(model = %settings.analysis.llm.model, "transcripts are analysed by a language model");
+            Arc::new(llm)
+        }
+    })
 }
 
 /// The voice platform and telephony provider the settings call for.
@@ -141,14 +168,14 @@ pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
     };
     if simulate {
         tracing::info!("using simulated voice and telephony providers");
-        Ok(Providers::simulated(&Simulator::new(&p.simulator)))
+        Ok(Providers::simulated(&Simulator::new(&p.simulator)).with_analyzer(analyzer(settings)?))
     } else {
         let vapi = VapiClient::new(&p.vapi, &p.twilio)
             .context("cannot build the Vapi client")?
             .with_server_secret(settings.webhooks.vapi_secret.clone());
         let twilio = TwilioClient::new(&p.twilio, &settings.server.public_url)
             .context("cannot build the Twilio client")?;
-        Ok(Providers::real(Arc::new(vapi), Arc::new(twilio)))
+        Ok(Providers::real(Arc::new(vapi), Arc::new(twilio)).with_analyzer(analyzer(settings)?))
     }
 }
 
@@ -281,7 +308,10 @@ pub async fn start_on_clock(
 
     if !roles.queues.is_empty() {
         let Providers {
-            voice, telephony, ..
+            voice,
+            telephony,
+            analyzer,
+            ..
         } = providers.context("workers need the voice and telephony providers")?;
         let ctx = JobContext {
             db: db.clone(),
@@ -295,6 +325,7 @@ pub async fn start_on_clock(
                     .await
                     .context("the call pacer needs Redis when redis.url is set")?,
             ),
+            analyzer,
         };
         let runner = Runner::new(
             db.clone(),

@@ -160,6 +160,23 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         jobs: u64,
     },
+    /// Runs the labelled evaluation set through the transcript analyzer and prints, per
+    /// language, sentiment macro-F1, intent accuracy, the confusion matrix and (offline)
+    /// transcripts per second on one core.
+    Analysis {
+        /// Which part of the set: `test` (held out: the reported figures), `tune`, or `all`.
+        #[arg(long, value_enum, default_value = "test")]
+        split: zencall::analysis_bench::Split,
+        /// Use the language model configured in `analysis.llm` instead of the offline analyzer.
+        #[arg(long)]
+        llm: bool,
+        /// At most this many transcripts per language.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Also print every misread transcript.
+        #[arg(long)]
+        show_errors: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -384,6 +401,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db.migrate().await.context("cannot apply migrations")?;
             let report = zencall::bench::campaign(settings, db, contacts).await?;
             println!("{report}");
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Analysis {
+                    split,
+                    llm,
+                    limit,
+                    show_errors,
+                },
+        } => {
+            let choice = if llm { "llm" } else { "lexicon" };
+            let settings = load(config, &[("analysis.analyzer", choice.into())])?;
+            let analyzer = zencall::analyzer(&settings)?;
+            let report = zencall::analysis_bench::analysis(
+                analyzer.as_ref(),
+                split,
+                limit,
+                show_errors,
+                std::time::Duration::from_secs(2),
+            )
+            .await?;
+            print!("{report}");
             Ok(())
         }
         Command::Bench {

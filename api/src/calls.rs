@@ -1,25 +1,35 @@
-//! `/v1/calls`: the calls of the caller's organisation, newest first, with filters.
+//! `/v1/calls`: the calls of the caller's organisation, newest first, with filters; each
+//! call's transcript analysis, its history, and re-analysis on request.
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use zencall_core::domain::analysis::{IntentName, SentimentLabel};
+use zencall_core::domain::ids::new_id;
+use zencall_core::jobs::payloads::AnalyzeTranscript;
+use zencall_core::jobs::{EnqueueOptions, enqueue_in};
 use zencall_core::store::api_keys::Scope;
+use zencall_core::store::call_analyses;
 use zencall_core::store::calls::{self, Call, CallFilter, STATUSES};
+use zencall_core::views::AnalysisView;
 
 use crate::AppState;
 use crate::assistants::Page;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
-use crate::openapi::{BadRequest, NotFound, V1Errors};
+use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, V1Errors};
 
 /// Call routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/calls", get(list))
         .route("/v1/calls/{id}", get(show))
+        .route("/v1/calls/{id}/analysis", post(reanalyse))
+        .route("/v1/calls/{id}/analyses", get(history))
 }
 
 /// The query of `GET /v1/calls`; any other parameter is refused (400).
@@ -34,6 +44,12 @@ struct ListParams {
     /// Only calls in this status.
     #[param(schema_with = status_param)]
     status: Option<String>,
+    /// Only calls whose current analysis reads this caller sentiment.
+    #[param(schema_with = sentiment_param)]
+    sentiment: Option<String>,
+    /// Only calls whose current analysis found this intent.
+    #[param(schema_with = intent_param)]
+    intent: Option<String>,
     /// RFC 3339; calls created at or after.
     from: Option<DateTime<Utc>>,
     /// RFC 3339; calls created before (must be after `from`).
@@ -47,6 +63,14 @@ struct ListParams {
 
 fn status_param() -> utoipa::openapi::Object {
     zencall_core::schema::one_of(STATUSES)
+}
+
+fn sentiment_param() -> utoipa::openapi::Object {
+    zencall_core::schema::one_of(SentimentLabel::ALL.map(SentimentLabel::as_str))
+}
+
+fn intent_param() -> utoipa::openapi::Object {
+    zencall_core::schema::one_of(IntentName::ALL.map(IntentName::as_str))
 }
 
 /// Lists the organisation's calls, newest first.
@@ -78,6 +102,22 @@ async fn list(
             STATUSES.join(", ")
         )));
     }
+    if let Some(sentiment) = &params.sentiment
+        && SentimentLabel::parse(sentiment).is_none()
+    {
+        return Err(ApiError::BadRequest(
+            "sentiment: must be one of positive, neutral, negative".into(),
+        ));
+    }
+    if let Some(intent) = &params.intent
+        && IntentName::parse(intent).is_none()
+    {
+        let names: Vec<&str> = IntentName::ALL.iter().map(|i| i.as_str()).collect();
+        return Err(ApiError::BadRequest(format!(
+            "intent: must be one of {}",
+            names.join(", ")
+        )));
+    }
     if let (Some(from), Some(to)) = (params.from, params.to)
         && from >= to
     {
@@ -90,6 +130,8 @@ async fn list(
         status: params.status,
         from: params.from,
         to: params.to,
+        sentiment: params.sentiment,
+        intent: params.intent,
     };
     let rows = calls::list(
         &state.db,
@@ -112,7 +154,7 @@ async fn list(
     params(("id" = String, Path, description = "The call's id, `call_...`")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The call, with its transcript once it ended", body = Call),
+        (status = 200, description = "The call, with its transcript once it ended and its current analysis", body = CallDetail),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         V1Errors,
@@ -122,10 +164,164 @@ async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<Call>, ApiError> {
+) -> Result<axum::Json<CallDetail>, ApiError> {
     caller.require(Scope::Read)?;
-    let call = calls::find(&state.db, caller.org_id(), &id)
+    let call = find_call(&state, &caller, &id).await?;
+    let analysis = match call_analyses::current(&state.db, caller.org_id(), &id).await? {
+        Some(stored) => {
+            let provider =
+                call_analyses::provider_analysis(&state.db, caller.org_id(), &id).await?;
+            Some(AnalysisView::of(stored, provider.as_deref()))
+        }
+        None => None,
+    };
+    Ok(axum::Json(CallDetail { call, analysis }))
+}
+
+async fn find_call(state: &AppState, caller: &Caller, id: &str) -> Result<Call, ApiError> {
+    calls::find(&state.db, caller.org_id(), id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("call {id}")))?;
-    Ok(axum::Json(call))
+        .ok_or_else(|| ApiError::NotFound(format!("call {id}")))
+}
+
+/// A call with its current transcript analysis.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CallDetail {
+    /// The call.
+    #[serde(flatten)]
+    call: Call,
+    /// Its current analysis; null until it has been analysed (a few seconds after it ends).
+    #[schema(required = true)]
+    analysis: Option<AnalysisView>,
+}
+
+/// A queued re-analysis.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AnalysisRequest {
+    /// `anr_...`: the request, found again as the new analysis's origin.
+    id: String,
+    /// Always `analysis_request`.
+    #[schema(schema_with = analysis_request_object)]
+    object: &'static str,
+    /// The call.
+    call_id: String,
+    /// Always `queued`: the new analysis shows in `GET /v1/calls/{id}` once made.
+    #[schema(schema_with = queued_status)]
+    status: &'static str,
+}
+
+fn analysis_request_object() -> utoipa::openapi::Object {
+    zencall_core::schema::constant("analysis_request")
+}
+
+fn queued_status() -> utoipa::openapi::Object {
+    zencall_core::schema::constant("queued")
+}
+
+/// Analyses the call's transcript again, with the analyzer configured now; the current
+/// analysis stays in the history.
+#[utoipa::path(
+    post,
+    path = "/v1/calls/{id}/analysis",
+    tag = "calls",
+    operation_id = "reanalyse_call",
+    summary = "Analyse a call again",
+    description = "Queues a new analysis of the call's transcript (after changing the analyzer,         say). It becomes the call's current analysis and is announced by `call.analyzed`; the         previous ones stay in `GET /v1/calls/{id}/analyses`.",
+    params(("id" = String, Path, description = "The call's id, `call_...`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "The analysis is queued", body = AnalysisRequest),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        V1Errors,
+    )
+)]
+async fn reanalyse(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, axum::Json<AnalysisRequest>), ApiError> {
+    caller.require(Scope::Write)?;
+    let call = find_call(&state, &caller, &id).await?;
+    if call.status != "ended" {
+        return Err(ApiError::Conflict(format!(
+            "call {id} is {}: a call is analysed once it has ended",
+            call.status
+        )));
+    }
+    let request_id = new_id("anr");
+    let job = AnalyzeTranscript {
+        org_id: caller.org_id().to_string(),
+        call_id: id.clone(),
+        request_key: request_id.clone(),
+    };
+    let mut tx = state.db.begin().await?;
+    enqueue_in(
+        &mut tx,
+        &job,
+        EnqueueOptions::unique(format!("analysis:{id}:{request_id}")),
+        state.settings.queue.max_attempts,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(AnalysisRequest {
+            id: request_id,
+            object: "analysis_request",
+            call_id: id,
+            status: "queued",
+        }),
+    ))
+}
+
+/// Every analysis of the call, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AnalysisHistory {
+    /// Always `list`.
+    #[schema(schema_with = list_object)]
+    object: &'static str,
+    /// The analyses, newest first; the first is current.
+    data: Vec<AnalysisView>,
+}
+
+fn list_object() -> utoipa::openapi::Object {
+    zencall_core::schema::constant("list")
+}
+
+/// The history of the call's analyses.
+#[utoipa::path(
+    get,
+    path = "/v1/calls/{id}/analyses",
+    tag = "calls",
+    operation_id = "list_call_analyses",
+    summary = "List a call's analyses",
+    params(("id" = String, Path, description = "The call's id, `call_...`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every analysis of the call, newest first", body = AnalysisHistory),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
+async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<AnalysisHistory>, ApiError> {
+    caller.require(Scope::Read)?;
+    find_call(&state, &caller, &id).await?;
+    let provider = call_analyses::provider_analysis(&state.db, caller.org_id(), &id).await?;
+    let data = call_analyses::history(&state.db, caller.org_id(), &id)
+        .await?
+        .into_iter()
+        .map(|stored| AnalysisView::of(stored, provider.as_deref()))
+        .collect();
+    Ok(axum::Json(AnalysisHistory {
+        object: "list",
+        data,
+    }))
 }

@@ -203,6 +203,10 @@ struct Progress {
     /// not running or nothing ended in the last hour.
     #[schema(required = true)]
     estimated_completion_at: Option<DateTime<Utc>>,
+    /// The campaign's analysed calls per caller sentiment (every label listed, zeros included).
+    sentiment: BTreeMap<String, u64>,
+    /// The campaign's analysed calls per intent, most frequent first.
+    intents: Vec<crate::assistant_stats::IntentCount>,
 }
 
 /// A campaign as the API shows it.
@@ -443,7 +447,24 @@ async fn progress(state: &AppState, campaign: &Campaign) -> Result<Progress, Api
             let hours = remaining as f64 / ended_last_hour as f64;
             now + TimeDelta::seconds((hours * 3600.0).min(1e9) as i64)
         });
+    let analysed = zencall_core::store::calls::stats(
+        &state.db,
+        &campaign.org_id,
+        &zencall_core::store::calls::StatsScope {
+            campaign_id: Some(campaign.id.clone()),
+            ..Default::default()
+        },
+    )
+    .await?
+    .total;
+    let mut sentiment: BTreeMap<String, u64> = zencall_core::domain::analysis::SentimentLabel::ALL
+        .iter()
+        .map(|l| (l.as_str().to_string(), 0))
+        .collect();
+    sentiment.extend(analysed.sentiment.clone());
     Ok(Progress {
+        sentiment,
+        intents: crate::assistant_stats::top_intents(&analysed.intents),
         contacts,
         contacts_total,
         attempts,

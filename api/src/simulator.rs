@@ -12,7 +12,7 @@ use zencall_core::domain::assistant::{AssistantStatus, FieldError};
 use zencall_core::domain::phone::{CountryCode, PhoneNumber};
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::assistants;
-use zencall_providers::simulated_calls::{CallOutcome, Direction};
+use zencall_providers::simulated_calls::{CallOutcome, Direction, Scenario, Script};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -49,6 +49,16 @@ struct CallRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 3600)]
     talk_secs: Option<u32>,
+    /// What the caller of an answered call wants: `booking`, `complaint`, `reschedule`,
+    /// `quote_request` or `information`, said in the assistant's language. Without it, the
+    /// caller takes an appointment (in French).
+    #[serde(default)]
+    #[schema(schema_with = scenario_schema, required = false)]
+    scenario: Option<String>,
+}
+
+fn scenario_schema() -> utoipa::openapi::Object {
+    zencall_core::schema::one_of(Scenario::ALL.map(|(_, name)| name))
 }
 
 /// The call the simulator will report.
@@ -167,6 +177,18 @@ async fn create(
         .ok_or_else(|| ApiError::NotFound(format!("assistant {}", request.assistant_id)))?;
     let country = CountryCode::parse(&assistant.phone_country).ok();
     let (customer, direction, outcome) = validate(&request, country).map_err(ApiError::Invalid)?;
+    let script = match request.scenario.as_deref() {
+        None => None,
+        Some(name) => Some(Script {
+            scenario: Scenario::parse(name).ok_or_else(|| {
+                ApiError::Invalid(vec![FieldError::new(
+                    "scenario",
+                    "must be booking, complaint, reschedule, quote_request or information",
+                )])
+            })?,
+            english: assistant.language == zencall_core::domain::sector::Language::En,
+        }),
+    };
     let (Some(ours), AssistantStatus::Active) = (&assistant.phone_number, assistant.status) else {
         return Err(ApiError::Conflict(format!(
             "assistant {} is {}: only an active assistant with a number takes calls",
@@ -175,7 +197,7 @@ async fn create(
         )));
     };
     let call = sim
-        .simulate_call(ours, customer.as_str(), direction, outcome)
+        .simulate_call(ours, customer.as_str(), direction, outcome, script)
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     let (from_number, to_number) = match direction {
         Direction::Inbound => (call.customer_number.clone(), call.our_number.clone()),

@@ -23,15 +23,18 @@ pub enum EventType {
     CallStarted,
     /// A call is over, with its report.
     CallEnded,
+    /// A call's transcript was analysed (again, after a re-analysis).
+    CallAnalyzed,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 5] = [
         EventType::AssistantProvisioned,
         EventType::AssistantFailed,
         EventType::CallStarted,
         EventType::CallEnded,
+        EventType::CallAnalyzed,
     ];
 
     /// The name customers see (`call.ended`).
@@ -41,6 +44,7 @@ impl EventType {
             Self::AssistantFailed => "assistant.failed",
             Self::CallStarted => "call.started",
             Self::CallEnded => "call.ended",
+            Self::CallAnalyzed => "call.analyzed",
         }
     }
 

@@ -81,3 +81,49 @@ impl From<Assistant> for AssistantView {
         }
     }
 }
+
+/// A call's transcript analysis as the API shows it and `call.analyzed` carries it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AnalysisView {
+    /// `can_...`
+    pub id: String,
+    /// Always `call_analysis`.
+    #[schema(schema_with = analysis_object)]
+    pub object: &'static str,
+    /// The call.
+    pub call_id: String,
+    /// Whether it is the call's current analysis (a re-analysis replaces it; the old one stays
+    /// in the history).
+    pub current: bool,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// What the analyzer said.
+    #[serde(flatten)]
+    pub result: crate::domain::analysis::TranscriptAnalysis,
+    /// The voice platform's own analysis of the call (Vapi's `summary`, `successEvaluation`,
+    /// `structuredData`), when its report carried one.
+    #[schema(required = true, value_type = Option<Object>)]
+    pub provider_analysis: Option<serde_json::Value>,
+}
+
+fn analysis_object() -> utoipa::openapi::Object {
+    crate::schema::constant("call_analysis")
+}
+
+impl AnalysisView {
+    /// The view of a stored analysis, with the provider's analysis as stored on the call.
+    pub fn of(
+        stored: crate::store::call_analyses::StoredAnalysis,
+        provider_analysis: Option<&str>,
+    ) -> Self {
+        Self {
+            id: stored.id,
+            object: "call_analysis",
+            call_id: stored.call_id,
+            current: stored.is_current,
+            created_at: stored.created_at,
+            result: stored.analysis,
+            provider_analysis: provider_analysis.and_then(|text| serde_json::from_str(text).ok()),
+        }
+    }
+}

@@ -2,8 +2,10 @@
 //! adapter whose base URL, credentials and timeout come from configuration, and a simulator
 //! that `zencall up` uses when no credentials are configured.
 
+pub mod analyzer;
 pub mod error;
 mod http;
+pub mod llm_analyzer;
 pub mod signatures;
 pub mod simulated_calls;
 pub mod simulator;
@@ -13,6 +15,7 @@ pub mod vapi;
 pub mod voice;
 pub mod webhook_sender;
 
+pub use analyzer::TranscriptAnalyzer;
 pub use error::ProviderError;
 pub use telephony::Telephony;
 pub use voice::VoicePlatform;

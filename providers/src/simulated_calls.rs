@@ -69,6 +69,129 @@ pub struct SimulatedCall {
     pub ringing_at: DateTime<Utc>,
     /// Our attempt id (`att_...`) of an outbound call we placed, carried in the call's metadata.
     pub attempt_id: Option<String>,
+    /// What is said if the call is answered; `None`: the default appointment conversation.
+    pub script: Option<Script>,
+}
+
+/// What the caller of an answered simulated call wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// A new appointment, happily taken.
+    Booking,
+    /// An unhappy customer whose order is late.
+    Complaint,
+    /// Moving an appointment.
+    Reschedule,
+    /// A quote for a job.
+    QuoteRequest,
+    /// A question about opening hours.
+    Information,
+}
+
+impl Scenario {
+    /// Every scenario, as the API names them.
+    pub const ALL: [(Scenario, &'static str); 5] = [
+        (Scenario::Booking, "booking"),
+        (Scenario::Complaint, "complaint"),
+        (Scenario::Reschedule, "reschedule"),
+        (Scenario::QuoteRequest, "quote_request"),
+        (Scenario::Information, "information"),
+    ];
+
+    /// Parses an API name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == text).map(|(s, _)| *s)
+    }
+}
+
+/// A scenario in a language: what an answered simulated call says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Script {
+    /// What the caller wants.
+    pub scenario: Scenario,
+    /// Spoken in English (otherwise French).
+    pub english: bool,
+}
+
+impl Script {
+    /// The transcript and the platform's summary.
+    fn lines(self) -> (&'static str, &'static str) {
+        match (self.scenario, self.english) {
+            (Scenario::Booking, false) => (TRANSCRIPT, SUMMARY),
+            (Scenario::Booking, true) => (
+                "AI: Hello, thanks for calling, how can I help?\n\
+                 User: Hi! I'd like to book an appointment for Thursday morning, please.\n\
+                 AI: Thursday at 11:30, does that work for you?\n\
+                 User: Perfect, that's great, thank you so much!\n\
+                 AI: You're booked in. Have a lovely day!",
+                "The caller booked an appointment on Thursday at 11:30.",
+            ),
+            (Scenario::Complaint, false) => (
+                "AI: Bonjour, vous êtes bien chez nous, que puis-je pour vous ?\n\
+                 User: Bonjour. J'ai commandé il y a trois semaines et mon colis n'est toujours pas arrivé. \
+                 C'est inadmissible, j'ai déjà appelé deux fois.\n\
+                 AI: Je suis désolée pour ce retard. Je transmets votre réclamation au responsable.\n\
+                 User: Je suis vraiment déçu, j'attends une réponse rapide.\n\
+                 AI: C'est noté, nous revenons vers vous aujourd'hui.",
+                "Le client se plaint d'un colis en retard de trois semaines.",
+            ),
+            (Scenario::Complaint, true) => (
+                "AI: Hello, thanks for calling, how can I help?\n\
+                 User: Hi. I ordered three weeks ago and my parcel still hasn't arrived. \
+                 This is unacceptable, I've already called twice.\n\
+                 AI: I'm sorry about the delay. I'll pass your complaint on to the manager.\n\
+                 User: I'm really disappointed. I expect an answer today.\n\
+                 AI: Noted, we'll get back to you today.",
+                "The caller complains that a parcel is three weeks late.",
+            ),
+            (Scenario::Reschedule, false) => (
+                "AI: Bonjour, vous êtes bien chez nous, que puis-je pour vous ?\n\
+                 User: Bonjour, je voudrais décaler mon rendez-vous de mardi, je ne pourrai pas venir.\n\
+                 AI: Bien sûr. Jeudi à 15 h, cela vous irait ?\n\
+                 User: Oui, ça me va, merci.\n\
+                 AI: C'est noté pour jeudi à 15 h. Bonne journée !",
+                "Le client a déplacé son rendez-vous de mardi à jeudi 15 h.",
+            ),
+            (Scenario::Reschedule, true) => (
+                "AI: Hello, thanks for calling, how can I help?\n\
+                 User: Hi, I need to move my appointment on Tuesday, I can't make it.\n\
+                 AI: Of course. Would Thursday at 3 pm suit you?\n\
+                 User: Yes, that works, thanks.\n\
+                 AI: All set for Thursday at 3 pm. Bye!",
+                "The caller moved an appointment from Tuesday to Thursday 3 pm.",
+            ),
+            (Scenario::QuoteRequest, false) => (
+                "AI: Bonjour, que puis-je pour vous ?\n\
+                 User: Bonjour, je voudrais un devis pour remplacer mon chauffe-eau, il a quinze ans.\n\
+                 AI: Très bien. Quelle est la capacité du ballon ?\n\
+                 User: Deux cents litres, je crois.\n\
+                 AI: C'est noté, le devis vous sera envoyé sous 48 heures.",
+                "Le client demande un devis pour remplacer un chauffe-eau de 200 litres.",
+            ),
+            (Scenario::QuoteRequest, true) => (
+                "AI: Hello, how can I help?\n\
+                 User: Hi, could I get a quote to replace my boiler? It's fifteen years old.\n\
+                 AI: Certainly. Do you know the model?\n\
+                 User: Not off-hand, sorry.\n\
+                 AI: No problem, an engineer will send you a quote within 48 hours.",
+                "The caller asked for a quote to replace a boiler.",
+            ),
+            (Scenario::Information, false) => (
+                "AI: Bonjour, que puis-je pour vous ?\n\
+                 User: Bonjour, je voulais savoir quels sont vos horaires d'ouverture samedi.\n\
+                 AI: Nous sommes ouverts de 9 h à 18 h le samedi.\n\
+                 User: D'accord, merci. Au revoir.",
+                "Le client a demandé les horaires du samedi.",
+            ),
+            (Scenario::Information, true) => (
+                "AI: Hello, how can I help?\n\
+                 User: Hi, I was wondering what your opening hours are on Saturday.\n\
+                 AI: We're open from 9 am to 6 pm on Saturdays.\n\
+                 User: Okay, thanks. Bye.",
+                "The caller asked about Saturday opening hours.",
+            ),
+        }
+    }
 }
 
 /// One message of a call's report: to which of our endpoints, and its body.
@@ -164,9 +287,10 @@ impl SimulatedCall {
         ];
         match self.outcome {
             CallOutcome::Answered { talk_secs } => {
-                let (transcript, summary) = match self.direction {
-                    Direction::Inbound => (TRANSCRIPT, SUMMARY),
-                    Direction::Outbound => (OUTBOUND_TRANSCRIPT, OUTBOUND_SUMMARY),
+                let (transcript, summary) = match (self.script, self.direction) {
+                    (Some(script), _) => script.lines(),
+                    (None, Direction::Inbound) => (TRANSCRIPT, SUMMARY),
+                    (None, Direction::Outbound) => (OUTBOUND_TRANSCRIPT, OUTBOUND_SUMMARY),
                 };
                 let talk = self.conversation(
                     talk_secs,
@@ -439,6 +563,7 @@ mod tests {
             outcome,
             ringing_at: "2026-11-20T10:00:00Z".parse().unwrap(),
             attempt_id: None,
+            script: None,
         }
     }
 
@@ -446,6 +571,7 @@ mod tests {
         SimulatedCall {
             direction: Direction::Outbound,
             attempt_id: Some("att_01JATTEMPT".into()),
+            script: None,
             ..call(outcome)
         }
     }

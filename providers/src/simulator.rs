@@ -19,7 +19,7 @@ use zencall_core::clock::{Clock, SystemClock};
 use zencall_core::config::SimulatorSettings;
 use zencall_core::domain::phone::PhoneNumber;
 
-use crate::simulated_calls::{CallOutcome, CallReporter, Direction, SimulatedCall};
+use crate::simulated_calls::{CallOutcome, CallReporter, Direction, Script, SimulatedCall};
 use crate::telephony::{AvailableNumber, NumberSearch, OwnedNumber, Telephony};
 use crate::voice::{AssistantSpec, NumberImport, OutboundCall, VoicePlatform};
 use crate::{ProviderError, http};
@@ -412,6 +412,7 @@ impl Simulator {
         customer_number: &str,
         direction: Direction,
         outcome: CallOutcome,
+        script: Option<Script>,
     ) -> Result<SimulatedCall, ProviderError> {
         let reporter = self.reporter()?;
         let vapi_assistant_id = self
@@ -434,6 +435,7 @@ impl Simulator {
             outcome,
             ringing_at: self.clock.now(),
             attempt_id: None,
+            script,
         };
         self.play(reporter, call.clone());
         Ok(call)
@@ -686,6 +688,7 @@ impl VoicePlatform for Simulator {
                 outcome: self.draw_outcome(),
                 ringing_at: now,
                 attempt_id: Some(call.attempt_id.clone()),
+                script: None,
             };
             state.calls.insert(
                 call.attempt_id.clone(),

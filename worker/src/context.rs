@@ -9,7 +9,7 @@ use zencall_core::events::{self, EventType};
 use zencall_core::rate_limiter::KeyedRateLimiter;
 use zencall_core::store::{Db, StoreError};
 use zencall_providers::webhook_sender::WebhookSender;
-use zencall_providers::{Telephony, VoicePlatform};
+use zencall_providers::{Telephony, TranscriptAnalyzer, VoicePlatform};
 
 /// Shared by all handlers of a worker process; cheap to clone.
 #[derive(Clone)]
@@ -28,6 +28,8 @@ pub struct JobContext {
     pub webhooks: Arc<WebhookSender>,
     /// Paces calls per caller number (shared through Redis when configured).
     pub pacer: Arc<KeyedRateLimiter>,
+    /// Reads call transcripts (the offline analyzer, or a language model).
+    pub analyzer: Arc<dyn TranscriptAnalyzer>,
 }
 
 impl JobContext {

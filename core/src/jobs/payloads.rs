@@ -134,6 +134,51 @@ impl Job for DialContact {
     const MAX_ATTEMPTS: Option<u32> = Some(8);
 }
 
+/// Analyse a call's transcript (sentiment, intents, summary, tags, actions) and make the
+/// result the call's current analysis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalyzeTranscript {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The call.
+    pub call_id: String,
+    /// `auto:{analyzer version}` for the analysis made when the call ends, or the id of a
+    /// re-analysis request: one analysis is stored per call and request key.
+    pub request_key: String,
+}
+
+impl Job for AnalyzeTranscript {
+    const KIND: &'static str = "AnalyzeTranscript";
+    const QUEUE: QueueName = QueueName::Analysis;
+    const MAX_ATTEMPTS: Option<u32> = Some(6);
+}
+
+impl AnalyzeTranscript {
+    /// The request key of the analysis made when a call ends, per analyzer version.
+    pub fn auto_request_key(analyzer_version: &str) -> String {
+        format!("auto:{analyzer_version}")
+    }
+
+    /// Queues the analysis of a call that just ended with a transcript, inside `tx` (the
+    /// transaction that stores the transcript). Unique per call and analyzer version, so a
+    /// repeated end-of-call report analyses once.
+    pub async fn enqueue_for_ended_call(
+        tx: &mut crate::store::Tx,
+        org_id: &str,
+        call_id: &str,
+        analyzer_version: &str,
+    ) -> Result<super::Enqueued, crate::store::StoreError> {
+        let request_key = Self::auto_request_key(analyzer_version);
+        let job = AnalyzeTranscript {
+            org_id: org_id.to_string(),
+            call_id: call_id.to_string(),
+            request_key: request_key.clone(),
+        };
+        let options = super::EnqueueOptions::unique(format!("analysis:{call_id}:{request_key}"));
+        super::enqueue_in(tx, &job, options, 6).await
+    }
+}
+
 /// Delete finished jobs past their retention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PruneJobs {}

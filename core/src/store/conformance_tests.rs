@@ -773,3 +773,165 @@ async fn jobs_stuck_with_a_live_worker_are_put_back_after_the_longest_possible_r
         t.drop_database().await;
     }
 }
+
+fn analysis_of(label: &str, intents: &[&str]) -> crate::domain::analysis::TranscriptAnalysis {
+    serde_json::from_value(serde_json::json!({
+        "status": "completed", "analyzer": "lexicon", "analyzer_version": "lexicon-1",
+        "language": "fr",
+        "sentiment": {"score": if label == "negative" { -0.6 } else { 0.5 }, "label": label,
+                      "trend": "steady", "turns": [], "evidence": []},
+        "intents": intents.iter().map(|i| serde_json::json!({"name": i, "confidence": 0.9, "trigger": "x"})).collect::<Vec<_>>(),
+        "summary": "Client : bonjour.", "tags": [], "actions": [], "notes": []
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn analyses_are_stored_once_per_request_and_the_newest_is_the_calls_current_one() {
+    use super::call_analyses;
+    use super::calls::{self, CallFilter, CallReport, StatsScope};
+    for t in TestDb::all().await {
+        let db = &t.db;
+        let org_id = org(db, "Salon Dupont").await;
+        let report = CallReport {
+            status: Some("ended".into()),
+            started_at: Some(Utc::now() - chrono::Duration::seconds(90)),
+            ended_at: Some(Utc::now()),
+            transcript: Some("User: bonjour".into()),
+            provider_analysis: Some(r#"{"summary":"ok"}"#.into()),
+            ..CallReport::default()
+        };
+        let mut tx = db.begin().await.unwrap();
+        let call = calls::merge_vapi_report(
+            &mut tx,
+            &org_id,
+            None,
+            "vapi-a",
+            "inbound",
+            &report,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        let first = analysis_of("negative", &["complaint", "cancellation"]);
+        let mut tx = db.begin().await.unwrap();
+        let stored = call_analyses::store_current(
+            &mut tx,
+            &org_id,
+            &call.id,
+            "auto:lexicon-1",
+            &first,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert!(stored.is_some(), "{:?}", t.backend());
+        let mut tx = db.begin().await.unwrap();
+        let again = call_analyses::store_current(
+            &mut tx,
+            &org_id,
+            &call.id,
+            "auto:lexicon-1",
+            &first,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert!(again.is_none(), "a second run stores nothing");
+
+        let listed = |filter: CallFilter| {
+            let org_id = org_id.clone();
+            async move { calls::list(db, &org_id, &filter, None, 10).await.unwrap() }
+        };
+        let negative = listed(CallFilter {
+            sentiment: Some("negative".into()),
+            ..CallFilter::default()
+        })
+        .await;
+        assert_eq!(negative.len(), 1);
+        assert_eq!(negative[0].intents.0, ["complaint", "cancellation"]);
+        let cancel = listed(CallFilter {
+            intent: Some("cancellation".into()),
+            ..CallFilter::default()
+        })
+        .await;
+        assert_eq!(cancel.len(), 1);
+        assert!(
+            listed(CallFilter {
+                intent: Some("booking".into()),
+                ..CallFilter::default()
+            })
+            .await
+            .is_empty()
+        );
+
+        let second = analysis_of("positive", &["booking"]);
+        let mut tx = db.begin().await.unwrap();
+        call_analyses::store_current(&mut tx, &org_id, &call.id, "anr_1", &second, Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        tx.commit().await.unwrap();
+        let current = call_analyses::current(db, &org_id, &call.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(current.request_key, "anr_1");
+        assert_eq!(current.analysis, second);
+        let history = call_analyses::history(db, &org_id, &call.id).await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history.iter().filter(|h| h.is_current).count(), 1);
+        assert!(
+            listed(CallFilter {
+                sentiment: Some("negative".into()),
+                ..CallFilter::default()
+            })
+            .await
+            .is_empty()
+        );
+        assert_eq!(
+            call_analyses::provider_analysis(db, &org_id, &call.id)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(r#"{"summary":"ok"}"#)
+        );
+
+        let other = org(db, "Autre").await;
+        assert!(
+            call_analyses::current(db, &other, &call.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            call_analyses::history(db, &other, &call.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let stats = calls::stats(db, &org_id, &StatsScope::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (stats.total.calls, stats.total.answered),
+            (1, 1),
+            "{:?}",
+            t.backend()
+        );
+        assert_eq!(stats.total.total_duration_secs, 90);
+        assert_eq!(stats.total.sentiment.get("positive"), Some(&1));
+        assert_eq!(stats.total.intents.get("booking"), Some(&1));
+        assert_eq!(stats.days.len(), 1);
+        assert_eq!(
+            stats.days[0].0,
+            call.created_at.format("%Y-%m-%d").to_string()
+        );
+        t.drop_database().await;
+    }
+}

@@ -8,6 +8,7 @@
 pub mod api_keys;
 pub mod assistants;
 pub mod board_sessions;
+pub mod call_analyses;
 pub mod call_attempts;
 pub mod calls;
 pub mod campaign_contacts;

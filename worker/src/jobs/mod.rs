@@ -1,5 +1,6 @@
 //! One module per job kind, and the list that registers them all.
 
+pub mod analyze_transcript;
 pub mod delete_assistant;
 pub mod deliver_webhook;
 pub mod dial_contact;
@@ -14,8 +15,9 @@ pub mod sync_assistant;
 
 use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::{
-    DeleteAssistant, DeliverWebhook, DialContact, Noop, PlanCampaign, PlanCampaigns,
-    ProcessInboundEvent, ProvisionAssistant, PruneJobs, RescueStuckJobs, SyncAssistant,
+    AnalyzeTranscript, DeleteAssistant, DeliverWebhook, DialContact, Noop, PlanCampaign,
+    PlanCampaigns, ProcessInboundEvent, ProvisionAssistant, PruneJobs, RescueStuckJobs,
+    SyncAssistant,
 };
 use zencall_core::jobs::runner::Registry;
 use zencall_core::store::assistants::Assistant;
@@ -50,6 +52,7 @@ pub fn registry(ctx: JobContext) -> Registry {
         DialContact => dial_contact,
         PruneJobs => prune_jobs,
         RescueStuckJobs => rescue_stuck_jobs,
+        AnalyzeTranscript => analyze_transcript,
         Noop => noop,
     );
     r

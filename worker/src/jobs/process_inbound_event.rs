@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use zencall_core::domain::campaign::Outcome;
 use zencall_core::events::EventType;
-use zencall_core::jobs::payloads::PlanCampaign;
 use zencall_core::jobs::payloads::ProcessInboundEvent;
+use zencall_core::jobs::payloads::{AnalyzeTranscript, PlanCampaign};
 use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::assistants;
 use zencall_core::store::calls::{self, Call, CallReport};
@@ -140,6 +140,7 @@ pub fn parse_vapi(event_type: &str, payload: &str) -> Result<Option<VapiCallEven
                 .or_else(|| text(message, &["recordingUrl"]));
             report.summary =
                 text(message, &["analysis", "summary"]).or_else(|| text(message, &["summary"]));
+            report.provider_analysis = provider_analysis(message);
         }
         _ => return Ok(None),
     }
@@ -164,6 +165,29 @@ pub fn parse_vapi(event_type: &str, payload: &str) -> Result<Option<VapiCallEven
                 .unwrap_or(false)
         }),
     }))
+}
+
+/// Longest provider analysis kept, in bytes of JSON.
+const MAX_PROVIDER_ANALYSIS_BYTES: usize = 32 * 1024;
+
+/// The voice platform's own analysis (`summary`, `successEvaluation`, `structuredData`), as
+/// JSON, when the report carries a non-empty one of reasonable size.
+fn provider_analysis(message: &Value) -> Option<String> {
+    let analysis = message.get("analysis")?.as_object()?;
+    let kept: serde_json::Map<String, Value> = ["summary", "successEvaluation", "structuredData"]
+        .into_iter()
+        .filter_map(|key| {
+            analysis
+                .get(key)
+                .filter(|v| !v.is_null())
+                .map(|v| (key.to_string(), v.clone()))
+        })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    let text = Value::Object(kept).to_string();
+    (text.len() <= MAX_PROVIDER_ANALYSIS_BYTES).then_some(text)
 }
 
 /// Twilio's call statuses in ours; the ending ones say why the call ended.
@@ -246,8 +270,10 @@ async fn vapi(ctx: &JobContext, event: &InboundEvent) -> Result<String, JobError
     } else {
         (ours, parsed.customer_number)
     };
+    let end_report = event.event_type == "end-of-call-report";
+    let mut tx = ctx.db.begin().await?;
     let call = calls::merge_vapi_report(
-        &ctx.db,
+        &mut tx,
         &assistant.org_id,
         Some(&assistant.id),
         &parsed.vapi_call_id,
@@ -256,7 +282,21 @@ async fn vapi(ctx: &JobContext, event: &InboundEvent) -> Result<String, JobError
         ctx.clock.now(),
     )
     .await?;
-    let end_report = event.event_type == "end-of-call-report";
+    // An answered call's transcript is analysed once per analyzer version, however often
+    // its report comes; the job is queued with the transcript it reads.
+    if end_report
+        && call.status == "ended"
+        && (call.transcript.is_some() || call.started_at.is_some())
+    {
+        AnalyzeTranscript::enqueue_for_ended_call(
+            &mut tx,
+            &call.org_id,
+            &call.id,
+            &ctx.analyzer.version(),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     announce_call(ctx, &call, end_report).await?;
     if end_report && parsed.direction == "outbound" {
         let attempt = record_attempt_outcome(

@@ -5,17 +5,61 @@ use super::AnalysisLanguage;
 use crate::domain::sector::Language;
 
 const FRENCH: [&str; 48] = [
-    "le", "la", "les", "de", "des", "du", "un", "une", "et", "est", "je", "vous", "pas", "pour",
-    "que", "qui", "avec", "sur", "mais", "oui", "non", "merci", "bonjour", "c'est", "j'ai",
-    "mon", "ma", "mes", "votre", "vos", "nous", "il", "elle", "ce", "ça", "très", "bien", "au",
-    "aux", "dans", "ne", "n'est", "suis", "avez", "peux", "voudrais", "d'accord", "rendez-vous",
+    "le",
+    "la",
+    "les",
+    "de",
+    "des",
+    "du",
+    "un",
+    "une",
+    "et",
+    "est",
+    "je",
+    "vous",
+    "pas",
+    "pour",
+    "que",
+    "qui",
+    "avec",
+    "sur",
+    "mais",
+    "oui",
+    "non",
+    "merci",
+    "bonjour",
+    "c'est",
+    "j'ai",
+    "mon",
+    "ma",
+    "mes",
+    "votre",
+    "vos",
+    "nous",
+    "il",
+    "elle",
+    "ce",
+    "ça",
+    "très",
+    "bien",
+    "au",
+    "aux",
+    "dans",
+    "ne",
+    "n'est",
+    "suis",
+    "avez",
+    "peux",
+    "voudrais",
+    "d'accord",
+    "rendez-vous",
 ];
 
 const ENGLISH: [&str; 48] = [
     "the", "a", "an", "and", "is", "i", "you", "not", "for", "that", "with", "on", "but", "yes",
-    "no", "thanks", "thank", "hello", "hi", "it's", "i'm", "my", "your", "we", "he", "she",
-    "this", "it", "very", "well", "to", "of", "in", "do", "don't", "can", "could", "would",
-    "like", "please", "have", "what", "when", "okay", "sure", "just", "was", "are",
+    "no", "thanks", "thank", "hello", "hi", "it's", "i'm", "my", "your", "we", "he", "she", "this",
+    "it", "very", "well", "to", "of", "in", "do", "don't", "can", "could", "would", "like",
+    "please", "have", "what", "when", "okay", "sure", "just", "was", "are",
 ];
 
 /// Fewer recognised words than this, and the transcript is too short to tell.
@@ -47,7 +91,11 @@ pub fn detect(text: &str, hint: Option<Language>) -> AnalysisLanguage {
     if fr + en < MIN_EVIDENCE {
         // A few words ("Oui.", "OK, bye") cannot be told apart; a long text with none of
         // either language's common words is another language.
-        return if words <= 12 { hinted() } else { AnalysisLanguage::Unknown };
+        return if words <= 12 {
+            hinted()
+        } else {
+            AnalysisLanguage::Unknown
+        };
     }
     // Both languages must account for a fair share of a real text in that language.
     let share = (fr.max(en) as f64) / (words as f64);
@@ -65,16 +113,24 @@ pub fn detect(text: &str, hint: Option<Language>) -> AnalysisLanguage {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
     fn french_and_english_are_told_apart() {
         assert_eq!(
-            detect("Bonjour, je voudrais prendre rendez-vous pour une coupe.", None),
+            detect(
+                "Bonjour, je voudrais prendre rendez-vous pour une coupe.",
+                None
+            ),
             AnalysisLanguage::Fr
         );
         assert_eq!(
-            detect("Hi, I'd like to book a table for four on Friday, please.", None),
+            detect(
+                "Hi, I'd like to book a table for four on Friday, please.",
+                None
+            ),
             AnalysisLanguage::En
         );
     }
@@ -88,7 +144,13 @@ mod tests {
             ),
             AnalysisLanguage::Unknown
         );
-        assert_eq!(detect("你好，我想预约下周四的时间。谢谢你的帮助，再见。非常感谢您的耐心等待", None), AnalysisLanguage::Unknown);
+        assert_eq!(
+            detect(
+                "你好，我想预约下周四的时间。谢谢你的帮助，再见。非常感谢您的耐心等待",
+                None
+            ),
+            AnalysisLanguage::Unknown
+        );
     }
 
     #[test]

@@ -9,8 +9,7 @@ use super::sentiment::{self, TextScore};
 use super::transcript::{self, Speaker};
 use super::{
     AnalysisInput, AnalysisLanguage, AnalysisStatus, AnalyzerKind, Intent, IntentName, Sentiment,
-    SentimentLabel, SentimentTrend, TranscriptAnalysis, TurnSentiment, intents, language,
-    summary,
+    SentimentLabel, SentimentTrend, TranscriptAnalysis, TurnSentiment, intents, language, summary,
 };
 
 /// At or above this score, a call or a turn reads positive.
@@ -52,14 +51,82 @@ pub struct OfflineAnalyzer {
 
 /// Topic tags: each with the word stems that raise it, in either language.
 const TAGS: [(&str, &[&str]); 8] = [
-    ("urgent", &["urgen", "fuite", "inond", "emergency", "asap", "flood", "plus de chauffage", "plus d'eau chaude", "no heating", "no hot water", "leak"]),
-    ("price", &["prix", "tarif", "combien", "coût", "price", "cost", "how much", "charge"]),
-    ("delivery", &["livr", "colis", "deliver", "parcel", "package", "courier", "transporteur"]),
-    ("refund", &["rembours", "refund", "money back", "dédommag", "compensation"]),
-    ("billing", &["factur", "prélev", "débit", "invoice", "bill", "charged", "payment", "paiement"]),
-    ("delay", &["retard", "attend", "late", "delay", "waiting", "waited", "still not", "toujours pas"]),
+    (
+        "urgent",
+        &[
+            "urgen",
+            "fuite",
+            "inond",
+            "emergency",
+            "asap",
+            "flood",
+            "plus de chauffage",
+            "plus d'eau chaude",
+            "no heating",
+            "no hot water",
+            "leak",
+        ],
+    ),
+    (
+        "price",
+        &[
+            "prix", "tarif", "combien", "coût", "price", "cost", "how much", "charge",
+        ],
+    ),
+    (
+        "delivery",
+        &[
+            "livr",
+            "colis",
+            "deliver",
+            "parcel",
+            "package",
+            "courier",
+            "transporteur",
+        ],
+    ),
+    (
+        "refund",
+        &[
+            "rembours",
+            "refund",
+            "money back",
+            "dédommag",
+            "compensation",
+        ],
+    ),
+    (
+        "billing",
+        &[
+            "factur", "prélev", "débit", "invoice", "bill", "charged", "payment", "paiement",
+        ],
+    ),
+    (
+        "delay",
+        &[
+            "retard",
+            "attend",
+            "late",
+            "delay",
+            "waiting",
+            "waited",
+            "still not",
+            "toujours pas",
+        ],
+    ),
     ("allergy", &["allerg", "gluten", "intoléran", "intoleran"]),
-    ("repeat_contact", &["encore une fois", "déjà appelé", "troisième fois", "again", "already called", "third time", "second time"]),
+    (
+        "repeat_contact",
+        &[
+            "encore une fois",
+            "déjà appelé",
+            "troisième fois",
+            "again",
+            "already called",
+            "third time",
+            "second time",
+        ],
+    ),
 ];
 
 impl OfflineAnalyzer {
@@ -149,7 +216,11 @@ fn overall_sentiment(scores: &[(usize, &str, TextScore)], found: &[Intent]) -> S
     let mut raw = 0.0;
     let mut turns = Vec::with_capacity(n);
     for (k, (turn, _, score)) in scores.iter().enumerate() {
-        let position = if n > 1 { k as f64 / (n - 1) as f64 } else { 1.0 };
+        let position = if n > 1 {
+            k as f64 / (n - 1) as f64
+        } else {
+            1.0
+        };
         raw += score.raw * (1.0 + LATE_TURN_EXTRA_WEIGHT * position);
         let compound = score.compound();
         turns.push(TurnSentiment {
@@ -236,7 +307,10 @@ fn actions(
     let tagged = |tag: &str| tags.iter().any(|t| t == tag);
     let mut actions = Vec::new();
     if tagged("urgent") {
-        actions.push(say("Traiter la demande en urgence", "Handle this as urgent"));
+        actions.push(say(
+            "Traiter la demande en urgence",
+            "Handle this as urgent",
+        ));
     }
     if has(IntentName::Complaint) {
         actions.push(if sentiment.label == SentimentLabel::Negative {
@@ -245,7 +319,10 @@ fn actions(
                 "Escalate the complaint to the manager and call the customer back today",
             )
         } else {
-            say("Traiter la réclamation du client", "Follow up on the customer's complaint")
+            say(
+                "Traiter la réclamation du client",
+                "Follow up on the customer's complaint",
+            )
         });
     }
     if tagged("refund") {
@@ -255,7 +332,10 @@ fn actions(
         ));
     }
     if has(IntentName::CallbackRequest) && !has(IntentName::Complaint) {
-        actions.push(say("Rappeler le client aujourd'hui", "Call the customer back today"));
+        actions.push(say(
+            "Rappeler le client aujourd'hui",
+            "Call the customer back today",
+        ));
     }
     if has(IntentName::TransferToHuman) {
         actions.push(say(
@@ -290,6 +370,8 @@ fn actions(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use crate::domain::sector::{Language, Sector};
 
@@ -329,7 +411,10 @@ mod tests {
             None,
         );
         assert_eq!(a.language, AnalysisLanguage::En);
-        assert_eq!(a.sentiment.as_ref().unwrap().label, SentimentLabel::Positive);
+        assert_eq!(
+            a.sentiment.as_ref().unwrap().label,
+            SentimentLabel::Positive
+        );
         assert_eq!(a.primary_intent(), Some(IntentName::Booking));
         assert_eq!(a.analyzer_version, OfflineAnalyzer::VERSION);
     }
@@ -348,7 +433,10 @@ mod tests {
     fn nothing_to_analyse_is_skipped_with_a_reason() {
         let empty = analyze("   \n", Some(Language::Fr));
         assert_eq!(empty.status, AnalysisStatus::Skipped);
-        assert_eq!(empty.skipped_reason.as_deref(), Some("the transcript is empty"));
+        assert_eq!(
+            empty.skipped_reason.as_deref(),
+            Some("the transcript is empty")
+        );
         let assistant_only = analyze("AI: Bonjour ?\nAI: Allô ?", None);
         assert_eq!(assistant_only.status, AnalysisStatus::Skipped);
         let german = analyze(

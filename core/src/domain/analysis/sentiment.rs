@@ -154,10 +154,7 @@ fn phrase_at(tokens: &[Token], i: usize, lexicon: &Lexicon) -> Option<(usize, f6
     let candidates = lexicon.phrases.get(&tokens[i].lower)?;
     candidates.iter().find_map(|(words, value)| {
         let fits = tokens.len() >= i + words.len()
-            && words
-                .iter()
-                .zip(&tokens[i..])
-                .all(|(w, t)| *w == t.lower);
+            && words.iter().zip(&tokens[i..]).all(|(w, t)| *w == t.lower);
         fits.then_some((words.len(), *value))
     })
 }
@@ -236,9 +233,9 @@ fn score_sentence(text: &str, from: usize, to: usize, lexicon: &Lexicon, total: 
             }
         }
         if !is_phrase {
-            let before = (1..=REACH.len()).filter_map(|d| i.checked_sub(d)).find(|&k| {
-                contrast != Some(k) && is_negator(&tokens, k, lexicon)
-            });
+            let before = (1..=REACH.len())
+                .filter_map(|d| i.checked_sub(d))
+                .find(|&k| contrast != Some(k) && is_negator(&tokens, k, lexicon));
             // French also negates around the word: "je ne le recommande pas".
             let around = i > 0
                 && tokens[i.saturating_sub(2)..i]
@@ -264,7 +261,11 @@ fn score_sentence(text: &str, from: usize, to: usize, lexicon: &Lexicon, total: 
     }
     if let Some(c) = contrast {
         for (k, part) in &mut parts {
-            part.value *= if *k < c { BEFORE_CONTRAST } else { AFTER_CONTRAST };
+            part.value *= if *k < c {
+                BEFORE_CONTRAST
+            } else {
+                AFTER_CONTRAST
+            };
         }
     }
     let mut sum: f64 = parts.iter().map(|(_, p)| p.value).sum();
@@ -273,11 +274,15 @@ fn score_sentence(text: &str, from: usize, to: usize, lexicon: &Lexicon, total: 
         sum += exclamations * EXCLAMATION_INCREMENT * sum.signum();
     }
     total.raw += sum;
-    total.contributions.extend(parts.into_iter().map(|(_, p)| p));
+    total
+        .contributions
+        .extend(parts.into_iter().map(|(_, p)| p));
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use crate::domain::analysis::AnalysisLanguage;
 

@@ -13,8 +13,21 @@ const MAX_SENTENCE_CHARS: usize = 220;
 
 /// Words that show the assistant confirmed something.
 const CONFIRMATIONS: [&str; 16] = [
-    "noté", "confirm", "réserv", "c'est fait", "enregistr", "transmets", "transmettre",
-    "booked", "noted", "i've put", "all set", "passed on", "pass on", "rappellera", "call you back",
+    "noté",
+    "confirm",
+    "réserv",
+    "c'est fait",
+    "enregistr",
+    "transmets",
+    "transmettre",
+    "booked",
+    "noted",
+    "i've put",
+    "all set",
+    "passed on",
+    "pass on",
+    "rappellera",
+    "call you back",
     "annulé",
 ];
 
@@ -91,7 +104,11 @@ pub fn summarise(
         AnalysisLanguage::Fr => ("Client", "Assistant"),
         AnalysisLanguage::En | AnalysisLanguage::Unknown => ("Caller", "Assistant"),
     };
-    let separator = if language == AnalysisLanguage::Fr { " : " } else { ": " };
+    let separator = if language == AnalysisLanguage::Fr {
+        " : "
+    } else {
+        ": "
+    };
     let parts: Vec<String> = candidates
         .iter()
         .map(|c| {
@@ -111,6 +128,8 @@ pub fn summarise(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use crate::domain::analysis::IntentName;
     use crate::domain::analysis::transcript::turns;
@@ -129,8 +148,14 @@ mod tests {
             trigger: "prendre rendez-vous".into(),
         }];
         let summary = summarise(&t, AnalysisLanguage::Fr, &intents, |_| 0.0).unwrap();
-        assert!(summary.starts_with("Client : Bonjour, je voudrais prendre rendez-vous"), "{summary}");
-        assert!(summary.contains("Assistant : C'est noté pour jeudi à 11 h 30."), "{summary}");
+        assert!(
+            summary.starts_with("Client : Bonjour, je voudrais prendre rendez-vous"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("Assistant : C'est noté pour jeudi à 11 h 30."),
+            "{summary}"
+        );
         assert!(!summary.contains("que puis-je"), "{summary}");
     }
 

@@ -69,7 +69,11 @@ pub fn turns(transcript: &str) -> Vec<Turn<'_>> {
     turns
 }
 
-fn close<'a>(transcript: &'a str, open: Option<(Speaker, usize, usize)>, turns: &mut Vec<Turn<'a>>) {
+fn close<'a>(
+    transcript: &'a str,
+    open: Option<(Speaker, usize, usize)>,
+    turns: &mut Vec<Turn<'a>>,
+) {
     if let Some((speaker, start, end)) = open {
         let text = transcript[start..end].trim();
         if !text.is_empty() {
@@ -88,6 +92,8 @@ pub fn truncate(text: &str, max_chars: usize) -> (&str, bool) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -96,7 +102,13 @@ mod tests {
         assert_eq!(t.len(), 3);
         assert_eq!(t[1].speaker, Speaker::Caller);
         assert_eq!(t[1].text, "Je voudrais\nun rendez-vous.");
-        assert_eq!(t[2], Turn { speaker: Speaker::Assistant, text: "Bien sûr." });
+        assert_eq!(
+            t[2],
+            Turn {
+                speaker: Speaker::Assistant,
+                text: "Bien sûr."
+            }
+        );
     }
 
     #[test]
