@@ -144,6 +144,11 @@ const FRENCH: &[Rule] = &[
         0.45,
         r"\bplutôt (lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|la semaine|le matin|l'après-midi|demain)",
     ),
+    rule(
+        Reschedule,
+        0.6,
+        r"\b(changer|déplacer|décaler|avancer|bouger|passer) (ça|le|la|mon|ma|notre)\b[^.?!]{0,20}\b(à|au|en|pour) (lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|demain|la semaine|plus tard|\d)",
+    ),
     // Cancellation.
     rule(Cancellation, 0.85, r"\bannul(er|ation|e|é|ée)\b"),
     rule(
@@ -167,7 +172,13 @@ const FRENCH: &[Rule] = &[
         r"\b(ne plus|plus besoin|n'ai plus besoin)\b[^.?!]{0,20}\b(venir|besoin|abonnement|commande)",
     ),
     // Quote request.
-    rule(QuoteRequest, 0.9, r"\bdevis\b"),
+    rule(
+        QuoteRequest,
+        0.85,
+        r"\b(un|des|votre|vos|petit|nouveau|gratuit) devis\b",
+    ),
+    rule(QuoteRequest, 0.6, r"\bdevis (pour|de|d')"),
+    rule(QuoteRequest, 0.4, r"\bdevis\b"),
     rule(
         QuoteRequest,
         0.7,
@@ -239,6 +250,31 @@ const FRENCH: &[Rule] = &[
         0.45,
         r"\b(désagréable|impoli|impolie|mal reçue?|mal coupé|raté|ratée|brûlé|froid|froide|malade)\b",
     ),
+    rule(
+        Complaint,
+        0.7,
+        r"\b(je ne (voudrais|veux) pas (vous )?(embêter|déranger|faire d'histoires?|être pénible)|sans vouloir (vous )?(embêter|déranger|être pénible)|je suis désolée? de (vous )?(embêter|déranger))",
+    ),
+    rule(
+        Complaint,
+        0.6,
+        r"\b(fuit|fuite|coule|goutte|cassé|cassée|en panne|ne marche plus|ne fonctionne plus|se décolle|tombe)\b[^.?!]{0,20}\b(à nouveau|encore|de nouveau|déjà)\b",
+    ),
+    rule(
+        Complaint,
+        0.45,
+        r"\b(on m'avait (dit|promis)|vous m'aviez (dit|promis)|on nous avait (dit|promis)|il était prévu)",
+    ),
+    rule(
+        Complaint,
+        0.5,
+        r"\b(contrariée?|embêtée?|énervée?|agacée?)\b",
+    ),
+    rule(
+        Complaint,
+        0.55,
+        r"\b(gâché|gâchée|personne (n'est venu|ne m'a|ne nous a)|plus cher que (le|prévu)|je ne paierai pas|je ne vais pas payer|frais supplémentaires)",
+    ),
     // Callback request.
     rule(
         CallbackRequest,
@@ -293,6 +329,16 @@ const FRENCH: &[Rule] = &[
         r"\b(allerg|sans gluten|végétarien|vegan|végétalien|la carte|le menu|plat du jour)",
     ),
     rule(Information, 0.5, r"\b(délai|délais|combien de temps)\b"),
+    rule(
+        Information,
+        0.6,
+        r"\b(qu'est-ce qu'il faut (apporter|fournir|envoyer|prévoir)|quels (papiers|documents|justificatifs)|vous livrez (à|en|sur|dans)|vous expédiez)",
+    ),
+    rule(
+        Information,
+        0.6,
+        r"\b(qu'est-ce qu'il faut (apporter|fournir|envoyer|prévoir)|quels (papiers|documents|justificatifs)|vous livrez (à|en|sur|dans)|vous expédiez)",
+    ),
     // Transfer to a person.
     rule(
         TransferToHuman,
@@ -397,6 +443,11 @@ const ENGLISH: &[Rule] = &[
         r"\b(another|a different|a later|an earlier) (day|time|slot|date)\b",
     ),
     rule(Reschedule, 0.45, r"\binstead\b"),
+    rule(
+        Reschedule,
+        0.6,
+        r"\b(change|move|switch|swap|shift) (it|that|this|us|me)\b",
+    ),
     // Cancellation.
     rule(
         Cancellation,
@@ -418,8 +469,28 @@ const ENGLISH: &[Rule] = &[
         0.45,
         r"\b(don't|no longer) need (it|the|my|that)",
     ),
+    rule(
+        Cancellation,
+        0.7,
+        r"\b(give|let) (it|that|that one|the table|the slot|my slot|the appointment) (go )?to (someone|somebody) else",
+    ),
+    rule(
+        Cancellation,
+        0.55,
+        r"\b(not|won't be|aren't|isn't) (going to|able to|gonna) (get out|get there|get in|make it|come|go ahead)",
+    ),
     // Quote request.
-    rule(QuoteRequest, 0.9, r"\b(quote|quotation)\b"),
+    rule(
+        QuoteRequest,
+        0.85,
+        r"\b(a|an|free|rough|written|new) (quote|quotation|estimate)\b",
+    ),
+    rule(
+        QuoteRequest,
+        0.6,
+        r"\b(quote|quotation|estimate) (for|on)\b",
+    ),
+    rule(QuoteRequest, 0.4, r"\b(quote|quotation)\b"),
     rule(
         QuoteRequest,
         0.7,
@@ -491,6 +562,37 @@ const ENGLISH: &[Rule] = &[
         0.45,
         r"\b(rude|cold|undercooked|overcooked|burnt|uneven|wrong|sick|botched|messed up)\b",
     ),
+    rule(
+        Complaint,
+        0.7,
+        r"\b(don't want to (cause|make) (any )?(trouble|a fuss)|don't want to be (difficult|a pain)|sorry to be a pain|hate to complain|not to make a fuss)",
+    ),
+    rule(
+        Complaint,
+        0.6,
+        r"\b(leaking|dripping|broken|faulty|not working|stopped working|playing up|come loose|falling off)\b[^.?!]{0,15}\bagain\b",
+    ),
+    rule(
+        Complaint,
+        0.55,
+        r"\b(came|come|turned) out (really|quite|too|all|a bit|much|way)\b",
+    ),
+    rule(
+        Complaint,
+        0.45,
+        r"\b(i was told|you said|we were told|i was promised|we were promised)\b",
+    ),
+    rule(Complaint, 0.5, r"\b(upset|gutted|let down)\b"),
+    rule(
+        Complaint,
+        0.55,
+        r"\b(ruined|spoilt|spoiled|nobody (came|told|called|rang|mentioned|got back)|no one (came|told|called|rang|mentioned|got back)|someone should know|more than the (written )?quote|not paying|extra costs?)\b",
+    ),
+    rule(
+        Complaint,
+        0.45,
+        r"\b(hope it can be (fixed|sorted)|(sorted|fixed|right) this time)",
+    ),
     // Callback request.
     rule(
         CallbackRequest,
@@ -548,6 +650,11 @@ const ENGLISH: &[Rule] = &[
         Information,
         0.5,
         r"\b(how long (does|will|would)|lead time|turnaround)\b",
+    ),
+    rule(
+        Information,
+        0.6,
+        r"\b(what do (i|we) need to|when do you need|which documents|what documents|what paperwork|do you (ship|post|deliver) to)\b",
     ),
     // Transfer to a person.
     rule(
@@ -642,13 +749,7 @@ pub fn detect(
     let mut found: Vec<Found> = Vec::new();
     for index in compiled.set.matches(&text).iter() {
         let rule = &compiled.rules[index];
-        let applies = match sector {
-            Some(s) => {
-                (rule.only.is_empty() || rule.only.contains(&s)) && !rule.except.contains(&s)
-            }
-            None => rule.only.is_empty(),
-        };
-        if !applies {
+        if !applies(rule, sector) {
             continue;
         }
         let Some(m) = compiled.patterns[index].find(&text) else {
@@ -705,6 +806,32 @@ pub fn detect(
         });
     }
     intents
+}
+
+/// The confidence with which `text` alone shows `intent` (0 when nothing matches).
+pub fn confidence_of(
+    text: &str,
+    language: AnalysisLanguage,
+    sector: Option<Sector>,
+    intent: IntentName,
+) -> f64 {
+    let text = text.replace('’', "'");
+    let compiled = compiled(language);
+    let mut miss = 1.0;
+    for index in compiled.set.matches(&text).iter() {
+        let rule = &compiled.rules[index];
+        if rule.intent == intent && applies(rule, sector) {
+            miss *= 1.0 - rule.weight;
+        }
+    }
+    1.0 - miss
+}
+
+fn applies(rule: &Rule, sector: Option<Sector>) -> bool {
+    match sector {
+        Some(s) => (rule.only.is_empty() || rule.only.contains(&s)) && !rule.except.contains(&s),
+        None => rule.only.is_empty(),
+    }
 }
 
 /// Intents that patterns cannot tell apart alone: moving or cancelling an appointment

@@ -18,13 +18,20 @@ pub const POSITIVE_THRESHOLD: f64 = 0.3;
 /// At or below this score, a call or a turn reads negative.
 pub const NEGATIVE_THRESHOLD: f64 = -0.15;
 
-/// What a complaint takes off the call's raw sentiment: a courteous complaint is still a
-/// complaint ("je me permets de vous signaler...").
-const COMPLAINT_BIAS: f64 = 1.2;
+/// What a complaint takes off the call's raw sentiment, times its confidence: a courteous
+/// complaint is still a complaint ("je me permets de vous signaler...").
+const COMPLAINT_BIAS: f64 = 2.5;
 
 /// How much more the last of the caller's turns weighs than the first: how a call ends is
 /// how the caller leaves.
 const LATE_TURN_EXTRA_WEIGHT: f64 = 0.5;
+
+/// What praise is worth in a turn that complains: "bravo, trois semaines pour une livraison"
+/// is sarcasm, and "elle est adorable, mais la couleur est ratée" a polite complaint.
+const PRAISE_IN_A_COMPLAINT: f64 = 0.25;
+
+/// A turn complains when its own words show a complaint this surely.
+const COMPLAINING_TURN: f64 = 0.6;
 
 /// A change of this much between the first and the second half of the call is a trend.
 const TREND_DELTA: f64 = 0.25;
@@ -180,9 +187,26 @@ impl OfflineAnalyzer {
         }
         let lexicon = Lexicon::of(language);
         let found = intents::detect(&caller_text, language, input.sector);
+        // Praise up to the caller's last complaint is read as sarcasm or politeness, not as
+        // satisfaction; what comes after it (a resolution) counts in full.
+        let complains: Vec<bool> = caller_turns
+            .iter()
+            .map(|(_, text)| {
+                intents::confidence_of(text, language, input.sector, IntentName::Complaint)
+                    >= COMPLAINING_TURN
+            })
+            .collect();
+        let last_complaint = complains.iter().rposition(|c| *c);
         let scores: Vec<(usize, &str, TextScore)> = caller_turns
             .iter()
-            .map(|(i, text)| (*i, *text, sentiment::score(text, lexicon)))
+            .enumerate()
+            .map(|(k, (i, text))| {
+                let mut score = sentiment::score(text, lexicon);
+                if last_complaint.is_some_and(|last| k <= last) {
+                    score.discount_praise(PRAISE_IN_A_COMPLAINT);
+                }
+                (*i, *text, score)
+            })
             .collect();
         let sentiment = overall_sentiment(&scores, &found);
         let summary = summary::summarise(&turns, language, &found, |s| {
@@ -229,11 +253,11 @@ fn overall_sentiment(scores: &[(usize, &str, TextScore)], found: &[Intent]) -> S
             label: label(compound),
         });
     }
-    let complaint = found
+    if let Some(complaint) = found
         .iter()
-        .any(|i| i.name == IntentName::Complaint && i.confidence >= 0.6);
-    if complaint {
-        raw -= COMPLAINT_BIAS;
+        .find(|i| i.name == IntentName::Complaint && i.confidence >= 0.6)
+    {
+        raw -= COMPLAINT_BIAS * complaint.confidence;
     }
     let score = sentiment::normalize(raw);
     let trend = if n < 2 {

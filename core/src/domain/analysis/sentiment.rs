@@ -121,6 +121,17 @@ pub struct TextScore {
 }
 
 impl TextScore {
+    /// Scales every positive contribution by `factor` (praise that does not mean it).
+    pub fn discount_praise(&mut self, factor: f64) {
+        for c in &mut self.contributions {
+            if c.value > 0.0 {
+                let cut = c.value * (1.0 - factor);
+                c.value -= cut;
+                self.raw -= cut;
+            }
+        }
+    }
+
     /// `raw` mapped into [-1, 1].
     pub fn compound(&self) -> f64 {
         normalize(self.raw)
@@ -133,19 +144,33 @@ pub fn normalize(raw: f64) -> f64 {
     score.clamp(-1.0, 1.0)
 }
 
-/// Scores `text`, sentence by sentence.
+/// Scores `text`, sentence by sentence. A sentence that opens with a contrast ("Mais on a
+/// attendu une heure.") weighs the sentences before it down, as a contrast inside a sentence
+/// does.
 pub fn score(text: &str, lexicon: &Lexicon) -> TextScore {
     let mut total = TextScore::default();
     let mut from = 0;
+    let mut sentence = |from: usize, to: usize, total: &mut TextScore| {
+        let opens_with_contrast = tokenize(&text[from..to])
+            .first()
+            .is_some_and(|t| lexicon.contrasts.contains(t.lower.as_str()));
+        if opens_with_contrast && !total.contributions.is_empty() {
+            for c in &mut total.contributions {
+                c.value *= BEFORE_CONTRAST;
+            }
+            total.raw *= BEFORE_CONTRAST;
+        }
+        score_sentence(text, from, to, lexicon, total);
+    };
     for (i, c) in text.char_indices() {
         if matches!(c, '.' | '!' | '?' | ';' | '…' | '\n') {
             let end = i + c.len_utf8();
-            score_sentence(text, from, end, lexicon, &mut total);
+            sentence(from, end, &mut total);
             from = end;
         }
     }
     if from < text.len() {
-        score_sentence(text, from, text.len(), lexicon, &mut total);
+        sentence(from, text.len(), &mut total);
     }
     total
 }
