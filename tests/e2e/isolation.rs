@@ -78,6 +78,7 @@ fn body_for(method: &Method, path: &str, owned: &Owned, hook_url: &str) -> Optio
             Some(json!({"contacts": [{"number": THEIR_NUMBER}]}))
         }
         ("POST", p) if p.starts_with("/v1/campaigns/{id}/") => None,
+        ("POST", "/v1/calls/{id}/analysis") => None,
         ("POST", "/v1/simulator/calls") => {
             Some(json!({"assistant_id": owned.assistant, "customer_number": "+33612345678"}))
         }
