@@ -1,5 +1,5 @@
 //! The transcript-analysis benchmark (`zencall bench analysis`): the labelled evaluation set
-//! (`core/data/analysis/evaluation/{fr,en}_{a,b}.jsonl`, written for the project: six sectors,
+//! (`core/data/analysis/evaluation/*.jsonl`, written for the project: six sectors,
 //! hard cases) run through an analyzer, with sentiment macro-F1, intent accuracy, the
 //! confusion matrix and, for the offline analyzer, transcripts per second on one core.
 //!
@@ -19,24 +19,14 @@ use zencall_core::domain::analysis::{
 use zencall_core::domain::sector::{Language, Sector};
 use zencall_providers::TranscriptAnalyzer;
 
-/// The evaluation set's files, each written in two halves.
-const SET: [(&str, &str); 4] = [
-    (
-        "fr_a.jsonl",
-        include_str!("../core/data/analysis/evaluation/fr_a.jsonl"),
-    ),
-    (
-        "fr_b.jsonl",
-        include_str!("../core/data/analysis/evaluation/fr_b.jsonl"),
-    ),
-    (
-        "en_a.jsonl",
-        include_str!("../core/data/analysis/evaluation/en_a.jsonl"),
-    ),
-    (
-        "en_b.jsonl",
-        include_str!("../core/data/analysis/evaluation/en_b.jsonl"),
-    ),
+/// The evaluation set's files, written in parts.
+const SET: [(&str, &str); 6] = [
+    ("fr_a.jsonl", include_str!("../core/data/analysis/evaluation/fr_a.jsonl")),
+    ("fr_b.jsonl", include_str!("../core/data/analysis/evaluation/fr_b.jsonl")),
+    ("fr_c.jsonl", include_str!("../core/data/analysis/evaluation/fr_c.jsonl")),
+    ("fr_d.jsonl", include_str!("../core/data/analysis/evaluation/fr_d.jsonl")),
+    ("en_a.jsonl", include_str!("../core/data/analysis/evaluation/en_a.jsonl")),
+    ("en_b.jsonl", include_str!("../core/data/analysis/evaluation/en_b.jsonl")),
 ];
 
 /// Which part of the set to run.

@@ -150,7 +150,7 @@ pub fn normalize(raw: f64) -> f64 {
 pub fn score(text: &str, lexicon: &Lexicon) -> TextScore {
     let mut total = TextScore::default();
     let mut from = 0;
-    let mut sentence = |from: usize, to: usize, total: &mut TextScore| {
+    let sentence = |from: usize, to: usize, total: &mut TextScore| {
         let opens_with_contrast = tokenize(&text[from..to])
             .first()
             .is_some_and(|t| lexicon.contrasts.contains(t.lower.as_str()));
