@@ -448,6 +448,11 @@ const ENGLISH: &[Rule] = &[
         0.6,
         r"\b(change|move|switch|swap|shift) (it|that|this|us|me)\b",
     ),
+    rule(
+        Reschedule,
+        0.7,
+        r"\b(move|switch|change|push|swap) (it |me |us |that |things )?(to|till|until) (mon|tues|wednes|thurs|fri|satur|sun)day",
+    ),
     // Cancellation.
     rule(
         Cancellation,
@@ -483,7 +488,7 @@ const ENGLISH: &[Rule] = &[
     rule(
         QuoteRequest,
         0.85,
-        r"\b(a|an|free|rough|written|new) (quote|quotation|estimate)\b",
+        r"\b(a|an|free|rough|new) (quote|quotation|estimate)\b",
     ),
     rule(
         QuoteRequest,

@@ -13,7 +13,7 @@ use super::{
 };
 
 /// At or above this score, a call or a turn reads positive.
-pub const POSITIVE_THRESHOLD: f64 = 0.3;
+pub const POSITIVE_THRESHOLD: f64 = 0.4;
 
 /// At or below this score, a call or a turn reads negative.
 pub const NEGATIVE_THRESHOLD: f64 = -0.15;
