@@ -20,10 +20,16 @@ use zencall_core::domain::sector::{Language, Sector};
 use zencall_providers::TranscriptAnalyzer;
 
 /// The evaluation set's files, written in parts.
-const SET: [(&str, &str); 1] = [(
-    "en_a.jsonl",
-    include_str!("../core/data/analysis/evaluation/en_a.jsonl"),
-)];
+const SET: [(&str, &str); 2] = [
+    (
+        "en_a.jsonl",
+        include_str!("../core/data/analysis/evaluation/en_a.jsonl"),
+    ),
+    (
+        "en_b.jsonl",
+        include_str!("../core/data/analysis/evaluation/en_b.jsonl"),
+    ),
+];
 
 /// Which part of the set to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
