@@ -20,7 +20,19 @@ use zencall_core::domain::sector::{Language, Sector};
 use zencall_providers::TranscriptAnalyzer;
 
 /// The evaluation set's files, written in parts.
-const SET: [(&str, &str); 2] = [
+const SET: [(&str, &str); 5] = [
+    (
+        "fr.jsonl",
+        include_str!("../core/data/analysis/evaluation/fr.jsonl"),
+    ),
+    (
+        "fr_c.jsonl",
+        include_str!("../core/data/analysis/evaluation/fr_c.jsonl"),
+    ),
+    (
+        "fr_d.jsonl",
+        include_str!("../core/data/analysis/evaluation/fr_d.jsonl"),
+    ),
     (
         "en_a.jsonl",
         include_str!("../core/data/analysis/evaluation/en_a.jsonl"),
