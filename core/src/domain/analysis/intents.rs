@@ -703,14 +703,20 @@ struct Compiled {
 }
 
 fn compile(rules: &'static [Rule]) -> Compiled {
-    let set = RegexSetBuilder::new(rules.iter().map(|r| r.pattern))
+    // Patterns and texts are folded to ASCII, and word boundaries are ASCII ones: with a
+    // Unicode `\b` the regex engine leaves its DFA for a slow NFA on every accented text.
+    let sources: Vec<String> = rules
+        .iter()
+        .map(|r| fold(r.pattern).text.replace(r"\b", r"(?-u:\b)"))
+        .collect();
+    let set = RegexSetBuilder::new(&sources)
         .case_insensitive(true)
         .build()
         .unwrap_or_else(|e| panic!("an intent pattern does not compile: {e}"));
-    let patterns = rules
+    let patterns = sources
         .iter()
-        .map(|r| {
-            regex::RegexBuilder::new(r.pattern)
+        .map(|source| {
+            regex::RegexBuilder::new(source)
                 .case_insensitive(true)
                 .build()
                 .unwrap_or_else(|e| panic!("an intent pattern does not compile: {e}"))
@@ -720,6 +726,72 @@ fn compile(rules: &'static [Rule]) -> Compiled {
         set,
         patterns,
         rules,
+    }
+}
+
+/// A text folded to ASCII ("é" to "e", "œ" to "oe", a curly apostrophe to a straight one,
+/// other letters to "x", other signs to a space), with where each of its bytes came from.
+struct Folded {
+    text: String,
+    /// `origin[i]`: the byte of the original text that byte `i` came from; one more entry
+    /// for the end.
+    origin: Vec<usize>,
+}
+
+impl Folded {
+    /// The original text's words behind the folded range `start..end`.
+    fn original<'a>(&self, original: &'a str, start: usize, end: usize) -> &'a str {
+        let from = self.origin[start];
+        let to = if end < self.origin.len() - 1 && end > start {
+            // The end of the last folded byte's original character.
+            let last = self.origin[end - 1];
+            last + original[last..].chars().next().map_or(1, char::len_utf8)
+        } else {
+            original.len()
+        };
+        &original[from..to.max(from)]
+    }
+}
+
+fn fold(text: &str) -> Folded {
+    let mut folded = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len() + 1);
+    for (at, c) in text.char_indices() {
+        let replacement: &str = match c {
+            c if c.is_ascii() => {
+                folded.push(c);
+                origin.push(at);
+                continue;
+            }
+            'à' | 'â' | 'ä' | 'á' => "a",
+            'À' | 'Â' | 'Ä' | 'Á' => "A",
+            'é' | 'è' | 'ê' | 'ë' => "e",
+            'É' | 'È' | 'Ê' | 'Ë' => "E",
+            'î' | 'ï' | 'í' => "i",
+            'Î' | 'Ï' | 'Í' => "I",
+            'ô' | 'ö' | 'ó' => "o",
+            'Ô' | 'Ö' | 'Ó' => "O",
+            'ù' | 'û' | 'ü' | 'ú' => "u",
+            'Ù' | 'Û' | 'Ü' | 'Ú' => "U",
+            'ç' => "c",
+            'Ç' => "C",
+            'ÿ' => "y",
+            'ñ' => "n",
+            'œ' => "oe",
+            'Œ' => "OE",
+            'æ' => "ae",
+            'Æ' => "AE",
+            '’' | '‘' | 'ʼ' => "'",
+            c if c.is_alphanumeric() => "x",
+            _ => " ",
+        };
+        folded.push_str(replacement);
+        origin.extend(std::iter::repeat_n(at, replacement.len()));
+    }
+    origin.push(text.len());
+    Folded {
+        text: folded,
+        origin,
     }
 }
 
@@ -749,23 +821,25 @@ pub fn detect(
     language: AnalysisLanguage,
     sector: Option<Sector>,
 ) -> Vec<Intent> {
-    let text = caller_text.replace('’', "'");
+    let folded = fold(caller_text);
+    let text = &folded.text;
     let compiled = compiled(language);
     let mut found: Vec<Found> = Vec::new();
-    for index in compiled.set.matches(&text).iter() {
+    for index in compiled.set.matches(text).iter() {
         let rule = &compiled.rules[index];
         if !applies(rule, sector) {
             continue;
         }
-        let Some(m) = compiled.patterns[index].find(&text) else {
+        let Some(m) = compiled.patterns[index].find(text) else {
             continue;
         };
+        let trigger = folded.original(caller_text, m.start(), m.end());
         match found.iter_mut().find(|f| f.name == rule.intent) {
             Some(f) => {
                 f.miss *= 1.0 - rule.weight;
                 if rule.weight > f.best {
                     f.best = rule.weight;
-                    f.trigger = m.as_str().to_string();
+                    f.trigger = trigger.to_string();
                 }
                 f.position = f.position.min(m.start());
             }
@@ -773,7 +847,7 @@ pub fn detect(
                 name: rule.intent,
                 miss: 1.0 - rule.weight,
                 best: rule.weight,
-                trigger: m.as_str().to_string(),
+                trigger: trigger.to_string(),
                 position: m.start(),
             }),
         }
@@ -820,10 +894,10 @@ pub fn confidence_of(
     sector: Option<Sector>,
     intent: IntentName,
 ) -> f64 {
-    let text = text.replace('’', "'");
+    let folded = fold(text);
     let compiled = compiled(language);
     let mut miss = 1.0;
-    for index in compiled.set.matches(&text).iter() {
+    for index in compiled.set.matches(&folded.text).iter() {
         let rule = &compiled.rules[index];
         if rule.intent == intent && applies(rule, sector) {
             miss *= 1.0 - rule.weight;
@@ -888,6 +962,20 @@ mod tests {
         );
         assert_eq!(found[0].name, Booking);
         assert!(found[0].trigger.contains("prendre rendez-vous"));
+    }
+
+    #[test]
+    fn accented_words_match_and_the_trigger_keeps_its_accents() {
+        let found = detect(
+            "Œuf… bref, ÇA VA : je voudrais réserver une table, c’est possible ?",
+            AnalysisLanguage::Fr,
+            Some(Restaurant),
+        );
+        assert_eq!(found[0].name, Booking);
+        assert!(found[0].trigger.contains("réserver"), "{found:?}");
+        let folded = fold("Œuf à l’été");
+        assert_eq!(folded.text, "OEuf a l'ete");
+        assert_eq!(folded.original("Œuf à l’été", 5, 12), "à l’été");
     }
 
     #[test]
