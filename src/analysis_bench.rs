@@ -20,7 +20,7 @@ use zencall_core::domain::sector::{Language, Sector};
 use zencall_providers::TranscriptAnalyzer;
 
 /// The evaluation set's files, written in parts.
-const SET: [(&str, &str); 5] = [
+const SET: [(&str, &str); 8] = [
     (
         "fr.jsonl",
         include_str!("../core/data/analysis/evaluation/fr.jsonl"),
@@ -34,12 +34,24 @@ const SET: [(&str, &str); 5] = [
         include_str!("../core/data/analysis/evaluation/fr_d.jsonl"),
     ),
     (
+        "fr_e.jsonl",
+        include_str!("../core/data/analysis/evaluation/fr_e.jsonl"),
+    ),
+    (
+        "fr_f.jsonl",
+        include_str!("../core/data/analysis/evaluation/fr_f.jsonl"),
+    ),
+    (
         "en_a.jsonl",
         include_str!("../core/data/analysis/evaluation/en_a.jsonl"),
     ),
     (
         "en_b.jsonl",
         include_str!("../core/data/analysis/evaluation/en_b.jsonl"),
+    ),
+    (
+        "en_c.jsonl",
+        include_str!("../core/data/analysis/evaluation/en_c.jsonl"),
     ),
 ];
 
