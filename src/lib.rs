@@ -3,6 +3,7 @@
 //! `zencall` command line (`main.rs`) and the end-to-end tests both start it from here.
 
 pub mod analysis_bench;
+pub mod analysis_training;
 pub mod bench;
 pub mod signal;
 

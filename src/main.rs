@@ -43,6 +43,22 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// The offline transcript analyzer.
+    Analysis {
+        #[command(subcommand)]
+        command: AnalysisCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AnalysisCommand {
+    /// Trains the offline analyzer's model on the tuning split of the evaluation set and
+    /// writes it (rebuild afterwards: the model is compiled in).
+    Train {
+        /// Folder of the model files.
+        #[arg(long, default_value = "core/data/analysis/model", value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -176,6 +192,9 @@ enum BenchCommand {
         /// Also print every misread transcript.
         #[arg(long)]
         show_errors: bool,
+        /// The offline analyzer's lexicon and patterns alone, without its trained model.
+        #[arg(long, conflicts_with = "llm")]
+        rules_only: bool,
     },
 }
 
@@ -410,6 +429,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     llm,
                     limit,
                     show_errors,
+                    rules_only,
                 },
         } => {
             let choice = if llm { "llm" } else { "lexicon" };
@@ -420,9 +440,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 split,
                 limit,
                 show_errors,
+                rules_only,
                 std::time::Duration::from_secs(2),
             )
             .await?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Analysis {
+            command: AnalysisCommand::Train { out },
+        } => {
+            let report = zencall::analysis_training::train(&out)?;
             print!("{report}");
             Ok(())
         }

@@ -11,7 +11,7 @@ use crate::ProviderError;
 /// Analyses call transcripts.
 #[async_trait]
 pub trait TranscriptAnalyzer: Send + Sync {
-    /// The analyzer's version (`lexicon-1`, `llm:llama3.1`): a call is analysed once per
+    /// The analyzer's version (`lexicon-2`, `llm:llama3.1`): a call is analysed once per
     /// version unless someone asks again.
     fn version(&self) -> String;
 

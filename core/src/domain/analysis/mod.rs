@@ -8,6 +8,7 @@
 pub mod intents;
 pub mod language;
 pub mod lexicon;
+pub mod model;
 pub mod offline;
 pub mod sentiment;
 pub mod summary;
@@ -229,7 +230,7 @@ pub struct TranscriptAnalysis {
     pub skipped_reason: Option<String>,
     /// The analyzer that produced this result.
     pub analyzer: AnalyzerKind,
-    /// Its version (`lexicon-1`, `llm:llama3.1`): a re-analysis with another version is a new analysis.
+    /// Its version (`lexicon-2`, `llm:llama3.1`): a re-analysis with another version is a new analysis.
     pub analyzer_version: String,
     /// Why the configured analyzer was not the one used (the LLM failed, say).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 use std::sync::OnceLock;
 
 use super::lexicon::Lexicon;
+use super::model::{self, Call, Evidence, Features, Model, argmax};
 use super::sentiment::{self, TextScore};
 use super::transcript::{self, Speaker};
 use super::{
@@ -36,6 +37,9 @@ const COMPLAINING_TURN: f64 = 0.6;
 /// A change of this much between the first and the second half of the call is a trend.
 const TREND_DELTA: f64 = 0.25;
 
+/// The model reports another intent besides the main one from this probability.
+const SECOND_INTENT: f64 = 0.3;
+
 /// Words or phrases kept as evidence, at most.
 const MAX_EVIDENCE: usize = 5;
 
@@ -53,7 +57,8 @@ pub fn label(score: f64) -> SentimentLabel {
 /// The offline analyzer; its lexicons and patterns are built once and shared.
 #[derive(Debug, Default)]
 pub struct OfflineAnalyzer {
-    _private: (),
+    /// Leave the trained model out.
+    rules_only: bool,
 }
 
 /// Topic tags: each with the word stems that raise it, in either language.
@@ -138,7 +143,7 @@ const TAGS: [(&str, &[&str]); 8] = [
 
 impl OfflineAnalyzer {
     /// The version stored with each result; raise it when the rules or lexicons change.
-    pub const VERSION: &'static str = "lexicon-1";
+    pub const VERSION: &'static str = "lexicon-2";
 
     /// The shared instance, with its lexicons and patterns built on first use.
     pub fn shared() -> &'static OfflineAnalyzer {
@@ -148,67 +153,43 @@ impl OfflineAnalyzer {
             for language in [AnalysisLanguage::Fr, AnalysisLanguage::En] {
                 let _ = Lexicon::of(language);
                 let _ = intents::detect("", language, None);
+                let _ = Model::of(language);
             }
             OfflineAnalyzer::default()
         })
     }
 
+    /// The analyzer without its trained model: the lexicon and the patterns alone (to
+    /// measure what the model adds).
+    pub fn rules_only() -> OfflineAnalyzer {
+        OfflineAnalyzer { rules_only: true }
+    }
+
     /// Analyses one transcript; never fails: no words, or no known language, give a
     /// `skipped` result that says why.
     pub fn analyze(&self, input: &AnalysisInput) -> TranscriptAnalysis {
-        let skipped = |reason: &str| {
-            TranscriptAnalysis::skipped(AnalyzerKind::Lexicon, Self::VERSION, reason)
+        let reading = match read(input, false) {
+            Ok(reading) => reading,
+            Err(skipped) => return *skipped,
         };
-        let turns = transcript::turns(&input.transcript);
-        if turns.is_empty() {
-            return skipped("the transcript is empty");
+        let Reading {
+            language,
+            turns,
+            caller_text,
+            mut sentiment,
+            mut found,
+            features,
+        } = reading;
+        let model = Model::of(language);
+        if !self.rules_only && model.sentiment.is_trained() {
+            let p = model.sentiment.probabilities(&features);
+            sentiment.score = round(p[0] - p[2]);
+            sentiment.label = SentimentLabel::ALL[argmax(&p)];
         }
-        let caller_turns: Vec<(usize, &str)> = turns
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.speaker == Speaker::Caller)
-            .map(|(i, t)| (i, t.text))
-            .collect();
-        if caller_turns.is_empty() {
-            return skipped("the caller said nothing: only the assistant spoke");
-        }
-        let caller_text = caller_turns
-            .iter()
-            .map(|(_, t)| *t)
-            .collect::<Vec<_>>()
-            .join("\n");
-        let language = language::detect(&input.transcript, input.language_hint);
-        if language == AnalysisLanguage::Unknown {
-            let mut result = skipped(
-                "the transcript's language could not be recognised: French and English are analysed",
-            );
-            result.language = AnalysisLanguage::Unknown;
-            return result;
+        if !self.rules_only && model.intent.is_trained() {
+            found = with_model_intents(found, model, &features, &caller_text);
         }
         let lexicon = Lexicon::of(language);
-        let found = intents::detect(&caller_text, language, input.sector);
-        // Praise up to the caller's last complaint is read as sarcasm or politeness, not as
-        // satisfaction; what comes after it (a resolution) counts in full.
-        let complains: Vec<bool> = caller_turns
-            .iter()
-            .map(|(_, text)| {
-                intents::confidence_of(text, language, input.sector, IntentName::Complaint)
-                    >= COMPLAINING_TURN
-            })
-            .collect();
-        let last_complaint = complains.iter().rposition(|c| *c);
-        let scores: Vec<(usize, &str, TextScore)> = caller_turns
-            .iter()
-            .enumerate()
-            .map(|(k, (i, text))| {
-                let mut score = sentiment::score(text, lexicon);
-                if last_complaint.is_some_and(|last| k <= last) {
-                    score.discount_praise(PRAISE_IN_A_COMPLAINT);
-                }
-                (*i, *text, score)
-            })
-            .collect();
-        let sentiment = overall_sentiment(&scores, &found);
         let summary = summary::summarise(&turns, language, &found, |s| {
             sentiment::score(s, lexicon).compound()
         });
@@ -229,6 +210,184 @@ impl OfflineAnalyzer {
             notes: Vec::new(),
         }
     }
+
+    /// The language of a transcript and the features the model reads of it, with their
+    /// names (to train the model); `None` for a transcript that would be skipped.
+    pub fn features(&self, input: &AnalysisInput) -> Option<(AnalysisLanguage, Features)> {
+        read(input, true)
+            .ok()
+            .map(|reading| (reading.language, reading.features))
+    }
+}
+
+/// What the lexicon and the patterns read of a transcript.
+struct Reading<'a> {
+    language: AnalysisLanguage,
+    turns: Vec<transcript::Turn<'a>>,
+    caller_text: String,
+    sentiment: Sentiment,
+    found: Vec<Intent>,
+    features: Features,
+}
+
+fn read(input: &AnalysisInput, named: bool) -> Result<Reading<'_>, Box<TranscriptAnalysis>> {
+    let skipped = |reason: &str| {
+        Box::new(TranscriptAnalysis::skipped(
+            AnalyzerKind::Lexicon,
+            OfflineAnalyzer::VERSION,
+            reason,
+        ))
+    };
+    let turns = transcript::turns(&input.transcript);
+    if turns.is_empty() {
+        return Err(skipped("the transcript is empty"));
+    }
+    let caller_turns: Vec<(usize, &str)> = turns
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.speaker == Speaker::Caller)
+        .map(|(i, t)| (i, t.text))
+        .collect();
+    if caller_turns.is_empty() {
+        return Err(skipped("the caller said nothing: only the assistant spoke"));
+    }
+    let caller_text = caller_turns
+        .iter()
+        .map(|(_, t)| *t)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let language = language::detect(&input.transcript, input.language_hint);
+    if language == AnalysisLanguage::Unknown {
+        let mut result = skipped(
+            "the transcript's language could not be recognised: French and English are analysed",
+        );
+        result.language = AnalysisLanguage::Unknown;
+        return Err(result);
+    }
+    let lexicon = Lexicon::of(language);
+    let found = intents::detect(&caller_text, language, input.sector);
+    // Praise up to the caller's last complaint is read as sarcasm or politeness, not as
+    // satisfaction; what comes after it (a resolution) counts in full.
+    let complains: Vec<bool> = caller_turns
+        .iter()
+        .map(|(_, text)| {
+            intents::confidence_of(text, language, input.sector, IntentName::Complaint)
+                >= COMPLAINING_TURN
+        })
+        .collect();
+    let last_complaint = complains.iter().rposition(|c| *c);
+    let scores: Vec<(usize, &str, TextScore)> = caller_turns
+        .iter()
+        .enumerate()
+        .map(|(k, (i, text))| {
+            let mut score = sentiment::score(text, lexicon);
+            if last_complaint.is_some_and(|last| k <= last) {
+                score.discount_praise(PRAISE_IN_A_COMPLAINT);
+            }
+            (*i, *text, score)
+        })
+        .collect();
+    let sentiment = overall_sentiment(&scores, &found);
+    let (positive, negative) =
+        scores
+            .iter()
+            .flat_map(|(_, _, s)| &s.contributions)
+            .fold((0.0, 0.0), |(p, n), c| {
+                if c.value > 0.0 {
+                    (p + c.value, n)
+                } else {
+                    (p, n + c.value)
+                }
+            });
+    let turn_scores: Vec<f64> = sentiment.turns.iter().map(|t| t.score).collect();
+    let evidence = Evidence {
+        lexicon_score: sentiment.score,
+        positive: sentiment::normalize(positive),
+        negative: sentiment::normalize(negative),
+        first_turn: turn_scores.first().copied().unwrap_or(0.0),
+        last_turn: turn_scores.last().copied().unwrap_or(0.0),
+        lowest_turn: turn_scores.iter().copied().fold(0.0, f64::min),
+        highest_turn: turn_scores.iter().copied().fold(0.0, f64::max),
+        complaining_turns: complains.iter().filter(|c| **c).count() as f64 / complains.len() as f64,
+        caller_turns: caller_turns.len(),
+        intents: found.clone(),
+    };
+    let assistant_text = turns
+        .iter()
+        .filter(|t| t.speaker == Speaker::Assistant)
+        .map(|t| t.text)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let call = Call {
+        language,
+        sector: input.sector,
+        caller_text: &caller_text,
+        first_turn: caller_turns.first().map_or("", |(_, t)| t),
+        last_turn: caller_turns.last().map_or("", |(_, t)| t),
+        assistant_text: &assistant_text,
+    };
+    let negators = |word: &str| lexicon.negators.contains(word);
+    let features = model::features(&call, &evidence, &negators, named);
+    Ok(Reading {
+        language,
+        turns,
+        caller_text,
+        sentiment,
+        found,
+        features,
+    })
+}
+
+/// The model's main intent first, then the patterns' other intents and any other intent
+/// the model finds likely enough.
+fn with_model_intents(
+    found: Vec<Intent>,
+    model: &Model,
+    features: &Features,
+    caller_text: &str,
+) -> Vec<Intent> {
+    let p = model.intent.probabilities(features);
+    let trigger = |class: usize, name: IntentName| {
+        found
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.trigger.clone())
+            .or_else(|| {
+                model
+                    .intent
+                    .strongest_words(class, features, caller_text)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+    };
+    let main = argmax(&p);
+    let main_name = IntentName::ALL[main];
+    let mut intents = vec![Intent {
+        name: main_name,
+        confidence: (p[main] * 100.0).round() / 100.0,
+        trigger: trigger(main, main_name),
+    }];
+    let mut others: Vec<Intent> = found
+        .iter()
+        .filter(|i| i.name != main_name && i.name != IntentName::Other)
+        .cloned()
+        .collect();
+    for (class, name) in IntentName::ALL.iter().enumerate() {
+        if p[class] >= SECOND_INTENT
+            && *name != main_name
+            && *name != IntentName::Other
+            && !others.iter().any(|i| i.name == *name)
+        {
+            others.push(Intent {
+                name: *name,
+                confidence: (p[class] * 100.0).round() / 100.0,
+                trigger: trigger(class, *name),
+            });
+        }
+    }
+    others.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    intents.extend(others);
+    intents
 }
 
 fn round(x: f64) -> f64 {
