@@ -143,16 +143,17 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Pushes N no-op jobs, runs them, and prints throughput and pickup latency.
+    /// Enqueues N no-op jobs in bulk, then starts the workers and times them to the last
+    /// completion; prints throughput and idle pickup latency in the peers' one-line format.
     Queue {
         /// The database to measure (sqlite://... or postgres://...).
         #[arg(long)]
         database_url: String,
         /// Number of jobs.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 20_000)]
         jobs: u64,
-        /// Jobs at once per worker.
-        #[arg(long, default_value_t = 50)]
+        /// Jobs at once, in total.
+        #[arg(long, default_value_t = 24)]
         concurrency: usize,
     },
     /// Uploads a CSV of N contacts to two campaigns through the API, then times planning
@@ -404,7 +405,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load(config, &[("database.url", database_url.into())])?;
             let db = connect(&settings).await?;
             db.migrate().await.context("cannot apply migrations")?;
-            let report = zencall_worker::bench::queue(db, jobs, concurrency).await?;
+            let report = zencall_worker::bench::queue(
+                db,
+                jobs,
+                concurrency,
+                zencall_worker::bench::LATENCY_SAMPLES,
+            )
+            .await?;
             println!("{report}");
             Ok(())
         }

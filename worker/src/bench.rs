@@ -1,6 +1,9 @@
-//! The queue benchmark (`zencall bench queue`): throughput of N no-op jobs pushed at once and
-//! run to completion, then pickup latency measured on idle workers, one job at a time (the
-//! pickup latency of a bulk push only measures the queue's depth).
+//! The queue benchmark (`zencall bench queue`), measured the way the peers measure theirs
+//! (graphile-worker, BullMQ, River): N no-op jobs enqueued in bulk before the clock starts,
+//! workers started with a total concurrency, the clock stopped at the last completion; then
+//! pickup latency measured on idle workers, one job at a time (the pickup latency of a bulk
+//! push only measures the queue's depth). It prints one line:
+//! `peer=zencall backend=postgres jobs=N throughput_jobs_s=X pickup_p50_ms=Y pickup_p99_ms=Z`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,8 +18,8 @@ use zencall_core::jobs::runner::{Registry, Runner, RunnerSettings};
 use zencall_core::jobs::{EnqueueOptions, Job, QueueName, admin, enqueue};
 use zencall_core::store::{Backend, Db, Pool};
 
-/// Latency samples taken after the throughput run.
-const LATENCY_SAMPLES: u64 = 200;
+/// Latency samples taken after the throughput run, by default.
+pub const LATENCY_SAMPLES: u64 = 200;
 
 /// What the benchmark measured.
 #[derive(Debug, Clone)]
@@ -25,10 +28,12 @@ pub struct QueueReport {
     pub backend: Backend,
     /// Jobs in the throughput run.
     pub jobs: u64,
-    /// Worker concurrency.
+    /// Total worker concurrency.
     pub concurrency: usize,
-    /// Push, run and record of every job.
+    /// From the workers' start to the last job's recorded completion.
     pub elapsed: Duration,
+    /// The bulk enqueue of the N jobs, before the clock started.
+    pub enqueue: Duration,
     /// Pickup latencies on an idle worker, sorted.
     pub pickup: Vec<Duration>,
 }
@@ -54,24 +59,31 @@ impl fmt::Display for QueueReport {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         write!(
             f,
-            "backend={} jobs={} concurrency={} elapsed={:.2}s throughput={:.0} jobs/s pickup_p50={:.1}ms pickup_p99={:.1}ms (pickup over {} jobs on idle workers)",
+            "peer=zencall backend={} jobs={} concurrency={} throughput_jobs_s={:.0} pickup_p50_ms={:.1} pickup_p99_ms={:.1} elapsed_s={:.2} enqueue_s={:.2} pickup_samples={}",
             match self.backend {
                 Backend::Sqlite => "sqlite",
                 Backend::Postgres => "postgres",
             },
             self.jobs,
             self.concurrency,
-            self.elapsed.as_secs_f64(),
             self.throughput(),
             ms(self.pickup_quantile(0.5)),
             ms(self.pickup_quantile(0.99)),
+            self.elapsed.as_secs_f64(),
+            self.enqueue.as_secs_f64(),
             self.pickup.len(),
         )
     }
 }
 
-/// Runs the benchmark on `db` (migrated) with `jobs` jobs and `concurrency` slots.
-pub async fn queue(db: Db, jobs: u64, concurrency: usize) -> anyhow::Result<QueueReport> {
+/// Runs the benchmark on `db` (migrated) with `jobs` jobs and `concurrency` slots, then
+/// `samples` pickups on idle workers.
+pub async fn queue(
+    db: Db,
+    jobs: u64,
+    concurrency: usize,
+    samples: u64,
+) -> anyhow::Result<QueueReport> {
     anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
     anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
     clear_bench_queue(&db).await?;
@@ -103,21 +115,23 @@ pub async fn queue(db: Db, jobs: u64, concurrency: usize) -> anyhow::Result<Queu
         max_attempts: 3,
         pause_refresh: Duration::from_secs(1),
     };
+    // The jobs wait in the queue before the workers and the clock start.
+    let payloads = (0..jobs)
+        .map(|seq| encode(&Noop { seq }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let enqueue_started = Instant::now();
+    let mut tx = db.begin().await?;
+    enqueue_many_raw(&mut tx, QueueName::Bench, payloads, 3).await?;
+    tx.commit().await?;
+    let enqueue_time = enqueue_started.elapsed();
+
     let runner = Runner::new(db.clone(), registry, settings);
     let (stop, stop_rx) = watch::channel(false);
+    let t0 = Instant::now();
     let worker = tokio::spawn(runner.run(&[QueueName::Bench], async move {
         let mut rx = stop_rx;
         let _ = rx.wait_for(|s| *s).await;
     }));
-
-    // Throughput: one bulk push, then run everything.
-    let payloads = (0..jobs)
-        .map(|seq| encode(&Noop { seq }))
-        .collect::<Result<Vec<_>, _>>()?;
-    let t0 = Instant::now();
-    let mut tx = db.begin().await?;
-    enqueue_many_raw(&mut tx, QueueName::Bench, payloads, 3).await?;
-    tx.commit().await?;
     while finished.load(Ordering::Relaxed) < jobs {
         tokio::time::sleep(Duration::from_millis(5)).await;
         anyhow::ensure!(
@@ -138,7 +152,7 @@ pub async fn queue(db: Db, jobs: u64, concurrency: usize) -> anyhow::Result<Queu
 
     // Pickup latency: one job at a time, each to idle workers.
     let mut pickup = Vec::new();
-    for i in 0..LATENCY_SAMPLES {
+    for i in 0..samples {
         let seq = jobs + i;
         // Irregular gaps, so samples do not line up with any timer.
         tokio::time::sleep(Duration::from_millis(3 + (seq * 7919) % 17)).await;
@@ -167,6 +181,7 @@ pub async fn queue(db: Db, jobs: u64, concurrency: usize) -> anyhow::Result<Queu
         jobs,
         concurrency,
         elapsed,
+        enqueue: enqueue_time,
         pickup,
     })
 }
@@ -196,4 +211,35 @@ async fn clear_bench_queue(db: &Db) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use zencall_core::store::test_db::TestDb;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_benchmark_runs_every_job_and_prints_the_peers_line() {
+        let test = TestDb::sqlite().await;
+        let report = queue(test.db.clone(), 40, 4, 3).await.unwrap();
+        assert_eq!(report.jobs, 40);
+        assert_eq!(report.pickup.len(), 3);
+        assert!(report.throughput() > 0.0);
+        let line = report.to_string();
+        assert!(
+            line.starts_with(
+                "peer=zencall backend=sqlite jobs=40 concurrency=4 throughput_jobs_s="
+            ),
+            "{line}"
+        );
+        assert!(line.contains(" pickup_p50_ms=") && line.contains(" pickup_p99_ms="));
+        // The benchmark leaves no job behind.
+        let counts = admin::counts(&test.db, QueueName::Bench.as_str())
+            .await
+            .unwrap();
+        assert!(counts.values().all(|n| *n == 0), "{counts:?}");
+    }
 }

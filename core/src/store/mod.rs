@@ -151,6 +151,8 @@ impl Db {
             Pool::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(max_connections)
+                    // No ping before every use: a broken connection fails its query instead.
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await?,
             )
@@ -161,6 +163,9 @@ impl Db {
                 PgPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
+                    // No ping before every use (a round trip per query): a connection that
+                    // broke fails its query, which the caller retries as any other error.
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await?,
             )

@@ -1,0 +1,126 @@
+//! Group commit for the queue's hot path: many attempts claiming or finishing at once share
+//! one statement. Each caller sends its request and waits for its own answer; a background
+//! task takes every request waiting (at once when the queue is idle, so a lone job waits for
+//! no timer) and runs them as one batch. Under load the next batch gathers while the current
+//! statement runs, so the number of statements per job falls as the load rises.
+
+use std::future::Future;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::StoreError;
+
+/// Requests one statement takes at most.
+pub const MAX_BATCH: usize = 512;
+
+type Waiting<Req, Resp> = (Req, oneshot::Sender<Result<Resp, String>>);
+
+/// Runs requests in batches through one flush function.
+pub struct Batcher<Req, Resp> {
+    sender: mpsc::UnboundedSender<Waiting<Req, Resp>>,
+}
+
+impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
+    /// Starts the background task; `flush` answers a batch, one answer per request in order,
+    /// or one error for all of them. The task ends when the batcher is dropped.
+    pub fn start<F, Fut>(flush: F) -> Self
+    where
+        F: Fn(Vec<Req>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Vec<Resp>, String>> + Send,
+    {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<Waiting<Req, Resp>>();
+        tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match receiver.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (requests, waiters): (Vec<Req>, Vec<_>) = batch.into_iter().unzip();
+                let expected = requests.len();
+                match flush(requests).await {
+                    Ok(answers) if answers.len() == expected => {
+                        for (answer, waiter) in answers.into_iter().zip(waiters) {
+                            let _ = waiter.send(Ok(answer));
+                        }
+                    }
+                    Ok(answers) => {
+                        let error = format!(
+                            "a batch of {expected} requests got {} answers",
+                            answers.len()
+                        );
+                        for waiter in waiters {
+                            let _ = waiter.send(Err(error.clone()));
+                        }
+                    }
+                    Err(error) => {
+                        for waiter in waiters {
+                            let _ = waiter.send(Err(error.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Self { sender }
+    }
+
+    /// Sends `request` with the next batch and waits for its answer.
+    pub async fn call(&self, request: Req) -> Result<Resp, StoreError> {
+        let (answer, wait) = oneshot::channel();
+        self.sender
+            .send((request, answer))
+            .map_err(|_| StoreError::Corrupt("the queue's batch writer has stopped".into()))?;
+        match wait.await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(StoreError::Database(sqlx::Error::Protocol(error))),
+            Err(_) => Err(StoreError::Corrupt(
+                "the queue's batch writer dropped a request".into(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_requests_share_batches_and_each_gets_its_own_answer() {
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let counted = flushes.clone();
+        let batcher = Arc::new(Batcher::start(move |requests: Vec<u32>| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                Ok(requests.into_iter().map(|r| r * 2).collect())
+            }
+        }));
+        let calls: Vec<_> = (0..200u32)
+            .map(|i| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { (i, batcher.call(i).await.unwrap()) })
+            })
+            .collect();
+        for call in calls {
+            let (i, answer) = call.await.unwrap();
+            assert_eq!(answer, i * 2);
+        }
+        assert!(flushes.load(Ordering::Relaxed) < 200);
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_fails_every_request_of_its_batch() {
+        let batcher = Batcher::start(|_: Vec<u32>| async { Err::<Vec<u32>, _>("refused".into()) });
+        let error = batcher.call(1).await.unwrap_err();
+        assert!(error.to_string().contains("refused"), "{error}");
+        let short = Batcher::start(|_: Vec<u32>| async { Ok(Vec::<u32>::new()) });
+        assert!(short.call(1).await.is_err());
+    }
+}
