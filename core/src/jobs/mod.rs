@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod activity;
 pub mod admin;
+mod attempt_writer;
 pub mod batch;
 pub mod cron;
 pub mod job_metrics;

@@ -2,9 +2,9 @@
 //! shutdown; this module decides what happens to each attempt. A handler's error is either
 //! transient (rescheduled with exponential backoff and jitter, without holding a worker slot)
 //! or permanent; a permanent error, or the last attempt, moves the job to the dead state.
-//! Every attempt is recorded with its worker and error in `job_attempts`. On PostgreSQL the
-//! claims and the outcomes of attempts that start or finish together are written in batches
-//! ([`batch`](super::batch)), one statement each.
+//! Every attempt is recorded with its worker and error in `job_attempts`. The claims and the
+//! outcomes of attempts that start or finish together are written in batches
+//! (`attempt_writer`).
 //!
 //! A runner also keeps its replica's row of the worker registry fresh
 //! ([`replicas`](super::replicas)) and follows the queues' pause flags
@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apalis::prelude::{
@@ -29,10 +29,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use super::batch::Batcher;
+use super::attempt_writer::{AttemptWriter, Completion};
 use super::{Job, QueueName};
 use crate::domain::backoff::Backoff;
-use crate::store::{Db, Pool, StoreError, TxInner};
+use crate::store::{Db, Pool, StoreError};
 
 /// Why an attempt failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -186,122 +186,8 @@ pub struct Runner {
     worker_names: Arc<Mutex<Vec<String>>>,
     /// Each running attempt holds a read guard; shutdown takes the write lock to wait for them.
     in_flight: Arc<tokio::sync::RwLock<()>>,
-    /// PostgreSQL: claims of fetched jobs, batched (started on first use).
-    claims: Arc<OnceLock<Batcher<Claim, Option<Claimed>>>>,
-    /// PostgreSQL: outcomes of finished attempts, batched (started on first use).
-    completions: Arc<OnceLock<Batcher<Completion, bool>>>,
-}
-
-/// A fetched job a worker asks to run: its id and the worker's name.
-type Claim = (String, String);
-
-/// A claimed job's attempts so far, its maximum attempts and when it was due.
-type Claimed = (i32, i32, DateTime<Utc>);
-
-/// One finished attempt's outcome, as the batched completion writes it.
-struct Completion {
-    job_id: String,
-    worker: String,
-    attempt: i32,
-    /// The job's new status: `Done`, `Killed` or `Pending` (a retry).
-    status: &'static str,
-    result: String,
-    /// For a retry, the next run.
-    run_at: Option<DateTime<Utc>>,
-    queue: &'static str,
-    kind: String,
-    started_at: DateTime<Utc>,
-    finished_at: DateTime<Utc>,
-    outcome: &'static str,
-    error: Option<String>,
-    due_at: DateTime<Utc>,
-}
-
-/// Claims a batch of fetched jobs in one statement; a job this worker no longer holds, or
-/// whose queue is paused, answers `None`.
-async fn claim_batch(
-    pool: sqlx::PgPool,
-    claims: Vec<Claim>,
-) -> Result<Vec<Option<Claimed>>, String> {
-    let (ids, workers): (Vec<String>, Vec<String>) = claims.into_iter().unzip();
-    let rows: Vec<(String, i32, i32, DateTime<Utc>)> = sqlx::query_as(
-        "UPDATE apalis.jobs SET status = 'Running', lock_at = now() \
-         FROM unnest($1::text[], $2::text[]) AS c(id, worker) \
-         WHERE apalis.jobs.id = c.id AND apalis.jobs.lock_by = c.worker \
-         AND apalis.jobs.status = 'Queued' \
-         AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = apalis.jobs.job_type) \
-         RETURNING apalis.jobs.id, attempts, max_attempts, run_at",
-    )
-    .bind(&ids)
-    .bind(&workers)
-    .fetch_all(&pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut claimed: HashMap<String, Claimed> = rows
-        .into_iter()
-        .map(|(id, a, m, due)| (id, (a, m, due)))
-        .collect();
-    Ok(ids.iter().map(|id| claimed.remove(id)).collect())
-}
-
-/// Writes a batch of outcomes in one statement: each job's new state (unless its worker lost
-/// it meanwhile) and its attempt's history row. Answers, per outcome, whether it was written.
-async fn complete_batch(pool: sqlx::PgPool, batch: Vec<Completion>) -> Result<Vec<bool>, String> {
-    let column = |f: &dyn Fn(&Completion) -> String| batch.iter().map(f).collect::<Vec<_>>();
-    let ids = column(&|c| c.job_id.clone());
-    let workers = column(&|c| c.worker.clone());
-    let statuses = column(&|c| c.status.to_string());
-    let results = column(&|c| c.result.clone());
-    let queues = column(&|c| c.queue.to_string());
-    let kinds = column(&|c| c.kind.clone());
-    let outcomes = column(&|c| c.outcome.to_string());
-    let attempts: Vec<i32> = batch.iter().map(|c| c.attempt).collect();
-    let run_ats: Vec<Option<DateTime<Utc>>> = batch.iter().map(|c| c.run_at).collect();
-    let started: Vec<DateTime<Utc>> = batch.iter().map(|c| c.started_at).collect();
-    let finished: Vec<DateTime<Utc>> = batch.iter().map(|c| c.finished_at).collect();
-    let errors: Vec<Option<String>> = batch.iter().map(|c| c.error.clone()).collect();
-    let due: Vec<DateTime<Utc>> = batch.iter().map(|c| c.due_at).collect();
-    let written: Vec<String> = sqlx::query_scalar(
-        "WITH input AS ( \
-           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], \
-             $6::timestamptz[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], \
-             $11::text[], $12::text[], $13::timestamptz[]) \
-           AS t(id, worker, attempt, status, result, run_at, queue, kind, started_at, \
-             finished_at, outcome, error, due_at)), \
-         updated AS ( \
-           UPDATE apalis.jobs j SET status = i.status, attempts = i.attempt, \
-             last_result = i.result::jsonb, \
-             done_at = CASE WHEN i.status = 'Pending' THEN j.done_at ELSE now() END, \
-             run_at = COALESCE(i.run_at, j.run_at), \
-             lock_by = CASE WHEN i.status = 'Pending' THEN NULL ELSE j.lock_by END, \
-             lock_at = CASE WHEN i.status = 'Pending' THEN NULL ELSE j.lock_at END \
-           FROM input i WHERE j.id = i.id AND j.lock_by = i.worker RETURNING j.id), \
-         recorded AS ( \
-           INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, \
-             finished_at, outcome, error, due_at) \
-           SELECT i.id, i.attempt, i.queue, i.kind, i.worker, i.started_at, i.finished_at, \
-             i.outcome, i.error, i.due_at FROM input i JOIN updated u ON u.id = i.id \
-           ON CONFLICT (job_id, attempt) DO NOTHING) \
-         SELECT id FROM updated",
-    )
-    .bind(&ids)
-    .bind(&workers)
-    .bind(&attempts)
-    .bind(&statuses)
-    .bind(&results)
-    .bind(&run_ats)
-    .bind(&queues)
-    .bind(&kinds)
-    .bind(&started)
-    .bind(&finished)
-    .bind(&outcomes)
-    .bind(&errors)
-    .bind(&due)
-    .fetch_all(&pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    let written: std::collections::HashSet<String> = written.into_iter().collect();
-    Ok(ids.iter().map(|id| written.contains(id)).collect())
+    /// Claims and outcomes, written in batches.
+    attempts: Arc<AttemptWriter>,
 }
 
 #[derive(Deserialize)]
@@ -345,8 +231,7 @@ impl Runner {
             replica: replica.into(),
             worker_names: Arc::new(Mutex::new(Vec::new())),
             in_flight: Arc::new(tokio::sync::RwLock::new(())),
-            claims: Arc::new(OnceLock::new()),
-            completions: Arc::new(OnceLock::new()),
+            attempts: Arc::new(AttemptWriter::default()),
         }
     }
 
@@ -806,34 +691,7 @@ impl Runner {
         job_id: &str,
         worker: &str,
     ) -> Result<Option<(i64, i64, DateTime<Utc>)>, StoreError> {
-        let row: Option<(i32, i32, DateTime<Utc>)> = match self.db.pool() {
-            Pool::Postgres(p) => {
-                let pool = p.clone();
-                self.claims
-                    .get_or_init(|| Batcher::start(move |batch| claim_batch(pool.clone(), batch)))
-                    .call((job_id.to_string(), worker.to_string()))
-                    .await?
-            }
-            Pool::Sqlite(p) => {
-                let row: Option<(i32, i32, i64)> = sqlx::query_as(
-                    "UPDATE Jobs SET status = 'Running', lock_at = strftime('%s', 'now') \
-                     WHERE id = $1 AND lock_by = $2 AND status = 'Queued' \
-                     AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = Jobs.job_type) \
-                     RETURNING attempts, max_attempts, run_at",
-                )
-                .bind(job_id)
-                .bind(worker)
-                .fetch_optional(p)
-                .await?;
-                row.map(|(a, m, run_at)| {
-                    (
-                        a,
-                        m,
-                        DateTime::from_timestamp(run_at, 0).unwrap_or_default(),
-                    )
-                })
-            }
-        };
+        let row = self.attempts.claim(&self.db, job_id, worker).await?;
         Ok(row.map(|(a, m, due)| (i64::from(a), i64::from(m), due)))
     }
 
@@ -891,100 +749,30 @@ impl Runner {
                 serde_json::json!({"Err": error}),
             ),
         };
-        // What each outcome writes on the job; `$3` is the attempt, `$4` the result and, for a
-        // retry, `$RUN_AT` the next run.
-        let set = |now: &str, run_at: &str| match outcome {
-            Outcome::Done => {
-                format!("status = 'Done', attempts = $3, done_at = {now}, last_result = $4")
-            }
-            Outcome::Dead { .. } => {
-                format!("status = 'Killed', attempts = $3, done_at = {now}, last_result = $4")
-            }
-            Outcome::Retry { .. } => format!(
-                "status = 'Pending', attempts = $3, last_result = $4, run_at = {run_at}, lock_by = NULL, lock_at = NULL"
-            ),
+        let completion = Completion {
+            job_id: job_id.to_string(),
+            worker: worker.to_string(),
+            attempt,
+            status: match outcome {
+                Outcome::Done => "Done",
+                Outcome::Dead { .. } => "Killed",
+                Outcome::Retry { .. } => "Pending",
+            },
+            result: result.to_string(),
+            run_at: match outcome {
+                Outcome::Retry { at, .. } => Some(*at),
+                _ => None,
+            },
+            queue,
+            kind: kind.to_string(),
+            started_at,
+            finished_at,
+            outcome: label,
+            error,
+            due_at,
         };
-        let updated = match self.db.pool() {
-            Pool::Postgres(p) => {
-                // Batched with the other attempts finishing now: one statement changes each
-                // job and writes its attempt row.
-                let pool = p.clone();
-                let completion = Completion {
-                    job_id: job_id.to_string(),
-                    worker: worker.to_string(),
-                    attempt,
-                    status: match outcome {
-                        Outcome::Done => "Done",
-                        Outcome::Dead { .. } => "Killed",
-                        Outcome::Retry { .. } => "Pending",
-                    },
-                    result: result.to_string(),
-                    run_at: match outcome {
-                        Outcome::Retry { at, .. } => Some(*at),
-                        _ => None,
-                    },
-                    queue,
-                    kind: kind.to_string(),
-                    started_at,
-                    finished_at,
-                    outcome: label,
-                    error: error.clone(),
-                    due_at,
-                };
-                let written = self
-                    .completions
-                    .get_or_init(|| {
-                        Batcher::start(move |batch| complete_batch(pool.clone(), batch))
-                    })
-                    .call(completion)
-                    .await?;
-                i64::from(written)
-            }
-            Pool::Sqlite(_) => {
-                // SQLite has no data-modifying CTE: a transaction of two statements.
-                let mut tx = self.db.begin().await?;
-                let TxInner::Sqlite(t) = tx.inner_mut() else {
-                    return Err(StoreError::Corrupt(
-                        "a SQLite pool gave another transaction".into(),
-                    ));
-                };
-                let sql = format!(
-                    "UPDATE Jobs SET {} WHERE id = $1 AND lock_by = $2",
-                    set("strftime('%s', 'now')", "$5")
-                );
-                let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(job_id)
-                    .bind(worker)
-                    .bind(attempt)
-                    .bind(result.to_string());
-                let q = match outcome {
-                    Outcome::Retry { at, .. } => q.bind(super::queue::epoch_seconds_ceil(*at)),
-                    _ => q,
-                };
-                let updated = q.execute(&mut **t).await?.rows_affected();
-                if updated > 0 {
-                    sqlx::query(
-                        "INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error, due_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job_id, attempt) DO NOTHING",
-                    )
-                    .bind(job_id)
-                    .bind(attempt)
-                    .bind(queue)
-                    .bind(kind)
-                    .bind(worker)
-                    .bind(started_at)
-                    .bind(finished_at)
-                    .bind(label)
-                    .bind(&error)
-                    .bind(due_at)
-                    .execute(&mut **t)
-                    .await?;
-                }
-                tx.commit().await?;
-                i64::try_from(updated).unwrap_or(i64::MAX)
-            }
-        };
-        if updated == 0 {
+        let updated = self.attempts.complete(&self.db, completion).await?;
+        if !updated {
             tracing::warn!(
                 job.id = job_id,
                 worker,

@@ -1,0 +1,275 @@
+//! Claims of fetched jobs and outcomes of finished attempts, written in batches
+//! ([`Batcher`]): attempts that start together are claimed in one statement (PostgreSQL) or
+//! one transaction (SQLite), and attempts that finish together are recorded the same way. A
+//! job whose lease was lost meanwhile is neither claimed nor overwritten.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+
+use super::batch::Batcher;
+use crate::store::{Db, Pool, StoreError, TxInner};
+
+/// The runner's batch writers, started on first use.
+#[derive(Default)]
+pub(super) struct AttemptWriter {
+    claims: OnceLock<Batcher<Claim, Option<Claimed>>>,
+    completions: OnceLock<Batcher<Completion, bool>>,
+}
+
+impl AttemptWriter {
+    /// Marks a fetched job as running unless its worker lost it or its queue is paused;
+    /// returns its attempts so far, its maximum and when it was due.
+    pub(super) async fn claim(
+        &self,
+        db: &Db,
+        job_id: &str,
+        worker: &str,
+    ) -> Result<Option<Claimed>, StoreError> {
+        self.claims
+            .get_or_init(|| {
+                let db = db.clone();
+                Batcher::start(move |batch| claim_batch(db.clone(), batch))
+            })
+            .call((job_id.to_string(), worker.to_string()))
+            .await
+    }
+
+    /// Writes an attempt's outcome on its job and in `job_attempts`; false when the worker
+    /// no longer held the job (its outcome is then dropped).
+    pub(super) async fn complete(
+        &self,
+        db: &Db,
+        completion: Completion,
+    ) -> Result<bool, StoreError> {
+        self.completions
+            .get_or_init(|| {
+                let db = db.clone();
+                Batcher::start(move |batch| complete_batch(db.clone(), batch))
+            })
+            .call(completion)
+            .await
+    }
+}
+
+async fn claim_batch(db: Db, claims: Vec<Claim>) -> Result<Vec<Option<Claimed>>, String> {
+    match db.pool() {
+        Pool::Postgres(p) => claim_batch_postgres(p.clone(), claims).await,
+        Pool::Sqlite(_) => claim_batch_sqlite(&db, claims)
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
+async fn complete_batch(db: Db, batch: Vec<Completion>) -> Result<Vec<bool>, String> {
+    match db.pool() {
+        Pool::Postgres(p) => complete_batch_postgres(p.clone(), batch).await,
+        Pool::Sqlite(_) => complete_batch_sqlite(&db, batch)
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// SQLite has one writer: the batch's claims share one `BEGIN IMMEDIATE` transaction.
+async fn claim_batch_sqlite(
+    db: &Db,
+    claims: Vec<Claim>,
+) -> Result<Vec<Option<Claimed>>, StoreError> {
+    let mut tx = db.begin().await?;
+    let TxInner::Sqlite(t) = tx.inner_mut() else {
+        return Err(StoreError::Corrupt(
+            "a SQLite pool gave another transaction".into(),
+        ));
+    };
+    let mut answers = Vec::with_capacity(claims.len());
+    for (id, worker) in &claims {
+        let row: Option<(i32, i32, i64)> = sqlx::query_as(
+            "UPDATE Jobs SET status = 'Running', lock_at = strftime('%s', 'now') \
+             WHERE id = $1 AND lock_by = $2 AND status = 'Queued' \
+             AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = Jobs.job_type) \
+             RETURNING attempts, max_attempts, run_at",
+        )
+        .bind(id)
+        .bind(worker)
+        .fetch_optional(&mut **t)
+        .await?;
+        answers.push(row.map(|(a, m, run_at)| {
+            (
+                a,
+                m,
+                DateTime::from_timestamp(run_at, 0).unwrap_or_default(),
+            )
+        }));
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// SQLite has no data-modifying CTE: each outcome is an update and, when it applied, an
+/// insert, all in one `BEGIN IMMEDIATE` transaction per batch.
+async fn complete_batch_sqlite(db: &Db, batch: Vec<Completion>) -> Result<Vec<bool>, StoreError> {
+    let mut tx = db.begin().await?;
+    let TxInner::Sqlite(t) = tx.inner_mut() else {
+        return Err(StoreError::Corrupt(
+            "a SQLite pool gave another transaction".into(),
+        ));
+    };
+    let mut answers = Vec::with_capacity(batch.len());
+    for c in &batch {
+        let updated = sqlx::query(
+            "UPDATE Jobs SET status = $3, attempts = $4, last_result = $5, \
+             done_at = CASE WHEN $3 = 'Pending' THEN done_at ELSE strftime('%s', 'now') END, \
+             run_at = COALESCE($6, run_at), \
+             lock_by = CASE WHEN $3 = 'Pending' THEN NULL ELSE lock_by END, \
+             lock_at = CASE WHEN $3 = 'Pending' THEN NULL ELSE lock_at END \
+             WHERE id = $1 AND lock_by = $2",
+        )
+        .bind(&c.job_id)
+        .bind(&c.worker)
+        .bind(c.status)
+        .bind(c.attempt)
+        .bind(&c.result)
+        .bind(c.run_at.map(super::queue::epoch_seconds_ceil))
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+            > 0;
+        if updated {
+            sqlx::query(
+                "INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error, due_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job_id, attempt) DO NOTHING",
+            )
+            .bind(&c.job_id)
+            .bind(c.attempt)
+            .bind(c.queue)
+            .bind(&c.kind)
+            .bind(&c.worker)
+            .bind(c.started_at)
+            .bind(c.finished_at)
+            .bind(c.outcome)
+            .bind(&c.error)
+            .bind(c.due_at)
+            .execute(&mut **t)
+            .await?;
+        }
+        answers.push(updated);
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// A fetched job a worker asks to run: its id and the worker's name.
+pub(super) type Claim = (String, String);
+
+/// A claimed job's attempts so far, its maximum attempts and when it was due.
+pub(super) type Claimed = (i32, i32, DateTime<Utc>);
+
+/// One finished attempt's outcome, as the batched completion writes it.
+pub(super) struct Completion {
+    pub(super) job_id: String,
+    pub(super) worker: String,
+    pub(super) attempt: i32,
+    /// The job's new status: `Done`, `Killed` or `Pending` (a retry).
+    pub(super) status: &'static str,
+    pub(super) result: String,
+    /// For a retry, the next run.
+    pub(super) run_at: Option<DateTime<Utc>>,
+    pub(super) queue: &'static str,
+    pub(super) kind: String,
+    pub(super) started_at: DateTime<Utc>,
+    pub(super) finished_at: DateTime<Utc>,
+    pub(super) outcome: &'static str,
+    pub(super) error: Option<String>,
+    pub(super) due_at: DateTime<Utc>,
+}
+
+/// Claims a batch of fetched jobs in one statement; a job this worker no longer holds, or
+/// whose queue is paused, answers `None`.
+async fn claim_batch_postgres(
+    pool: sqlx::PgPool,
+    claims: Vec<Claim>,
+) -> Result<Vec<Option<Claimed>>, String> {
+    let (ids, workers): (Vec<String>, Vec<String>) = claims.into_iter().unzip();
+    let rows: Vec<(String, i32, i32, DateTime<Utc>)> = sqlx::query_as(
+        "UPDATE apalis.jobs SET status = 'Running', lock_at = now() \
+         FROM unnest($1::text[], $2::text[]) AS c(id, worker) \
+         WHERE apalis.jobs.id = c.id AND apalis.jobs.lock_by = c.worker \
+         AND apalis.jobs.status = 'Queued' \
+         AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = apalis.jobs.job_type) \
+         RETURNING apalis.jobs.id, attempts, max_attempts, run_at",
+    )
+    .bind(&ids)
+    .bind(&workers)
+    .fetch_all(&pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut claimed: HashMap<String, Claimed> = rows
+        .into_iter()
+        .map(|(id, a, m, due)| (id, (a, m, due)))
+        .collect();
+    Ok(ids.iter().map(|id| claimed.remove(id)).collect())
+}
+
+/// Writes a batch of outcomes in one statement: each job's new state (unless its worker lost
+/// it meanwhile) and its attempt's history row. Answers, per outcome, whether it was written.
+async fn complete_batch_postgres(
+    pool: sqlx::PgPool,
+    batch: Vec<Completion>,
+) -> Result<Vec<bool>, String> {
+    let column = |f: &dyn Fn(&Completion) -> String| batch.iter().map(f).collect::<Vec<_>>();
+    let ids = column(&|c| c.job_id.clone());
+    let workers = column(&|c| c.worker.clone());
+    let statuses = column(&|c| c.status.to_string());
+    let results = column(&|c| c.result.clone());
+    let queues = column(&|c| c.queue.to_string());
+    let kinds = column(&|c| c.kind.clone());
+    let outcomes = column(&|c| c.outcome.to_string());
+    let attempts: Vec<i32> = batch.iter().map(|c| c.attempt).collect();
+    let run_ats: Vec<Option<DateTime<Utc>>> = batch.iter().map(|c| c.run_at).collect();
+    let started: Vec<DateTime<Utc>> = batch.iter().map(|c| c.started_at).collect();
+    let finished: Vec<DateTime<Utc>> = batch.iter().map(|c| c.finished_at).collect();
+    let errors: Vec<Option<String>> = batch.iter().map(|c| c.error.clone()).collect();
+    let due: Vec<DateTime<Utc>> = batch.iter().map(|c| c.due_at).collect();
+    let written: Vec<String> = sqlx::query_scalar(
+        "WITH input AS ( \
+           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], \
+             $6::timestamptz[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], \
+             $11::text[], $12::text[], $13::timestamptz[]) \
+           AS t(id, worker, attempt, status, result, run_at, queue, kind, started_at, \
+             finished_at, outcome, error, due_at)), \
+         updated AS ( \
+           UPDATE apalis.jobs j SET status = i.status, attempts = i.attempt, \
+             last_result = i.result::jsonb, \
+             done_at = CASE WHEN i.status = 'Pending' THEN j.done_at ELSE now() END, \
+             run_at = COALESCE(i.run_at, j.run_at), \
+             lock_by = CASE WHEN i.status = 'Pending' THEN NULL ELSE j.lock_by END, \
+             lock_at = CASE WHEN i.status = 'Pending' THEN NULL ELSE j.lock_at END \
+           FROM input i WHERE j.id = i.id AND j.lock_by = i.worker RETURNING j.id), \
+         recorded AS ( \
+           INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, \
+             finished_at, outcome, error, due_at) \
+           SELECT i.id, i.attempt, i.queue, i.kind, i.worker, i.started_at, i.finished_at, \
+             i.outcome, i.error, i.due_at FROM input i JOIN updated u ON u.id = i.id \
+           ON CONFLICT (job_id, attempt) DO NOTHING) \
+         SELECT id FROM updated",
+    )
+    .bind(&ids)
+    .bind(&workers)
+    .bind(&attempts)
+    .bind(&statuses)
+    .bind(&results)
+    .bind(&run_ats)
+    .bind(&queues)
+    .bind(&kinds)
+    .bind(&started)
+    .bind(&finished)
+    .bind(&outcomes)
+    .bind(&errors)
+    .bind(&due)
+    .fetch_all(&pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    let written: HashSet<String> = written.into_iter().collect();
+    Ok(ids.iter().map(|id| written.contains(id)).collect())
+}
