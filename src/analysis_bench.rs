@@ -20,7 +20,7 @@ use zencall_core::domain::sector::{Language, Sector};
 use zencall_providers::TranscriptAnalyzer;
 
 /// The evaluation set's files, written in parts.
-const SET: [(&str, &str); 8] = [
+const SET: [(&str, &str); 9] = [
     (
         "fr.jsonl",
         include_str!("../core/data/analysis/evaluation/fr.jsonl"),
@@ -52,6 +52,10 @@ const SET: [(&str, &str); 8] = [
     (
         "en_c.jsonl",
         include_str!("../core/data/analysis/evaluation/en_c.jsonl"),
+    ),
+    (
+        "en_d.jsonl",
+        include_str!("../core/data/analysis/evaluation/en_d.jsonl"),
     ),
 ];
 
