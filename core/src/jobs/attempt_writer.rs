@@ -166,6 +166,7 @@ pub(super) type Claim = (String, String);
 pub(super) type Claimed = (i32, i32, DateTime<Utc>);
 
 /// One finished attempt's outcome, as the batched completion writes it.
+#[derive(Clone)]
 pub(super) struct Completion {
     pub(super) job_id: String,
     pub(super) worker: String,

@@ -15,17 +15,37 @@ pub const MAX_BATCH: usize = 512;
 
 type Waiting<Req, Resp> = (Req, oneshot::Sender<Result<Resp, String>>);
 
+/// Runs one flush and checks it answered every request.
+async fn run<Req, Resp, F, Fut>(flush: &F, requests: Vec<Req>) -> Result<Vec<Resp>, String>
+where
+    F: Fn(Vec<Req>) -> Fut,
+    Fut: Future<Output = Result<Vec<Resp>, String>>,
+{
+    let expected = requests.len();
+    let answers = flush(requests).await?;
+    if answers.len() == expected {
+        Ok(answers)
+    } else {
+        Err(format!(
+            "a batch of {expected} requests got {} answers",
+            answers.len()
+        ))
+    }
+}
+
 /// Runs requests in batches through one flush function.
 pub struct Batcher<Req, Resp> {
     sender: mpsc::UnboundedSender<Waiting<Req, Resp>>,
 }
 
-impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
+impl<Req: Clone + Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     /// Starts the background task; `flush` answers a batch, one answer per request in order,
-    /// or one error for all of them. The task ends when the batcher is dropped.
+    /// or one error for all of them. When a batch of several fails, each of its requests is
+    /// tried alone, so one bad request (a value the database refuses) fails only itself.
+    /// The task ends when the batcher is dropped.
     pub fn start<F, Fut>(flush: F) -> Self
     where
-        F: Fn(Vec<Req>) -> Fut + Send + 'static,
+        F: Fn(Vec<Req>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<Resp>, String>> + Send,
     {
         let (sender, mut receiver) = mpsc::unbounded_channel::<Waiting<Req, Resp>>();
@@ -39,27 +59,21 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
                     }
                 }
                 let (requests, waiters): (Vec<Req>, Vec<_>) = batch.into_iter().unzip();
-                let expected = requests.len();
-                match flush(requests).await {
-                    Ok(answers) if answers.len() == expected => {
-                        for (answer, waiter) in answers.into_iter().zip(waiters) {
-                            let _ = waiter.send(Ok(answer));
+                let answers = match run(&flush, requests.clone()).await {
+                    Err(_) if requests.len() > 1 => {
+                        let mut answers = Vec::with_capacity(requests.len());
+                        for request in requests {
+                            answers.push(run(&flush, vec![request]).await.and_then(|mut one| {
+                                one.pop().ok_or_else(|| "no answer".to_string())
+                            }));
                         }
+                        answers
                     }
-                    Ok(answers) => {
-                        let error = format!(
-                            "a batch of {expected} requests got {} answers",
-                            answers.len()
-                        );
-                        for waiter in waiters {
-                            let _ = waiter.send(Err(error.clone()));
-                        }
-                    }
-                    Err(error) => {
-                        for waiter in waiters {
-                            let _ = waiter.send(Err(error.clone()));
-                        }
-                    }
+                    Err(error) => vec![Err(error)],
+                    Ok(answers) => answers.into_iter().map(Ok).collect(),
+                };
+                for (answer, waiter) in answers.into_iter().zip(waiters) {
+                    let _ = waiter.send(answer);
                 }
             }
         });
@@ -113,6 +127,32 @@ mod tests {
             assert_eq!(answer, i * 2);
         }
         assert!(flushes.load(Ordering::Relaxed) < 200);
+    }
+
+    #[tokio::test]
+    async fn a_bad_request_fails_alone_and_the_rest_of_its_batch_is_answered() {
+        let batcher = Arc::new(Batcher::start(|requests: Vec<u32>| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            if requests.contains(&13) {
+                Err("13 is refused".to_string())
+            } else {
+                Ok(requests)
+            }
+        }));
+        let calls: Vec<_> = (0..40u32)
+            .map(|i| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { (i, batcher.call(i).await) })
+            })
+            .collect();
+        for call in calls {
+            let (i, answer) = call.await.unwrap();
+            if i == 13 {
+                assert!(answer.unwrap_err().to_string().contains("refused"));
+            } else {
+                assert_eq!(answer.unwrap(), i);
+            }
+        }
     }
 
     #[tokio::test]
