@@ -155,6 +155,9 @@ enum BenchCommand {
         /// Jobs at once, in total.
         #[arg(long, default_value_t = 24)]
         concurrency: usize,
+        /// Jobs claimed ahead of free slots (the `queue.prefetch` setting).
+        #[arg(long, default_value_t = 12)]
+        prefetch: usize,
     },
     /// Uploads a CSV of N contacts to two campaigns through the API, then times planning
     /// passes over them (window open, no free slot, window closed).
@@ -400,6 +403,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     database_url,
                     jobs,
                     concurrency,
+                    prefetch,
                 },
         } => {
             let settings = load(config, &[("database.url", database_url.into())])?;
@@ -409,6 +413,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 db,
                 jobs,
                 concurrency,
+                prefetch,
                 zencall_worker::bench::LATENCY_SAMPLES,
             )
             .await?;

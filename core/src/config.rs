@@ -166,6 +166,8 @@ pub struct QueueSettings {
     pub shutdown_timeout_secs: u64,
     /// Concurrent jobs per queue and process.
     pub concurrency: usize,
+    /// Jobs claimed ahead of free slots, per queue and process.
+    pub prefetch: usize,
     /// Timeout of one attempt, in seconds.
     pub job_timeout_secs: u64,
     /// Default maximum attempts of a job.

@@ -1,5 +1,5 @@
 //! Zencall core: configuration, pure domain rules, storage on SQLite or PostgreSQL, and the
-//! durable queue layer built on apalis. It knows nothing of HTTP: the API, workers and
+//! durable queue (stored in apalis's tables, run by our own worker runtime). It knows nothing of HTTP: the API, workers and
 //! scheduler crates build on it.
 
 pub mod clock;

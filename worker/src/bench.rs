@@ -76,12 +76,14 @@ impl fmt::Display for QueueReport {
     }
 }
 
-/// Runs the benchmark on `db` (migrated) with `jobs` jobs and `concurrency` slots, then
+/// Runs the benchmark on `db` (migrated) with `jobs` jobs, `concurrency` slots and `prefetch`
+/// jobs claimed ahead of them, then
 /// `samples` pickups on idle workers.
 pub async fn queue(
     db: Db,
     jobs: u64,
     concurrency: usize,
+    prefetch: usize,
     samples: u64,
 ) -> anyhow::Result<QueueReport> {
     anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
@@ -111,6 +113,7 @@ pub async fn queue(
         missed_heartbeats: 3,
         poll_interval: Duration::from_secs(1),
         concurrency,
+        prefetch,
         shutdown_timeout: Duration::from_secs(10),
         max_attempts: 3,
         pause_refresh: Duration::from_secs(1),
@@ -224,7 +227,7 @@ mod tests {
     #[tokio::test]
     async fn the_benchmark_runs_every_job_and_prints_the_peers_line() {
         let test = TestDb::sqlite().await;
-        let report = queue(test.db.clone(), 40, 4, 3).await.unwrap();
+        let report = queue(test.db.clone(), 40, 4, 2, 3).await.unwrap();
         assert_eq!(report.jobs, 40);
         assert_eq!(report.pickup.len(), 3);
         assert!(report.throughput() > 0.0);

@@ -355,8 +355,8 @@ pub async fn prune(
 }
 
 /// Puts back jobs held since before `locked_before` by a worker that is still alive: a worker
-/// whose database writes failed for good may leave a job fetched or running forever, and
-/// apalis rescues only the jobs of dead workers. The caller picks a cut-off past the longest
+/// whose database writes failed for good may leave a job claimed or running forever, and the
+/// runners rescue only the jobs of dead replicas. The caller picks a cut-off past the longest
 /// possible run (twice the job timeout: a wait for a slot, then a run). Returns the number of
 /// jobs put back; the abandoned attempt counts as one.
 pub async fn rescue_stuck(db: &Db, locked_before: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -464,6 +464,7 @@ mod tests {
                     missed_heartbeats: 3,
                     poll_interval: Duration::from_millis(100),
                     concurrency: 2,
+                    prefetch: 2,
                     shutdown_timeout: Duration::from_secs(5),
                     max_attempts: 3,
                     pause_refresh: Duration::from_secs(1),

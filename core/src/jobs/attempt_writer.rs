@@ -1,9 +1,8 @@
-//! Claims of fetched jobs and outcomes of finished attempts, written in batches
-//! ([`Batcher`]): attempts that start together are claimed in one statement (PostgreSQL) or
-//! one transaction (SQLite), and attempts that finish together are recorded the same way. A
-//! job whose lease was lost meanwhile is neither claimed nor overwritten.
+//! Outcomes of finished attempts, written in batches ([`Batcher`]): attempts that finish
+//! together are recorded in one statement (PostgreSQL) or one transaction (SQLite). A job
+//! whose lease was lost meanwhile is not overwritten.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
@@ -11,31 +10,13 @@ use chrono::{DateTime, Utc};
 use super::batch::Batcher;
 use crate::store::{Db, Pool, StoreError, TxInner};
 
-/// The runner's batch writers, started on first use.
+/// The runner's batch writer of outcomes, started on first use.
 #[derive(Default)]
 pub(super) struct AttemptWriter {
-    claims: OnceLock<Batcher<Claim, Option<Claimed>>>,
     completions: OnceLock<Batcher<Completion, bool>>,
 }
 
 impl AttemptWriter {
-    /// Marks a fetched job as running unless its worker lost it or its queue is paused;
-    /// returns its attempts so far, its maximum and when it was due.
-    pub(super) async fn claim(
-        &self,
-        db: &Db,
-        job_id: &str,
-        worker: &str,
-    ) -> Result<Option<Claimed>, StoreError> {
-        self.claims
-            .get_or_init(|| {
-                let db = db.clone();
-                Batcher::start(move |batch| claim_batch(db.clone(), batch))
-            })
-            .call((job_id.to_string(), worker.to_string()))
-            .await
-    }
-
     /// Writes an attempt's outcome on its job and in `job_attempts`; false when the worker
     /// no longer held the job (its outcome is then dropped).
     pub(super) async fn complete(
@@ -53,15 +34,6 @@ impl AttemptWriter {
     }
 }
 
-async fn claim_batch(db: Db, claims: Vec<Claim>) -> Result<Vec<Option<Claimed>>, String> {
-    match db.pool() {
-        Pool::Postgres(p) => claim_batch_postgres(p.clone(), claims).await,
-        Pool::Sqlite(_) => claim_batch_sqlite(&db, claims)
-            .await
-            .map_err(|e| e.to_string()),
-    }
-}
-
 async fn complete_batch(db: Db, batch: Vec<Completion>) -> Result<Vec<bool>, String> {
     match db.pool() {
         Pool::Postgres(p) => complete_batch_postgres(p.clone(), batch).await,
@@ -69,41 +41,6 @@ async fn complete_batch(db: Db, batch: Vec<Completion>) -> Result<Vec<bool>, Str
             .await
             .map_err(|e| e.to_string()),
     }
-}
-
-/// SQLite has one writer: the batch's claims share one `BEGIN IMMEDIATE` transaction.
-async fn claim_batch_sqlite(
-    db: &Db,
-    claims: Vec<Claim>,
-) -> Result<Vec<Option<Claimed>>, StoreError> {
-    let mut tx = db.begin().await?;
-    let TxInner::Sqlite(t) = tx.inner_mut() else {
-        return Err(StoreError::Corrupt(
-            "a SQLite pool gave another transaction".into(),
-        ));
-    };
-    let mut answers = Vec::with_capacity(claims.len());
-    for (id, worker) in &claims {
-        let row: Option<(i32, i32, i64)> = sqlx::query_as(
-            "UPDATE Jobs SET status = 'Running', lock_at = strftime('%s', 'now') \
-             WHERE id = $1 AND lock_by = $2 AND status = 'Queued' \
-             AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = Jobs.job_type) \
-             RETURNING attempts, max_attempts, run_at",
-        )
-        .bind(id)
-        .bind(worker)
-        .fetch_optional(&mut **t)
-        .await?;
-        answers.push(row.map(|(a, m, run_at)| {
-            (
-                a,
-                m,
-                DateTime::from_timestamp(run_at, 0).unwrap_or_default(),
-            )
-        }));
-    }
-    tx.commit().await?;
-    Ok(answers)
 }
 
 /// SQLite has no data-modifying CTE: each outcome is an update and, when it applied, an
@@ -159,12 +96,6 @@ async fn complete_batch_sqlite(db: &Db, batch: Vec<Completion>) -> Result<Vec<bo
     Ok(answers)
 }
 
-/// A fetched job a worker asks to run: its id and the worker's name.
-pub(super) type Claim = (String, String);
-
-/// A claimed job's attempts so far, its maximum attempts and when it was due.
-pub(super) type Claimed = (i32, i32, DateTime<Utc>);
-
 /// One finished attempt's outcome, as the batched completion writes it.
 #[derive(Clone)]
 pub(super) struct Completion {
@@ -183,33 +114,6 @@ pub(super) struct Completion {
     pub(super) outcome: &'static str,
     pub(super) error: Option<String>,
     pub(super) due_at: DateTime<Utc>,
-}
-
-/// Claims a batch of fetched jobs in one statement; a job this worker no longer holds, or
-/// whose queue is paused, answers `None`.
-async fn claim_batch_postgres(
-    pool: sqlx::PgPool,
-    claims: Vec<Claim>,
-) -> Result<Vec<Option<Claimed>>, String> {
-    let (ids, workers): (Vec<String>, Vec<String>) = claims.into_iter().unzip();
-    let rows: Vec<(String, i32, i32, DateTime<Utc>)> = sqlx::query_as(
-        "UPDATE apalis.jobs SET status = 'Running', lock_at = now() \
-         FROM unnest($1::text[], $2::text[]) AS c(id, worker) \
-         WHERE apalis.jobs.id = c.id AND apalis.jobs.lock_by = c.worker \
-         AND apalis.jobs.status = 'Queued' \
-         AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = apalis.jobs.job_type) \
-         RETURNING apalis.jobs.id, attempts, max_attempts, run_at",
-    )
-    .bind(&ids)
-    .bind(&workers)
-    .fetch_all(&pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut claimed: HashMap<String, Claimed> = rows
-        .into_iter()
-        .map(|(id, a, m, due)| (id, (a, m, due)))
-        .collect();
-    Ok(ids.iter().map(|id| claimed.remove(id)).collect())
 }
 
 /// Writes a batch of outcomes in one statement: each job's new state (unless its worker lost

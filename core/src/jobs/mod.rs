@@ -1,7 +1,7 @@
 //! The durable queue: job payloads, enqueueing (optionally inside the caller's transaction
-//! and with a unique key), and the reliability layer apalis lacks (durable retries with
-//! backoff, a dead state with every attempt's error, prompt wake-ups, unique worker names),
-//! and what the queue board reads and does: search, actions, statistics, pausing queues, the
+//! and with a unique key), the worker runtime (batched claims and outcomes, durable retries
+//! with backoff, a dead state with every attempt's error, prompt wake-ups, rescues of dead
+//! replicas' jobs), and what the queue board reads and does: search, actions, statistics, pausing queues, the
 //! worker registry and the cron table.
 
 pub mod actions;
@@ -9,11 +9,13 @@ pub mod activity;
 pub mod admin;
 mod attempt_writer;
 pub mod batch;
+mod claims;
 pub mod cron;
 pub mod job_metrics;
 pub mod pauses;
 pub mod payloads;
 pub mod queue;
+mod queue_worker;
 pub mod replicas;
 pub mod runner;
 pub mod search;

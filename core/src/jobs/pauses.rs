@@ -1,11 +1,11 @@
 //! Pausing a queue: workers of every replica stop taking its jobs, then take them again when
 //! it is resumed. The `queue_pauses` table is the truth; each runner keeps a copy of it in
 //! its process's [`WakeHub`](super::wake::WakeHub), refreshed every `queue.pause_refresh_ms`
-//! and at once when `pause` or `resume` run in the same process. While the copy says paused,
-//! the queue's workers start no fetch; a job fetched just before the pause landed is put back
-//! untouched (pending, unlocked, attempts unchanged) when its claim finds the queue paused
-//! (the claim reads the table itself), and so are the jobs of that batch still waiting in a
-//! worker's buffer. Jobs already running when the pause lands finish normally.
+//! and at once when `pause` or `resume` run in the same process. The claim itself reads the
+//! table, so a paused queue is never claimed, even by a replica that has not heard of the
+//! pause yet. While the copy says paused, the queue's feeders claim nothing, and the jobs they
+//! claimed but did not start are given back untouched (pending, unlocked, attempts unchanged).
+//! Jobs already running when the pause lands finish normally.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -105,7 +105,6 @@ mod tests {
     use crate::jobs::admin::{self, JobState};
     use crate::jobs::runner::{Registry, Runner, RunnerSettings};
     use crate::jobs::{EnqueueOptions, Enqueued, Job, QueueName, enqueue};
-    use crate::store::Pool;
     use crate::store::test_db::TestDb;
 
     #[derive(Debug, Serialize, Deserialize)]
@@ -127,6 +126,7 @@ mod tests {
             missed_heartbeats: 3,
             poll_interval: Duration::from_millis(100),
             concurrency: 4,
+            prefetch: 4,
             shutdown_timeout: Duration::from_secs(5),
             max_attempts: 5,
             pause_refresh: Duration::from_millis(100),
@@ -252,11 +252,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_job_put_back_at_its_claim_is_not_fetched_again_while_the_queue_is_paused() {
+    async fn a_queue_paused_by_another_process_is_not_claimed_before_this_one_hears_of_it() {
         for t in TestDb::all().await {
             let db = &t.db;
             let calls = Arc::new(AtomicU32::new(0));
-            // The runner never re-reads the table: only the claim can tell it of the pause.
+            // The runner never re-reads the table: only the claim itself sees the pause.
             let slow_refresh = RunnerSettings {
                 pause_refresh: Duration::from_secs(3600),
                 ..settings()
@@ -271,8 +271,7 @@ mod tests {
                 .unwrap();
             pause(&other, "bench", "ops", Utc::now()).await.unwrap();
             let held = push(db).await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            // Fetched and put back again and again, it would often be seen held.
+            tokio::time::sleep(Duration::from_millis(300)).await;
             for _ in 0..20 {
                 let job = admin::find(db, &held).await.unwrap().unwrap();
                 assert_eq!(job.state, JobState::Pending, "{:?}: {job:?}", t.backend());
@@ -280,7 +279,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             assert_eq!(calls.load(Ordering::SeqCst), 0);
-            assert!(db.wake_hub().is_paused("bench"));
+            assert!(!db.wake_hub().is_paused("bench"), "not heard of yet");
             assert!(resume(db, "bench").await.unwrap());
             await_done(db, &held).await;
             other.close().await;
@@ -291,129 +290,89 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn jobs_left_fetched_in_a_workers_buffer_are_given_back_while_the_queue_is_paused() {
+    async fn jobs_claimed_but_not_started_are_given_back_when_the_queue_is_paused() {
         for t in TestDb::all().await {
             let db = &t.db;
             let calls = Arc::new(AtomicU32::new(0));
-            let runner = Runner::new(db.clone(), counting(calls.clone()), settings());
-            let worker = format!("{}-bench", runner.replica());
+            let gate = Arc::new(tokio::sync::Semaphore::new(0));
+            let mut registry = Registry::default();
+            {
+                let (calls, gate) = (calls.clone(), gate.clone());
+                registry.register::<Counted, _, _>(move |_, _| {
+                    let (calls, gate) = (calls.clone(), gate.clone());
+                    async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        // Held until the test lets it go.
+                        let _ = gate.acquire().await.map(|p| p.forget());
+                        Ok(())
+                    }
+                });
+            }
+            // One slot and a prefetch of three: the first job runs, the next three wait
+            // claimed in the worker's buffer.
+            let one_slot = RunnerSettings {
+                concurrency: 1,
+                prefetch: 3,
+                ..settings()
+            };
+            let ids = [
+                push(db).await,
+                push(db).await,
+                push(db).await,
+                push(db).await,
+            ];
+            let runner = Runner::new(db.clone(), registry, one_slot);
             let (stop, mut rx) = watch::channel(false);
             let task = tokio::spawn(runner.run(&[QueueName::Bench], async move {
                 let _ = rx.wait_for(|s| *s).await;
             }));
-            assert!(pause(db, "bench", "test", Utc::now()).await.unwrap());
-            let id = push(db).await;
-            // As if the rest of a batch fetched as the pause landed: held by this replica's
-            // bench worker (once apalis registered it), waiting in its buffer.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             loop {
-                let held = match db.pool() {
-                    Pool::Postgres(p) => sqlx::query("UPDATE apalis.jobs SET status = 'Queued', lock_by = $1, lock_at = now() WHERE id = $2 AND EXISTS (SELECT 1 FROM apalis.workers WHERE id = $1)")
-                        .bind(&worker).bind(&id).execute(p).await.unwrap().rows_affected(),
-                    Pool::Sqlite(p) => sqlx::query("UPDATE Jobs SET status = 'Queued', lock_by = $1, lock_at = strftime('%s', 'now') WHERE id = $2 AND EXISTS (SELECT 1 FROM Workers WHERE id = $1)")
-                        .bind(&worker).bind(&id).execute(p).await.unwrap().rows_affected(),
-                };
-                if held == 1 {
+                let mut running = 0;
+                for id in &ids {
+                    let job = admin::find(db, id).await.unwrap().unwrap();
+                    running += usize::from(job.state == JobState::Running);
+                }
+                if running == ids.len() && calls.load(Ordering::SeqCst) == 1 {
                     break;
                 }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "the worker never registered"
-                );
+                assert!(tokio::time::Instant::now() < deadline, "never all claimed");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            assert!(pause(db, "bench", "test", Utc::now()).await.unwrap());
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             loop {
-                let job = admin::find(db, &id).await.unwrap().unwrap();
-                if job.state == JobState::Pending && job.worker.is_none() {
-                    assert_eq!(job.attempts, 0);
+                let mut waiting = Vec::new();
+                for id in &ids {
+                    let job = admin::find(db, id).await.unwrap().unwrap();
+                    if job.state == JobState::Pending && job.worker.is_none() {
+                        assert_eq!(job.attempts, 0, "given back, not failed: {job:?}");
+                        waiting.push(job.id);
+                    }
+                }
+                if waiting.len() == 3 {
                     break;
                 }
                 assert!(
                     tokio::time::Instant::now() < deadline,
-                    "{:?}: never given back: {job:?}",
+                    "{:?}: the buffered jobs were never given back",
                     t.backend()
                 );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            assert_eq!(calls.load(Ordering::SeqCst), 0);
+            // The running job finishes; nothing else starts while paused.
+            gate.add_permits(1);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(calls.load(Ordering::SeqCst), 1);
+            gate.add_permits(10);
             assert!(resume(db, "bench").await.unwrap());
-            await_done(db, &id).await;
+            for id in &ids {
+                let job = await_done(db, id).await;
+                assert_eq!(job.attempts, 1, "{job:?}");
+            }
+            assert_eq!(calls.load(Ordering::SeqCst), 4);
             let _ = stop.send(true);
             task.await.unwrap().unwrap();
-            t.drop_database().await;
-        }
-    }
-
-    #[tokio::test]
-    async fn a_job_fetched_as_the_pause_lands_is_put_back_with_its_attempts_unchanged() {
-        for t in TestDb::all().await {
-            let db = &t.db;
-            let calls = Arc::new(AtomicU32::new(0));
-            let runner = Runner::new(db.clone(), counting(calls.clone()), settings());
-            let id = push(db).await;
-            // As if a worker fetched it (after a failed attempt), then the pause landed.
-            match db.pool() {
-                Pool::Postgres(p) => {
-                    sqlx::query("INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen) VALUES ('w1', 'bench', 'x', '', now())").execute(p).await.unwrap();
-                    sqlx::query("UPDATE apalis.jobs SET status = 'Queued', lock_by = 'w1', lock_at = now(), attempts = 2 WHERE id = $1")
-                        .bind(&id).execute(p).await.unwrap();
-                }
-                Pool::Sqlite(p) => {
-                    sqlx::query("INSERT INTO Workers (id, worker_type, storage_name, layers, last_seen) VALUES ('w1', 'bench', 'x', '', strftime('%s', 'now'))").execute(p).await.unwrap();
-                    sqlx::query("UPDATE Jobs SET status = 'Queued', lock_by = 'w1', lock_at = strftime('%s', 'now'), attempts = 2 WHERE id = $1")
-                        .bind(&id).execute(p).await.unwrap();
-                }
-            }
-            // Paused by another process: this one has not heard of it yet.
-            let other = Db::connect(&secrecy::SecretString::from(t.url.clone()), 1)
-                .await
-                .unwrap();
-            pause(&other, "bench", "ops", Utc::now()).await.unwrap();
-            assert!(!db.wake_hub().is_paused("bench"));
-            let payload = serde_json::json!({"kind": "PauseProbe", "args": {}});
-            runner.execute(&id, "w1", payload.clone()).await.unwrap();
-            let job = admin::find(db, &id).await.unwrap().unwrap();
-            assert_eq!(calls.load(Ordering::SeqCst), 0, "{:?}", t.backend());
-            assert_eq!(job.attempts, 2, "{job:?}");
-            assert_eq!(job.worker, None, "the lock is cleared");
-            assert_eq!(job.state, JobState::Retrying, "back to waiting: {job:?}");
-            assert!(admin::attempts(db, &id).await.unwrap().is_empty());
-            assert!(db.wake_hub().is_paused("bench"), "the claim told the hub");
-            // A job fetched while this process knows the queue is paused: put back too.
-            let status: String = match db.pool() {
-                Pool::Postgres(p) => {
-                    sqlx::query(
-                        "UPDATE apalis.jobs SET status = 'Queued', lock_by = 'w1' WHERE id = $1",
-                    )
-                    .bind(&id)
-                    .execute(p)
-                    .await
-                    .unwrap();
-                    runner.execute(&id, "w1", payload.clone()).await.unwrap();
-                    sqlx::query_scalar("SELECT status FROM apalis.jobs WHERE id = $1")
-                        .bind(&id)
-                        .fetch_one(p)
-                        .await
-                        .unwrap()
-                }
-                Pool::Sqlite(p) => {
-                    sqlx::query("UPDATE Jobs SET status = 'Queued', lock_by = 'w1' WHERE id = $1")
-                        .bind(&id)
-                        .execute(p)
-                        .await
-                        .unwrap();
-                    runner.execute(&id, "w1", payload.clone()).await.unwrap();
-                    sqlx::query_scalar("SELECT status FROM Jobs WHERE id = $1")
-                        .bind(&id)
-                        .fetch_one(p)
-                        .await
-                        .unwrap()
-                }
-            };
-            assert_eq!(status, "Pending");
-            assert_eq!(calls.load(Ordering::SeqCst), 0);
-            other.close().await;
             t.drop_database().await;
         }
     }

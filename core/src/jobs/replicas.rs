@@ -1,8 +1,9 @@
 //! The worker registry: every worker replica (one `zencall worker` or `zencall up` process)
 //! records itself in `worker_replicas` when its runner starts, beats every heartbeat period
 //! and notes a clean shutdown, so the board can list replicas as alive, dead or stopped with
-//! the jobs each one holds. apalis's own `workers` table has one row per queue worker and no
-//! notion of a process, a host or a shutdown.
+//! the jobs each one holds, and so that live replicas can tell whose jobs to rescue. apalis's
+//! `workers` table, which the jobs table's lock holder refers to, has one row per queue worker
+//! and no notion of a process, a host or a shutdown.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -43,7 +44,7 @@ pub struct ReplicaRecord {
     pub heartbeat_at: DateTime<Utc>,
     /// When it shut down cleanly, if it did.
     pub stopped_at: Option<DateTime<Utc>>,
-    /// Jobs it holds (fetched or running).
+    /// Jobs it holds (claimed or running).
     pub in_flight: i64,
     /// Alive, dead or stopped.
     pub status: ReplicaStatus,

@@ -1,26 +1,21 @@
-//! Running jobs: apalis fetches, heartbeats, rescues the jobs of dead replicas and drains on
-//! shutdown; this module decides what happens to each attempt. A handler's error is either
-//! transient (rescheduled with exponential backoff and jitter, without holding a worker slot)
-//! or permanent; a permanent error, or the last attempt, moves the job to the dead state.
-//! Every attempt is recorded with its worker and error in `job_attempts`. The claims and the
-//! outcomes of attempts that start or finish together are written in batches
-//! (`attempt_writer`).
+//! Running jobs. Each queue a replica serves gets a [`QueueWorker`](super::queue_worker): it
+//! claims due jobs in batches and runs them on a fixed number of slots. This module decides
+//! what happens to each attempt: a handler's error is either transient (rescheduled with
+//! exponential backoff and jitter, without holding a worker slot) or permanent; a permanent
+//! error, or the last attempt, moves the job to the dead state. Every attempt is recorded with
+//! its worker and error in `job_attempts`; the outcomes of attempts that finish together are
+//! written in one batch (`attempt_writer`).
 //!
 //! A runner also keeps its replica's row of the worker registry fresh
-//! ([`replicas`](super::replicas)) and follows the queues' pause flags
-//! ([`pauses`](super::pauses)): a paused queue is not fetched, and a job fetched as the pause
-//! landed is put back instead of run.
+//! ([`replicas`](super::replicas)), rescues the jobs of replicas that died, and follows the
+//! queues' pause flags ([`pauses`](super::pauses)): a paused queue is not claimed, and jobs
+//! claimed but not started when the pause lands are given back.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::{
-    BoxDynError, Data, Monitor, TaskId, WorkerBuilder, WorkerBuilderExt, WorkerContext,
-};
-use apalis_core::backend::ext::BackendExt;
-use apalis_core::backend::ext::poll_strategy::{PollWith, StreamStrategy};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -30,9 +25,11 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use super::attempt_writer::{AttemptWriter, Completion};
+use super::claims::{self, ClaimedJob};
+use super::queue_worker::QueueWorker;
 use super::{Job, QueueName};
 use crate::domain::backoff::Backoff;
-use crate::store::{Db, Pool, StoreError};
+use crate::store::{Db, StoreError};
 
 /// Why an attempt failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,6 +144,8 @@ pub struct RunnerSettings {
     pub poll_interval: Duration,
     /// Jobs at once per queue.
     pub concurrency: usize,
+    /// Jobs claimed ahead of free slots per queue, so a slot that finishes finds its next job.
+    pub prefetch: usize,
     /// Grace period at shutdown.
     pub shutdown_timeout: Duration,
     /// Default maximum attempts.
@@ -168,6 +167,7 @@ impl RunnerSettings {
             missed_heartbeats: q.missed_heartbeats,
             poll_interval: Duration::from_millis(q.poll_interval_ms),
             concurrency: q.concurrency,
+            prefetch: q.prefetch,
             shutdown_timeout: Duration::from_secs(q.shutdown_timeout_secs),
             max_attempts: q.max_attempts,
             pause_refresh: Duration::from_millis(q.pause_refresh_ms),
@@ -183,9 +183,6 @@ pub struct Runner {
     settings: Arc<RunnerSettings>,
     host: Arc<str>,
     replica: Arc<str>,
-    worker_names: Arc<Mutex<Vec<String>>>,
-    /// Each running attempt holds a read guard; shutdown takes the write lock to wait for them.
-    in_flight: Arc<tokio::sync::RwLock<()>>,
     /// Claims and outcomes, written in batches.
     attempts: Arc<AttemptWriter>,
 }
@@ -229,8 +226,6 @@ impl Runner {
             settings: Arc::new(settings),
             host: host.into(),
             replica: replica.into(),
-            worker_names: Arc::new(Mutex::new(Vec::new())),
-            in_flight: Arc::new(tokio::sync::RwLock::new(())),
             attempts: Arc::new(AttemptWriter::default()),
         }
     }
@@ -241,66 +236,91 @@ impl Runner {
         &self.replica
     }
 
-    /// Runs workers for `queues` until `shutdown` resolves, then lets in-flight jobs finish
-    /// within the grace period and puts back any job this process still holds.
+    /// The database.
+    pub(super) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// How this runner schedules, retries and stops.
+    pub(super) fn settings(&self) -> &RunnerSettings {
+        &self.settings
+    }
+
+    /// Serves `queues` until `shutdown` resolves, then lets in-flight jobs finish within the
+    /// grace period and gives back any job this process still holds.
     pub async fn run(
         self,
         queues: &[QueueName],
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StoreError> {
-        let mut monitor = Monitor::new()
-            .shutdown_timeout(self.settings.shutdown_timeout)
-            .should_restart(|ctx, error| {
-                tracing::warn!(worker = ctx.name(), %error, "worker stopped on an error; restarting it");
-                true
-            });
-        if let Pool::Postgres(pool) = self.db.pool() {
+        if let crate::store::Pool::Postgres(pool) = self.db.pool() {
             tokio::spawn(super::wake::listen_postgres(
                 pool.clone(),
                 self.db.wake_hub().clone(),
             ));
         }
         let names: Vec<&'static str> = queues.iter().map(|q| q.as_str()).collect();
-        // Know the paused queues before the first fetch.
+        // Know the paused queues before the first claim.
         if let Err(e) = super::pauses::refresh(&self.db, &names).await {
             tracing::warn!(error = %e, "cannot read the paused queues; retrying in the background");
+        }
+        let workers: Vec<Arc<QueueWorker>> = queues
+            .iter()
+            .map(|q| {
+                Arc::new(QueueWorker::new(
+                    self.clone(),
+                    *q,
+                    self.settings.concurrency,
+                    self.settings.prefetch,
+                ))
+            })
+            .collect();
+        let worker_names: Vec<String> = workers.iter().map(|w| w.name().to_string()).collect();
+        // A worker name must be registered before it locks a job; the database may be down at
+        // start-up, so keep trying.
+        let mut delay = Duration::from_millis(100);
+        while let Err(e) = claims::register_workers(&self.db, &worker_names).await {
+            tracing::warn!(error = %e, "cannot register this replica's workers; trying again");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
         self.beat(&names).await;
         let background = [
             tokio::spawn(self.clone().refresh_pauses(names.clone())),
             tokio::spawn(self.clone().heartbeats(names.clone())),
         ];
-        for queue in queues {
-            monitor = self.register(monitor, *queue);
-        }
-        let signal = async move {
-            shutdown.await;
-            Ok(())
-        };
-        let stopping = tokio::time::Instant::now();
-        if let Err(e) = monitor.run_with_signal(signal).await {
-            tracing::warn!(error = %e, "the workers did not stop cleanly");
-        }
-        // apalis may return while an attempt it started is still running (its task future is
-        // dropped, ours goes on in its own task): give those the rest of the grace period.
-        let rest = self
-            .settings
-            .shutdown_timeout
-            .saturating_sub(stopping.elapsed());
-        if tokio::time::timeout(rest, self.in_flight.write())
-            .await
-            .is_err()
-        {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let serving: Vec<_> = workers
+            .into_iter()
+            .map(|w| tokio::spawn(w.run(stopped.clone())))
+            .collect();
+        shutdown.await;
+        let _ = stop.send(true);
+        let drained = tokio::time::timeout(
+            self.settings.shutdown_timeout,
+            futures::future::join_all(serving),
+        )
+        .await;
+        if drained.is_err() {
             tracing::warn!("some jobs did not finish within the shutdown grace period");
         }
         for task in background {
             task.abort();
         }
-        let released = self.release_held_jobs().await;
+        let mut released = 0;
+        for name in &worker_names {
+            released += claims::release_worker(&self.db, name).await?;
+        }
+        if released > 0 {
+            tracing::warn!(
+                released,
+                "put back jobs still running at the end of the shutdown grace period"
+            );
+        }
         if let Err(e) = super::replicas::stopped(&self.db, &self.replica, Utc::now()).await {
             tracing::warn!(error = %e, "cannot record this replica's shutdown");
         }
-        released
+        Ok(())
     }
 
     /// Records this replica in the worker registry as alive now; a failure only logs.
@@ -320,7 +340,7 @@ impl Runner {
         }
     }
 
-    /// Beats every heartbeat period, until aborted.
+    /// Beats every heartbeat period and rescues the jobs of dead replicas, until aborted.
     async fn heartbeats(self, queues: Vec<&'static str>) {
         let mut every = tokio::time::interval(self.settings.heartbeat.max(MIN_PERIOD));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -328,6 +348,11 @@ impl Runner {
         loop {
             every.tick().await;
             self.beat(&queues).await;
+            match claims::rescue_dead_replicas(&self.db, Utc::now()).await {
+                Ok(0) => {}
+                Ok(rescued) => tracing::warn!(rescued, "put back jobs held by dead replicas"),
+                Err(e) => tracing::warn!(error = %e, "cannot rescue the jobs of dead replicas"),
+            }
         }
     }
 
@@ -340,201 +365,22 @@ impl Runner {
             every.tick().await;
             if let Err(e) = super::pauses::refresh(&self.db, &queues).await {
                 tracing::warn!(error = %e, "cannot read the paused queues");
-                continue;
-            }
-            for queue in &queues {
-                if self.db.wake_hub().is_paused(queue) {
-                    self.release_fetched(queue).await;
-                }
             }
         }
     }
 
-    /// Puts back the jobs of paused `queue` that this replica's workers fetched but did not
-    /// claim. apalis fetches in batches: when the pause lands, the rest of a batch may wait in
-    /// a worker's buffer, held but not running, until the queue is resumed. Given back, they
-    /// show as pending while the queue is paused; when the worker later hands them over, their
-    /// claim fails and they are skipped. A failure only logs: the next refresh tries again.
-    async fn release_fetched(&self, queue: &str) {
-        let released = match self.db.pool() {
-            Pool::Postgres(p) => sqlx::query(
-                "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
-                 WHERE job_type = $1 AND status = 'Queued' AND lock_by LIKE $2",
-            )
-            .bind(queue)
-            .bind(format!("{}-%", self.replica))
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()),
-            Pool::Sqlite(p) => sqlx::query(
-                "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
-                 WHERE job_type = $1 AND status = 'Queued' AND lock_by LIKE $2",
-            )
-            .bind(queue)
-            .bind(format!("{}-%", self.replica))
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()),
-        };
-        match released {
-            Ok(0) => {}
-            Ok(released) => {
-                tracing::info!(queue, released, "queue paused; fetched jobs put back")
-            }
-            Err(e) => {
-                tracing::warn!(queue, error = %e, "cannot put back the fetched jobs of a paused queue")
-            }
-        }
-    }
-
-    fn register(&self, monitor: Monitor, queue: QueueName) -> Monitor {
-        let s = self.settings.clone();
-        let hub = self.db.wake_hub().clone();
-        let runner = self.clone();
-        let base_name = format!("{}-{}", self.replica, queue.as_str());
-        let names = self.worker_names.clone();
-        let name_for = move |restarts: usize| {
-            let name = if restarts == 0 {
-                base_name.clone()
-            } else {
-                format!("{base_name}-r{restarts}")
-            };
-            names
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(name.clone());
-            name
-        };
-        let batch = s.concurrency.max(1);
-        match self.db.pool().clone() {
-            Pool::Postgres(pool) => {
-                let config = apalis_postgres::Config::default()
-                    .queue(queue.as_str())
-                    .heartbeat_interval(s.heartbeat)
-                    .missed_heartbeats(s.missed_heartbeats as usize)
-                    .batch_size(batch)
-                    .lock_tasks(false)
-                    .persist_results(false);
-                monitor.register(move |restarts| {
-                    let storage = apalis_postgres::PostgresStorage::<serde_json::Value>::new(&pool)
-                        .with_config(config.clone());
-                    let backend = PollWith::new(
-                        hub.gate(queue.as_str(), storage),
-                        StreamStrategy::new(hub.stream(queue.as_str(), s.poll_interval)),
-                    )
-                    .before_start(move |_| tokio::time::sleep(restart_delay(restarts)).map(Ok));
-                    WorkerBuilder::new(name_for(restarts))
-                        .backend(backend)
-                        .concurrency(s.concurrency)
-                        .data(runner.clone())
-                        .build(handle_task)
-                })
-            }
-            Pool::Sqlite(pool) => {
-                let config = apalis_sqlite::Config::default()
-                    .queue(queue.as_str())
-                    .heartbeat_interval(s.heartbeat)
-                    .missed_heartbeats(s.missed_heartbeats as usize)
-                    .batch_size(batch)
-                    .lock_tasks(false)
-                    .persist_results(false);
-                monitor.register(move |restarts| {
-                    let storage = apalis_sqlite::SqliteStorage::<serde_json::Value>::new(&pool)
-                        .with_config(config.clone());
-                    let backend = PollWith::new(
-                        hub.gate(queue.as_str(), storage),
-                        StreamStrategy::new(hub.stream(queue.as_str(), s.poll_interval)),
-                    )
-                    .before_start(move |_| tokio::time::sleep(restart_delay(restarts)).map(Ok));
-                    WorkerBuilder::new(name_for(restarts))
-                        .backend(backend)
-                        .concurrency(s.concurrency)
-                        .data(runner.clone())
-                        .build(handle_task)
-                })
-            }
-        }
-    }
-
-    /// Puts back the jobs this process still holds after the grace period, so another replica
-    /// takes them at once instead of waiting for this one to be declared dead.
-    async fn release_held_jobs(&self) -> Result<(), StoreError> {
-        let names = self
-            .worker_names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let mut released = 0;
-        for name in names {
-            released += match self.db.pool() {
-                Pool::Postgres(p) => sqlx::query(
-                    "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
-                     WHERE lock_by = $1 AND status IN ('Queued', 'Running')",
-                )
-                .bind(&name)
-                .execute(p)
-                .await?
-                .rows_affected(),
-                Pool::Sqlite(p) => sqlx::query(
-                    "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
-                     WHERE lock_by = $1 AND status IN ('Queued', 'Running')",
-                )
-                .bind(&name)
-                .execute(p)
-                .await?
-                .rows_affected(),
-            };
-        }
-        if released > 0 {
-            tracing::warn!(
-                released,
-                "put back jobs still running at the end of the shutdown grace period"
-            );
-        }
-        Ok(())
-    }
-
-    /// Runs one fetched job: claims it, runs its handler with a timeout and panic guard, and
-    /// writes the outcome. Errors here are about the queue's own bookkeeping.
-    pub async fn execute(
-        &self,
-        job_id: &str,
-        worker: &str,
-        payload: serde_json::Value,
-    ) -> Result<(), StoreError> {
-        // A job fetched as its queue was being paused goes back untouched. The claim checks
-        // the table itself, so this holds even before this process has heard of the pause.
-        let paused_here = payload
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .and_then(|kind| self.registry.handlers.get(kind))
-            .is_some_and(|(queue, _)| self.db.wake_hub().is_paused(queue.as_str()));
-        let claimed = if paused_here {
-            None
-        } else {
-            self.claim(job_id, worker).await?
-        };
-        let Some((attempts, max_attempts, due_at)) = claimed else {
-            if let Some(queue) = self.put_back(job_id, worker).await? {
-                self.db.wake_hub().set_paused(&queue, true);
-                tracing::info!(
-                    job.id = job_id,
-                    queue,
-                    "queue paused; the fetched job is put back"
-                );
-                self.release_fetched(&queue).await;
-            } else {
-                tracing::debug!(
-                    job.id = job_id,
-                    "job no longer held by this worker; skipped"
-                );
-            }
-            return Ok(());
-        };
+    /// Runs one claimed job's handler with a timeout and panic guard, and returns the writing
+    /// of its outcome, for the caller to run in the background: the slot moves on to its next
+    /// job while outcomes are written in batches. An outcome that cannot be written even after
+    /// a few tries is logged; its job stays held until a rescue puts it back.
+    pub(super) async fn execute(&self, job: ClaimedJob, worker: &str) -> BoxFuture<'static, ()> {
+        let job_id = job.id.as_str();
+        let due_at = job.due_at;
+        let (attempts, max_attempts) = (job.attempts, job.max_attempts);
         let started_at = Utc::now();
         let attempt = u32::try_from(attempts).unwrap_or(0).saturating_add(1);
         let max_attempts = u32::try_from(max_attempts).unwrap_or(1).max(1);
-        let envelope: Result<StoredEnvelope, _> = serde_json::from_value(payload);
+        let envelope: Result<StoredEnvelope, _> = serde_json::from_slice(&job.payload);
         // Every line logged while the job runs, and about its outcome, carries these fields.
         let span = tracing::info_span!(
             "job",
@@ -598,30 +444,39 @@ impl Runner {
                 tracing::error!(job.id = job_id, job.kind = %kind, attempt, error = %error, "job is dead")
             }
         });
-        let finished = FinishedAttempt {
-            job_id,
-            worker,
-            kind: &kind,
-            number: attempt,
-            started_at,
-            due_at,
-        };
-        self.record_with_retries(&finished, &outcome)
-            .instrument(span)
-            .await?;
-        let known = self.registry.handlers.contains_key(kind.as_str());
-        super::job_metrics::attempt_finished(
-            queue_of(&self.registry, &kind),
-            if known { &kind } else { "unknown" },
-            match outcome {
-                Outcome::Done => "done",
-                Outcome::Retry { .. } => "retry",
-                Outcome::Dead { .. } => "dead",
-            },
-            (started_at - due_at).to_std().unwrap_or_default(),
-            (Utc::now() - started_at).to_std().unwrap_or_default(),
-        );
-        Ok(())
+        let runner = self.clone();
+        let (job_id, worker) = (job_id.to_string(), worker.to_string());
+        async move {
+            let finished = FinishedAttempt {
+                job_id: &job_id,
+                worker: &worker,
+                kind: &kind,
+                number: attempt,
+                started_at,
+                due_at,
+            };
+            if let Err(e) = runner
+                .record_with_retries(&finished, &outcome)
+                .instrument(span)
+                .await
+            {
+                tracing::error!(job.id = %job_id, error = %e, "cannot record the job's outcome; it stays held until rescued");
+                return;
+            }
+            let known = runner.registry.handlers.contains_key(kind.as_str());
+            super::job_metrics::attempt_finished(
+                queue_of(&runner.registry, &kind),
+                if known { &kind } else { "unknown" },
+                match outcome {
+                    Outcome::Done => "done",
+                    Outcome::Retry { .. } => "retry",
+                    Outcome::Dead { .. } => "dead",
+                },
+                (started_at - due_at).to_std().unwrap_or_default(),
+                (Utc::now() - started_at).to_std().unwrap_or_default(),
+            );
+        }
+        .boxed()
     }
 
     async fn run_handler(&self, args: serde_json::Value, run: JobRun) -> Result<(), JobError> {
@@ -653,46 +508,6 @@ impl Runner {
                 )))
             }
         }
-    }
-
-    /// Gives back a job this worker fetched but did not claim: pending again, unlocked, its
-    /// attempts unchanged and no attempt recorded. Returns its queue, or `None` if this worker
-    /// does not hold it (fetched) any more.
-    async fn put_back(&self, job_id: &str, worker: &str) -> Result<Option<String>, StoreError> {
-        Ok(match self.db.pool() {
-            Pool::Postgres(p) => {
-                sqlx::query_scalar(
-                    "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
-                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING job_type",
-                )
-                .bind(job_id)
-                .bind(worker)
-                .fetch_optional(p)
-                .await?
-            }
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar(
-                    "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
-                 WHERE id = $1 AND lock_by = $2 AND status = 'Queued' RETURNING job_type",
-                )
-                .bind(job_id)
-                .bind(worker)
-                .fetch_optional(p)
-                .await?
-            }
-        })
-    }
-
-    /// Marks the fetched job as running unless its queue is paused; returns its attempts so
-    /// far, its maximum and when it was due, or `None` if this worker no longer holds it or
-    /// its queue is paused.
-    async fn claim(
-        &self,
-        job_id: &str,
-        worker: &str,
-    ) -> Result<Option<(i64, i64, DateTime<Utc>)>, StoreError> {
-        let row = self.attempts.claim(&self.db, job_id, worker).await?;
-        Ok(row.map(|(a, m, due)| (i64::from(a), i64::from(m), due)))
     }
 
     /// Writes the outcome; a database blip must not leave the job stuck as running, so the
@@ -794,38 +609,6 @@ fn queue_of(registry: &Registry, kind: &str) -> &'static str {
         .get(kind)
         .map(|(q, _)| q.as_str())
         .unwrap_or("unknown")
-}
-
-/// How long a worker waits before it starts again after failing: apalis restarts at once, and
-/// a database that refuses every connection would make that a hot loop.
-fn restart_delay(restarts: usize) -> Duration {
-    Duration::from_secs(restarts.min(10) as u64)
-}
-
-/// The apalis handler: every queue's payload goes through [`Runner::execute`].
-async fn handle_task(
-    payload: serde_json::Value,
-    task_id: TaskId,
-    worker: WorkerContext,
-    runner: Data<Runner>,
-) -> Result<(), BoxDynError> {
-    let id = task_id.to_string();
-    // The attempt runs in a task of its own that holds an in-flight guard, so it finishes (and
-    // records its outcome) even if apalis drops this future during shutdown.
-    let guard = runner.in_flight.clone().read_owned().await;
-    let runner = (*runner).clone();
-    let name = worker.name().to_string();
-    let attempt = tokio::spawn(async move {
-        let _guard = guard;
-        runner.execute(&id, &name, payload).await.map_err(|e| {
-            tracing::error!(job.id = %id, error = %e, "queue bookkeeping failed");
-            e
-        })
-    });
-    match attempt.await {
-        Ok(result) => result.map_err(|e| Box::new(e) as BoxDynError),
-        Err(e) => Err(Box::new(e) as BoxDynError),
-    }
 }
 
 fn host_name() -> String {

@@ -1,12 +1,9 @@
-//! Prompt pickup. apalis parks an idle worker until its next heartbeat, and its interval
-//! strategy can lose wake-ups under CPU load, so workers here are driven by a stream of ours:
-//! it fires at once when a job is enqueued in this process (after commit), when PostgreSQL
+//! Prompt pickup. An idle queue worker waits on a stream of wake-ups that fires at once when a job is enqueued in this process (after commit), when PostgreSQL
 //! announces an insert from another process (apalis's `apalis::job::insert` NOTIFY), and on a
 //! fallback poll for jobs that become due later (scheduled runs and retries).
 //!
 //! The hub also holds each queue's pause flag: while a queue is paused its streams do not
-//! yield and a [`PauseGate`] keeps its workers' backends from starting a fetch; when it is
-//! resumed the streams yield at once and the workers fetch.
+//! yield; when it is resumed the streams yield at once and the workers claim.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,8 +11,6 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use apalis::prelude::WorkerContext;
-use apalis_core::backend::{Backend, BackendConfig, WireFormatBackend};
 use futures::Stream;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -69,14 +64,11 @@ impl WakeHub {
         *self.signals(queue).paused.borrow()
     }
 
-    /// Wraps `backend`, a worker backend of `queue`, so that it starts no fetch while the
-    /// queue is paused.
-    pub fn gate<B>(&self, queue: &str, backend: B) -> PauseGate<B> {
-        PauseGate {
-            backend,
-            paused: self.signals(queue).paused.subscribe(),
-            between_fetches: false,
-        }
+    /// The pause flag of `queue` in this process, to follow its changes.
+    pub fn pause_flag(&self, queue: &str) -> watch::Receiver<bool> {
+        let mut rx = self.signals(queue).paused.subscribe();
+        rx.mark_unchanged();
+        rx
     }
 
     /// A stream that yields whenever `queue` should be fetched again, and never while it is
@@ -100,92 +92,11 @@ impl WakeHub {
     }
 }
 
-/// A worker backend that starts no fetch while its queue is paused.
-///
-/// apalis fetches whenever its worker is polled with no task buffered, for whatever reason it
-/// was polled (a task finished, an ack was flushed), not only when the wake-up stream yields.
-/// So the stream alone cannot keep a paused queue from being fetched: a job put back because
-/// its queue is paused would be fetched again at once, and again.
-///
-/// The gate may not simply stop polling, though: a fetch in flight holds a transaction (on
-/// SQLite, the write lock) that only finishes when polled. So while the queue is paused the
-/// gate stops polling only right after the backend handed over a task, when no fetch can be
-/// in flight (apalis's backend is then between batches or holds buffered tasks); a fetch
-/// still running is polled to its end. Put the gate inside `PollWith`, whose wake-up stream
-/// wakes the worker when the queue is resumed.
-pub struct PauseGate<B> {
-    backend: B,
-    paused: watch::Receiver<bool>,
-    /// The backend's last answer was a task, so it has no fetch in flight.
-    between_fetches: bool,
-}
-
-impl<B: Backend> Backend for PauseGate<B> {
-    type Task = B::Task;
-    type Error = B::Error;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-        worker: &WorkerContext,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.backend.poll_ready(cx, worker)
-    }
-
-    fn poll_next(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-        worker: &WorkerContext,
-    ) -> std::task::Poll<Option<Result<Self::Task, Self::Error>>> {
-        if self.between_fetches && *self.paused.borrow() {
-            // The wake-up stream polled just before holds the waker and fires on resume.
-            return std::task::Poll::Pending;
-        }
-        let next = self.backend.poll_next(cx, worker);
-        self.between_fetches = matches!(next, std::task::Poll::Ready(Some(Ok(_))));
-        next
-    }
-
-    fn poll_close(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-        worker: &WorkerContext,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.backend.poll_close(cx, worker)
-    }
-}
-
-impl<B: BackendConfig> BackendConfig for PauseGate<B> {
-    type Args = B::Args;
-    type Id = B::Id;
-    type Kind = B::Kind;
-    type Config = B::Config;
-    type Layer = B::Layer;
-
-    fn config(&self) -> &Self::Config {
-        self.backend.config()
-    }
-
-    fn middleware(&mut self, worker: &mut WorkerContext) -> Self::Layer {
-        self.backend.middleware(worker)
-    }
-}
-
-impl<B: WireFormatBackend> WireFormatBackend for PauseGate<B> {
-    type Codec = B::Codec;
-    type Compact = B::Compact;
-
-    fn codec(&self) -> &Self::Codec {
-        self.backend.codec()
-    }
-}
-
 /// A fetch wake-up stream for one queue (see the module documentation).
 ///
-/// apalis polls this stream once per fetch attempt and ignores what it yields, so after an
-/// item nothing would listen for the next one until something else polls the worker. The
-/// stream therefore re-arms itself before it yields: it is never deaf, whatever its consumer
-/// does.
+/// A consumer may poll this stream only now and then (a queue worker polls it only while the
+/// queue is dry or paused), so the stream re-arms itself before it yields: it is never deaf,
+/// whatever its consumer does.
 pub struct WakeStream {
     next: Pin<Box<dyn Future<Output = State> + Send>>,
 }

@@ -457,6 +457,7 @@ fn quick_settings() -> RunnerSettings {
         missed_heartbeats: 3,
         poll_interval: Duration::from_millis(200),
         concurrency: 4,
+        prefetch: 4,
         shutdown_timeout: Duration::from_secs(5),
         max_attempts: 5,
         pause_refresh: Duration::from_secs(1),

@@ -1,6 +1,6 @@
 //! RescueStuckJobs: put back jobs a live worker has held for longer than any run can take
 //! (a wait for a free slot, then a run, each bounded by the job timeout), so a worker that lost
-//! its database for good cannot strand them. apalis itself rescues only dead workers' jobs.
+//! its database for good cannot strand them. Runners themselves rescue only dead replicas' jobs.
 
 use zencall_core::jobs::payloads::RescueStuckJobs;
 use zencall_core::jobs::{JobError, JobRun, admin};
