@@ -13,6 +13,7 @@ mod board_browser;
 mod call_analysis;
 mod campaign_simulation;
 mod campaigns;
+mod chaos;
 mod dnc_and_consents;
 mod isolation;
 mod operations;
