@@ -158,6 +158,10 @@ enum BenchCommand {
         /// Jobs claimed ahead of free slots (the `queue.prefetch` setting).
         #[arg(long, default_value_t = 12)]
         prefetch: usize,
+        /// Worker processes sharing the concurrency; 1 runs the workers in this process.
+        /// More than 1 needs PostgreSQL.
+        #[arg(long, default_value_t = 1)]
+        processes: usize,
     },
     /// Uploads a CSV of N contacts to two campaigns through the API, then times planning
     /// passes over them (window open, no free slot, window closed).
@@ -404,19 +408,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     jobs,
                     concurrency,
                     prefetch,
+                    processes,
                 },
         } => {
-            let settings = load(config, &[("database.url", database_url.into())])?;
+            let settings = load(config, &[("database.url", database_url.clone().into())])?;
             let db = connect(&settings).await?;
             db.migrate().await.context("cannot apply migrations")?;
-            let report = zencall_worker::bench::queue(
-                db,
-                jobs,
-                concurrency,
-                prefetch,
-                zencall_worker::bench::LATENCY_SAMPLES,
-            )
-            .await?;
+            let samples = zencall_worker::bench::LATENCY_SAMPLES;
+            let report = if processes > 1 {
+                let workers = zencall_worker::bench::WorkerProcesses {
+                    program: std::env::current_exe()
+                        .context("cannot find this program to start the workers")?,
+                    database_url: database_url.clone(),
+                    count: processes,
+                };
+                zencall_worker::bench::queue_processes(
+                    db,
+                    workers,
+                    jobs,
+                    concurrency,
+                    prefetch,
+                    samples,
+                )
+                .await?
+            } else {
+                zencall_worker::bench::queue(db, jobs, concurrency, prefetch, samples).await?
+            };
             println!("{report}");
             Ok(())
         }

@@ -374,3 +374,40 @@ async fn keys_made_with_the_command_line_can_be_revoked_with_it() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("--key"));
     t.drop_database().await;
 }
+
+#[tokio::test]
+async fn the_queue_benchmark_can_spread_its_workers_over_several_processes() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    let out = zencall()
+        .args(["bench", "queue", "--database-url", &t.url])
+        .args(["--jobs", "300", "--concurrency", "4", "--processes", "2"])
+        .stderr(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        line.starts_with(
+            "peer=zencall backend=postgres jobs=300 concurrency=4 processes=2 throughput_jobs_s="
+        ),
+        "{line}"
+    );
+    assert!(line.contains(" pickup_samples=200"), "{line}");
+    // The workers stopped cleanly and nothing is left in the bench queue.
+    let replicas = zencall_core::jobs::replicas::list(&t.db, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(replicas.len(), 2, "{replicas:?}");
+    assert!(
+        replicas
+            .iter()
+            .all(|r| r.status == zencall_core::jobs::replicas::ReplicaStatus::Stopped),
+        "{replicas:?}"
+    );
+    let counts = admin::counts(&t.db, "bench").await.unwrap();
+    assert!(counts.values().all(|n| *n == 0), "{counts:?}");
+    t.drop_database().await;
+}

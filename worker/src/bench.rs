@@ -15,7 +15,9 @@ use zencall_core::domain::backoff::Backoff;
 use zencall_core::jobs::payloads::Noop;
 use zencall_core::jobs::queue::{encode, enqueue_many_raw};
 use zencall_core::jobs::runner::{Registry, Runner, RunnerSettings};
-use zencall_core::jobs::{EnqueueOptions, Job, QueueName, admin, enqueue};
+use zencall_core::jobs::{
+    EnqueueOptions, Enqueued, Job, QueueName, admin, enqueue, pauses, replicas,
+};
 use zencall_core::store::{Backend, Db, Pool};
 
 /// Latency samples taken after the throughput run, by default.
@@ -30,6 +32,8 @@ pub struct QueueReport {
     pub jobs: u64,
     /// Total worker concurrency.
     pub concurrency: usize,
+    /// Worker processes sharing it.
+    pub processes: usize,
     /// From the workers' start to the last job's recorded completion.
     pub elapsed: Duration,
     /// The bulk enqueue of the N jobs, before the clock started.
@@ -59,13 +63,14 @@ impl fmt::Display for QueueReport {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         write!(
             f,
-            "peer=zencall backend={} jobs={} concurrency={} throughput_jobs_s={:.0} pickup_p50_ms={:.1} pickup_p99_ms={:.1} elapsed_s={:.2} enqueue_s={:.2} pickup_samples={}",
+            "peer=zencall backend={} jobs={} concurrency={} processes={} throughput_jobs_s={:.0} pickup_p50_ms={:.1} pickup_p99_ms={:.1} elapsed_s={:.2} enqueue_s={:.2} pickup_samples={}",
             match self.backend {
                 Backend::Sqlite => "sqlite",
                 Backend::Postgres => "postgres",
             },
             self.jobs,
             self.concurrency,
+            self.processes,
             self.throughput(),
             ms(self.pickup_quantile(0.5)),
             ms(self.pickup_quantile(0.99)),
@@ -183,10 +188,192 @@ pub async fn queue(
         backend: db.backend(),
         jobs,
         concurrency,
+        processes: 1,
         elapsed,
         enqueue: enqueue_time,
         pickup,
     })
+}
+
+/// How a multi-process run starts its worker processes.
+#[derive(Debug, Clone)]
+pub struct WorkerProcesses {
+    /// The `zencall` executable.
+    pub program: std::path::PathBuf,
+    /// The database URL the workers connect to (the same database as the benchmark's).
+    pub database_url: String,
+    /// How many worker processes share the total concurrency.
+    pub count: usize,
+}
+
+/// Runs the benchmark with the jobs served by `processes.count` separate `zencall worker`
+/// processes (PostgreSQL only), sharing `concurrency` slots. The workers start with the bench
+/// queue paused and the clock starts when it is resumed, so their start-up is not measured.
+/// Pickup latency is read from the attempts' recorded start times.
+pub async fn queue_processes(
+    db: Db,
+    processes: WorkerProcesses,
+    jobs: u64,
+    concurrency: usize,
+    prefetch: usize,
+    samples: u64,
+) -> anyhow::Result<QueueReport> {
+    anyhow::ensure!(jobs > 0, "--jobs must be at least 1");
+    anyhow::ensure!(
+        processes.count > 0 && concurrency >= processes.count,
+        "--concurrency must be at least --processes"
+    );
+    anyhow::ensure!(
+        db.backend() == Backend::Postgres,
+        "--processes needs PostgreSQL: SQLite serves one process only"
+    );
+    let queue = QueueName::Bench.as_str();
+    clear_bench_queue(&db).await?;
+    pauses::pause(&db, queue, "bench", chrono::Utc::now()).await?;
+    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let mut children = Vec::with_capacity(processes.count);
+    for i in 0..processes.count {
+        // The total concurrency, spread as evenly as it goes.
+        let share = concurrency / processes.count + usize::from(i < concurrency % processes.count);
+        let child = tokio::process::Command::new(&processes.program)
+            .args([
+                "worker",
+                "--queues",
+                queue,
+                "--concurrency",
+                &share.to_string(),
+            ])
+            .env("ZENCALL__DATABASE__URL", &processes.database_url)
+            .env("ZENCALL__QUEUE__PREFETCH", prefetch.to_string())
+            // The resume reaches the workers within 10 ms.
+            .env("ZENCALL__QUEUE__PAUSE_REFRESH_MS", "10")
+            .env("ZENCALL__OPS__PORT", "0")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        children.push(child);
+    }
+    let outcome = measure_processes(&db, &mut children, started, jobs, samples).await;
+    for child in &mut children {
+        stop_child(child).await;
+    }
+    let _ = pauses::resume(&db, queue).await;
+    clear_bench_queue(&db).await?;
+    let (elapsed, enqueue_time, pickup) = outcome?;
+    Ok(QueueReport {
+        backend: db.backend(),
+        jobs,
+        concurrency,
+        processes: processes.count,
+        elapsed,
+        enqueue: enqueue_time,
+        pickup,
+    })
+}
+
+/// The throughput run and the pickup samples of [`queue_processes`]: (elapsed, enqueue time,
+/// sorted pickups).
+async fn measure_processes(
+    db: &Db,
+    children: &mut [tokio::process::Child],
+    started: chrono::DateTime<chrono::Utc>,
+    jobs: u64,
+    samples: u64,
+) -> anyhow::Result<(Duration, Duration, Vec<Duration>)> {
+    let queue = QueueName::Bench.as_str();
+    // Every worker process is up when it has recorded its replica.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let alive = replicas::list(db, chrono::Utc::now())
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.status == replicas::ReplicaStatus::Alive
+                    && r.started_at >= started
+                    && r.queues.iter().any(|q| q == queue)
+            })
+            .count();
+        if alive >= children.len() {
+            break;
+        }
+        ensure_running(children)?;
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the worker processes did not start within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let payloads = (0..jobs)
+        .map(|seq| encode(&Noop { seq }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let enqueue_started = Instant::now();
+    let mut tx = db.begin().await?;
+    enqueue_many_raw(&mut tx, QueueName::Bench, payloads, 3).await?;
+    tx.commit().await?;
+    let enqueue_time = enqueue_started.elapsed();
+
+    let t0 = Instant::now();
+    pauses::resume(db, queue).await?;
+    loop {
+        let counts = admin::counts(db, queue).await?;
+        if counts.get(&admin::JobState::Done).copied().unwrap_or(0) >= jobs as i64 {
+            break;
+        }
+        ensure_running(children)?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = t0.elapsed();
+
+    let mut pickup = Vec::new();
+    for i in 0..samples {
+        let seq = jobs + i;
+        tokio::time::sleep(Duration::from_millis(3 + (seq * 7919) % 17)).await;
+        let sent = chrono::Utc::now();
+        let Enqueued::New(id) = enqueue(db, &Noop { seq }, EnqueueOptions::default(), 3).await?
+        else {
+            anyhow::bail!("a latency sample was refused as a duplicate");
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let started_at = loop {
+            if let Some(first) = admin::attempts(db, &id).await?.first() {
+                break first.started_at;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "a latency sample was not picked up within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        pickup.push((started_at - sent).to_std().unwrap_or_default());
+    }
+    pickup.sort();
+    Ok((elapsed, enqueue_time, pickup))
+}
+
+fn ensure_running(children: &mut [tokio::process::Child]) -> anyhow::Result<()> {
+    for child in children {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("a worker process stopped during the benchmark ({status})");
+        }
+    }
+    Ok(())
+}
+
+/// Asks a worker process to stop (SIGTERM), and kills it if it is still there after 15 s.
+async fn stop_child(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+    }
+    if tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
 }
 
 async fn clear_bench_queue(db: &Db) -> anyhow::Result<()> {
@@ -234,7 +421,7 @@ mod tests {
         let line = report.to_string();
         assert!(
             line.starts_with(
-                "peer=zencall backend=sqlite jobs=40 concurrency=4 throughput_jobs_s="
+                "peer=zencall backend=sqlite jobs=40 concurrency=4 processes=1 throughput_jobs_s="
             ),
             "{line}"
         );
