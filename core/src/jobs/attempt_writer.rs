@@ -43,8 +43,9 @@ async fn complete_batch(db: Db, batch: Vec<Completion>) -> Result<Vec<bool>, Str
     }
 }
 
-/// SQLite has no data-modifying CTE: each outcome is an update and, when it applied, an
-/// insert, all in one `BEGIN IMMEDIATE` transaction per batch.
+/// SQLite has no data-modifying CTE: a batch is one `UPDATE ... FROM` over its outcomes,
+/// which returns the jobs still held by their workers, then one insert of those attempts'
+/// history rows, in one `BEGIN IMMEDIATE` transaction.
 async fn complete_batch_sqlite(db: &Db, batch: Vec<Completion>) -> Result<Vec<bool>, StoreError> {
     let mut tx = db.begin().await?;
     let TxInner::Sqlite(t) = tx.inner_mut() else {
@@ -52,48 +53,57 @@ async fn complete_batch_sqlite(db: &Db, batch: Vec<Completion>) -> Result<Vec<bo
             "a SQLite pool gave another transaction".into(),
         ));
     };
-    let mut answers = Vec::with_capacity(batch.len());
-    for c in &batch {
-        let updated = sqlx::query(
-            "UPDATE Jobs SET status = $3, attempts = $4, last_result = $5, \
-             done_at = CASE WHEN $3 = 'Pending' THEN done_at ELSE strftime('%s', 'now') END, \
-             run_at = COALESCE($6, run_at), \
-             lock_by = CASE WHEN $3 = 'Pending' THEN NULL ELSE lock_by END, \
-             lock_at = CASE WHEN $3 = 'Pending' THEN NULL ELSE lock_at END \
-             WHERE id = $1 AND lock_by = $2",
-        )
-        .bind(&c.job_id)
-        .bind(&c.worker)
-        .bind(c.status)
-        .bind(c.attempt)
-        .bind(&c.result)
-        .bind(c.run_at.map(super::queue::epoch_seconds_ceil))
-        .execute(&mut **t)
+    let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "WITH i(id, worker, status, attempt, result, run_at) AS (",
+    );
+    update.push_values(&batch, |mut row, c| {
+        row.push_bind(&c.job_id)
+            .push_bind(&c.worker)
+            .push_bind(c.status)
+            .push_bind(c.attempt)
+            .push_bind(&c.result)
+            .push_bind(c.run_at.map(super::queue::epoch_seconds_ceil));
+    });
+    update.push(
+        ") UPDATE Jobs SET status = i.status, attempts = i.attempt, last_result = i.result, \
+         done_at = CASE WHEN i.status = 'Pending' THEN Jobs.done_at ELSE strftime('%s', 'now') END, \
+         run_at = COALESCE(i.run_at, Jobs.run_at), \
+         lock_by = CASE WHEN i.status = 'Pending' THEN NULL ELSE Jobs.lock_by END, \
+         lock_at = CASE WHEN i.status = 'Pending' THEN NULL ELSE Jobs.lock_at END \
+         FROM i WHERE Jobs.id = i.id AND Jobs.lock_by = i.worker RETURNING Jobs.id",
+    );
+    let updated: HashSet<String> = update
+        .build_query_scalar::<String>()
+        .fetch_all(&mut **t)
         .await?
-        .rows_affected()
-            > 0;
-        if updated {
-            sqlx::query(
-                "INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, finished_at, outcome, error, due_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job_id, attempt) DO NOTHING",
-            )
-            .bind(&c.job_id)
-            .bind(c.attempt)
-            .bind(c.queue)
-            .bind(&c.kind)
-            .bind(&c.worker)
-            .bind(c.started_at)
-            .bind(c.finished_at)
-            .bind(c.outcome)
-            .bind(&c.error)
-            .bind(c.due_at)
-            .execute(&mut **t)
-            .await?;
-        }
-        answers.push(updated);
+        .into_iter()
+        .collect();
+    let recorded: Vec<&Completion> = batch
+        .iter()
+        .filter(|c| updated.contains(&c.job_id))
+        .collect();
+    if !recorded.is_empty() {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, \
+             finished_at, outcome, error, due_at) ",
+        );
+        insert.push_values(recorded, |mut row, c| {
+            row.push_bind(&c.job_id)
+                .push_bind(c.attempt)
+                .push_bind(c.queue)
+                .push_bind(&c.kind)
+                .push_bind(&c.worker)
+                .push_bind(c.started_at)
+                .push_bind(c.finished_at)
+                .push_bind(c.outcome)
+                .push_bind(&c.error)
+                .push_bind(c.due_at);
+        });
+        insert.push(" ON CONFLICT (job_id, attempt) DO NOTHING");
+        insert.build().execute(&mut **t).await?;
     }
     tx.commit().await?;
-    Ok(answers)
+    Ok(batch.iter().map(|c| updated.contains(&c.job_id)).collect())
 }
 
 /// One finished attempt's outcome, as the batched completion writes it.
