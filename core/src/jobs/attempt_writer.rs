@@ -188,3 +188,84 @@ async fn complete_batch_postgres(
     let written: HashSet<String> = written.into_iter().collect();
     Ok(ids.iter().map(|id| written.contains(id)).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::jobs::admin::{self, JobState};
+    use crate::jobs::claims::{claim, put_back, register_workers};
+    use crate::jobs::payloads::Noop;
+    use crate::jobs::{EnqueueOptions, enqueue};
+    use crate::store::test_db::TestDb;
+
+    fn outcome(job_id: &str, status: &'static str, run_at: Option<DateTime<Utc>>) -> Completion {
+        let now = crate::store::now_micros(Utc::now());
+        Completion {
+            job_id: job_id.to_string(),
+            worker: "w1".into(),
+            attempt: 1,
+            status,
+            result: r#"{"Ok": null}"#.into(),
+            run_at,
+            queue: "bench",
+            kind: "Noop".into(),
+            started_at: now,
+            finished_at: now,
+            outcome: if status == "Done" { "done" } else { "retry" },
+            error: None,
+            due_at: now,
+        }
+    }
+
+    #[tokio::test]
+    async fn outcomes_written_together_skip_a_job_whose_lease_was_lost() {
+        for t in TestDb::all().await {
+            let db = &t.db;
+            for seq in 0..3 {
+                enqueue(db, &Noop { seq }, EnqueueOptions::default(), 3)
+                    .await
+                    .unwrap();
+            }
+            register_workers(db, &["w1".into()]).await.unwrap();
+            let held: Vec<String> = claim(db, "bench", "w1", 3)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|j| j.id)
+                .collect();
+            // One job is taken away from w1 (given back, as a rescue would) before w1 reports.
+            put_back(db, "w1", &held[2..]).await.unwrap();
+            let writer = AttemptWriter::default();
+            let retry_at = Utc::now() + chrono::Duration::minutes(5);
+            let (done, retried, lost) = tokio::join!(
+                writer.complete(db, outcome(&held[0], "Done", None)),
+                writer.complete(db, outcome(&held[1], "Pending", Some(retry_at))),
+                writer.complete(db, outcome(&held[2], "Done", None)),
+            );
+            assert_eq!(
+                (done.unwrap(), retried.unwrap(), lost.unwrap()),
+                (true, true, false),
+                "{:?}",
+                t.backend()
+            );
+            let job = admin::find(db, &held[0]).await.unwrap().unwrap();
+            assert_eq!((job.state, job.attempts), (JobState::Done, 1), "{job:?}");
+            let job = admin::find(db, &held[1]).await.unwrap().unwrap();
+            assert_eq!(job.state, JobState::Retrying, "{job:?}");
+            assert_eq!(job.worker, None);
+            assert!(job.run_at >= retry_at - chrono::Duration::seconds(1));
+            let job = admin::find(db, &held[2]).await.unwrap().unwrap();
+            assert_eq!(
+                (job.state, job.attempts),
+                (JobState::Pending, 0),
+                "untouched: {job:?}"
+            );
+            assert_eq!(admin::attempts(db, &held[0]).await.unwrap().len(), 1);
+            assert_eq!(admin::attempts(db, &held[1]).await.unwrap().len(), 1);
+            assert!(admin::attempts(db, &held[2]).await.unwrap().is_empty());
+            t.drop_database().await;
+        }
+    }
+}
