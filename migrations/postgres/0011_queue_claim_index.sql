@@ -10,3 +10,11 @@ CREATE INDEX IF NOT EXISTS zencall_jobs_unfinished
     ON apalis.jobs (job_type, status, priority DESC, run_at, attempts)
     WHERE status <> 'Done';
 DROP INDEX IF EXISTS apalis.idx_apalis_jobs_fetch_partial;
+
+-- apalis's unique index on (queue, unique key) holds every job, though most carry no key:
+-- every new version of every job row (a claim, an outcome) added an entry to it. Only jobs
+-- with a key need to be in it; the enqueue names the same predicate in its ON CONFLICT.
+CREATE UNIQUE INDEX IF NOT EXISTS zencall_jobs_unique_key
+    ON apalis.jobs (job_type, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+DROP INDEX IF EXISTS apalis.idx_jobs_idempotency_key;

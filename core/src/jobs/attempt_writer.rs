@@ -27,7 +27,12 @@ impl AttemptWriter {
         self.completions
             .get_or_init(|| {
                 let db = db.clone();
-                Batcher::start(move |batch| complete_batch(db.clone(), batch))
+                // PostgreSQL writes the next batch while one commits; SQLite has one writer.
+                let in_flight = match db.pool() {
+                    Pool::Postgres(_) => 2,
+                    Pool::Sqlite(_) => 1,
+                };
+                Batcher::start(in_flight, move |batch| complete_batch(db.clone(), batch))
             })
             .call(completion)
             .await

@@ -1,12 +1,14 @@
-//! Group commit for the queue's hot path: many attempts claiming or finishing at once share
-//! one statement. Each caller sends its request and waits for its own answer; a background
+//! Group commit for the queue's hot path: the outcomes of many attempts finishing at once
+//! share one statement. Each caller sends its request and waits for its own answer; a background
 //! task takes every request waiting (at once when the queue is idle, so a lone job waits for
 //! no timer) and runs them as one batch. Under load the next batch gathers while the current
 //! statement runs, so the number of statements per job falls as the load rises.
 
 use std::future::Future;
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::store::StoreError;
 
@@ -39,18 +41,25 @@ pub struct Batcher<Req, Resp> {
 }
 
 impl<Req: Clone + Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
-    /// Starts the background task; `flush` answers a batch, one answer per request in order,
-    /// or one error for all of them. When a batch of several fails, each of its requests is
+    /// Starts the background task with up to `in_flight` batches written at once (while one
+    /// commits, the next one runs; 1 where writers only queue for one lock, as on SQLite).
+    /// `flush` answers a batch, one answer per request in order, or one error for all of them. When a batch of several fails, each of its requests is
     /// tried alone, so one bad request (a value the database refuses) fails only itself.
     /// The task ends when the batcher is dropped.
-    pub fn start<F, Fut>(flush: F) -> Self
+    pub fn start<F, Fut>(in_flight: usize, flush: F) -> Self
     where
         F: Fn(Vec<Req>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<Resp>, String>> + Send,
     {
         let (sender, mut receiver) = mpsc::unbounded_channel::<Waiting<Req, Resp>>();
+        let flush = Arc::new(flush);
+        let in_flight = Arc::new(Semaphore::new(in_flight.max(1)));
         tokio::spawn(async move {
-            while let Some(first) = receiver.recv().await {
+            // Wait for a free flush first: requests keep gathering while every flush is busy.
+            while let Ok(permit) = in_flight.clone().acquire_owned().await {
+                let Some(first) = receiver.recv().await else {
+                    break;
+                };
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match receiver.try_recv() {
@@ -58,23 +67,27 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
                         Err(_) => break,
                     }
                 }
-                let (requests, waiters): (Vec<Req>, Vec<_>) = batch.into_iter().unzip();
-                let answers = match run(&flush, requests.clone()).await {
-                    Err(_) if requests.len() > 1 => {
-                        let mut answers = Vec::with_capacity(requests.len());
-                        for request in requests {
-                            answers.push(run(&flush, vec![request]).await.and_then(|mut one| {
-                                one.pop().ok_or_else(|| "no answer".to_string())
-                            }));
+                let flush = flush.clone();
+                tokio::spawn(async move {
+                    let (requests, waiters): (Vec<Req>, Vec<_>) = batch.into_iter().unzip();
+                    let answers = match run(&*flush, requests.clone()).await {
+                        Err(_) if requests.len() > 1 => {
+                            let mut answers = Vec::with_capacity(requests.len());
+                            for request in requests {
+                                answers.push(run(&*flush, vec![request]).await.and_then(
+                                    |mut one| one.pop().ok_or_else(|| "no answer".to_string()),
+                                ));
+                            }
+                            answers
                         }
-                        answers
+                        Err(error) => vec![Err(error)],
+                        Ok(answers) => answers.into_iter().map(Ok).collect(),
+                    };
+                    drop(permit);
+                    for (answer, waiter) in answers.into_iter().zip(waiters) {
+                        let _ = waiter.send(answer);
                     }
-                    Err(error) => vec![Err(error)],
-                    Ok(answers) => answers.into_iter().map(Ok).collect(),
-                };
-                for (answer, waiter) in answers.into_iter().zip(waiters) {
-                    let _ = waiter.send(answer);
-                }
+                });
             }
         });
         Self { sender }
@@ -109,7 +122,7 @@ mod tests {
     async fn concurrent_requests_share_batches_and_each_gets_its_own_answer() {
         let flushes = Arc::new(AtomicUsize::new(0));
         let counted = flushes.clone();
-        let batcher = Arc::new(Batcher::start(move |requests: Vec<u32>| {
+        let batcher = Arc::new(Batcher::start(2, move |requests: Vec<u32>| {
             counted.fetch_add(1, Ordering::Relaxed);
             async move {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -131,7 +144,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_request_fails_alone_and_the_rest_of_its_batch_is_answered() {
-        let batcher = Arc::new(Batcher::start(|requests: Vec<u32>| async move {
+        let batcher = Arc::new(Batcher::start(2, |requests: Vec<u32>| async move {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             if requests.contains(&13) {
                 Err("13 is refused".to_string())
@@ -157,10 +170,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_flush_fails_every_request_of_its_batch() {
-        let batcher = Batcher::start(|_: Vec<u32>| async { Err::<Vec<u32>, _>("refused".into()) });
+        let batcher = Batcher::start(1, |_: Vec<u32>| async {
+            Err::<Vec<u32>, _>("refused".into())
+        });
         let error = batcher.call(1).await.unwrap_err();
         assert!(error.to_string().contains("refused"), "{error}");
-        let short = Batcher::start(|_: Vec<u32>| async { Ok(Vec::<u32>::new()) });
+        let short = Batcher::start(1, |_: Vec<u32>| async { Ok(Vec::<u32>::new()) });
         assert!(short.call(1).await.is_err());
     }
 }

@@ -105,7 +105,8 @@ pub(crate) async fn insert_raw(
             sqlx::query_scalar(
                 "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) \
                  VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), $6, $7) \
-                 ON CONFLICT (job_type, idempotency_key) DO NOTHING RETURNING id",
+                 ON CONFLICT (job_type, idempotency_key) WHERE idempotency_key IS NOT NULL \
+                 DO NOTHING RETURNING id",
             )
             .bind(&id)
             .bind(queue.as_str())
