@@ -80,7 +80,12 @@ pub(crate) async fn claim(
             .await?;
             rows.into_iter()
                 .map(|(id, job, a, m, prio, run_at)| {
-                    let due = DateTime::from_timestamp(run_at, 0).unwrap_or_default();
+                    // `run_at` keeps whole seconds here (floored for a job enqueued to run at
+                    // once, rounded up for a later run). A job due at once was due when it was
+                    // enqueued, which its id records to the millisecond.
+                    let due = DateTime::from_timestamp(run_at, 0)
+                        .unwrap_or_default()
+                        .max(super::search::enqueued_at(&id));
                     claimed((id, job, a, m, prio), due)
                 })
                 .collect()
@@ -295,6 +300,13 @@ mod tests {
             assert_eq!(first[0].max_attempts, 5);
             let payload: serde_json::Value = serde_json::from_slice(&first[0].payload).unwrap();
             assert_eq!(payload["kind"], "Noop");
+            // Due when enqueued, to the millisecond on both backends.
+            let lag = first[0].due_at - crate::jobs::search::enqueued_at(&high);
+            assert!(
+                lag.num_milliseconds().abs() < 50,
+                "{:?}: {lag}",
+                t.backend()
+            );
             assert!(first[0].due_at <= Utc::now());
             let job = admin::find(db, &high).await.unwrap().unwrap();
             assert_eq!(job.state, JobState::Running);
