@@ -1,6 +1,8 @@
-//! Prompt pickup. An idle queue worker waits on a stream of wake-ups that fires at once when a job is enqueued in this process (after commit), when PostgreSQL
-//! announces an insert from another process (apalis's `apalis::job::insert` NOTIFY), and on a
-//! fallback poll for jobs that become due later (scheduled runs and retries).
+//! Prompt pickup. An idle queue worker waits on a stream of wake-ups that fires at once when
+//! a job is enqueued in this process (after commit), when PostgreSQL announces due jobs
+//! inserted by another process (`apalis::job::insert`, one notification per queue and insert
+//! statement), and on a fallback poll for jobs that become due later (scheduled runs and
+//! retries).
 //!
 //! The hub also holds each queue's pause flag: while a queue is paused its streams do not
 //! yield; when it is resumed the streams yield at once and the workers claim.
