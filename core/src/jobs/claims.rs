@@ -418,4 +418,29 @@ mod tests {
             t.drop_database().await;
         }
     }
+
+    #[tokio::test]
+    async fn a_runner_that_cannot_register_its_workers_still_stops_when_asked() {
+        use crate::jobs::QueueName;
+        use crate::jobs::runner::{Registry, Runner, RunnerSettings};
+
+        // A database without the queue's tables: every registration fails.
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("empty.db").display());
+        let db = Db::connect(&secrecy::SecretString::from(url), 1)
+            .await
+            .unwrap();
+        let settings =
+            RunnerSettings::from_config(&crate::config::Settings::defaults().unwrap().queue);
+        let runner = Runner::new(db, Registry::default(), settings);
+        let stopped = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            runner.run(
+                &[QueueName::Bench],
+                tokio::time::sleep(std::time::Duration::from_millis(300)),
+            ),
+        )
+        .await;
+        assert!(stopped.is_ok(), "the runner never stopped");
+    }
 }

@@ -277,11 +277,15 @@ impl Runner {
             .collect();
         let worker_names: Vec<String> = workers.iter().map(|w| w.name().to_string()).collect();
         // A worker name must be registered before it locks a job; the database may be down at
-        // start-up, so keep trying.
+        // start-up, so keep trying until it answers or the process is asked to stop.
+        let mut shutdown = std::pin::pin!(shutdown);
         let mut delay = Duration::from_millis(100);
         while let Err(e) = claims::register_workers(&self.db, &worker_names).await {
             tracing::warn!(error = %e, "cannot register this replica's workers; trying again");
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = &mut shutdown => return Ok(()),
+            }
             delay = (delay * 2).min(Duration::from_secs(5));
         }
         self.beat(&names).await;
