@@ -141,15 +141,16 @@ async fn state_counts(
 
 /// Done jobs per queue (only queues holding jobs), counted on the partial index
 /// `zencall_jobs_done_by_queue` (migration 0006), whose few distinct keys deduplicate well.
-/// The queues are found by skipping from one to the next on an index rather than reading
-/// every row.
+/// The queues are found by skipping from one to the next on that same index rather than
+/// reading every row (the skip names its predicate, or no index on the queue alone applies).
 async fn done_counts(db: &Db) -> Result<Vec<(String, i64)>, StoreError> {
     let jobs = Sql::new(db.backend()).jobs_table();
     let statement = format!(
         "WITH RECURSIVE queues(t) AS ( \
-           SELECT MIN(job_type) FROM {jobs} \
+           SELECT MIN(job_type) FROM {jobs} WHERE status = 'Done' \
            UNION ALL \
-           SELECT (SELECT MIN(job_type) FROM {jobs} WHERE job_type > queues.t) FROM queues WHERE queues.t IS NOT NULL) \
+           SELECT (SELECT MIN(job_type) FROM {jobs} WHERE status = 'Done' AND job_type > queues.t) \
+           FROM queues WHERE queues.t IS NOT NULL) \
          SELECT t, (SELECT COUNT(*) FROM {jobs} WHERE job_type = t AND status = 'Done') FROM queues WHERE t IS NOT NULL"
     );
     let rows: Vec<(String, i64)> = crate::on_pool!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(
