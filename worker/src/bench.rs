@@ -124,14 +124,7 @@ pub async fn queue(
         pause_refresh: Duration::from_secs(1),
     };
     // The jobs wait in the queue before the workers and the clock start.
-    let payloads = (0..jobs)
-        .map(|seq| encode(&Noop { seq }))
-        .collect::<Result<Vec<_>, _>>()?;
-    let enqueue_started = Instant::now();
-    let mut tx = db.begin().await?;
-    enqueue_many_raw(&mut tx, QueueName::Bench, payloads, 3).await?;
-    tx.commit().await?;
-    let enqueue_time = enqueue_started.elapsed();
+    let enqueue_time = enqueue_backlog(&db, jobs).await?;
 
     let runner = Runner::new(db.clone(), registry, settings);
     let (stop, stop_rx) = watch::channel(false);
@@ -148,13 +141,7 @@ pub async fn queue(
         );
     }
     // Handlers have run; wait for the last outcomes to be recorded.
-    loop {
-        let counts = admin::counts(&db, QueueName::Bench.as_str()).await?;
-        if counts.get(&admin::JobState::Done).copied().unwrap_or(0) >= jobs as i64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until_done(&db, jobs, || Ok(())).await?;
     let elapsed = t0.elapsed();
     while started_rx.try_recv().is_ok() {}
 
@@ -304,25 +291,11 @@ async fn measure_processes(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let payloads = (0..jobs)
-        .map(|seq| encode(&Noop { seq }))
-        .collect::<Result<Vec<_>, _>>()?;
-    let enqueue_started = Instant::now();
-    let mut tx = db.begin().await?;
-    enqueue_many_raw(&mut tx, QueueName::Bench, payloads, 3).await?;
-    tx.commit().await?;
-    let enqueue_time = enqueue_started.elapsed();
+    let enqueue_time = enqueue_backlog(db, jobs).await?;
 
     let t0 = Instant::now();
     pauses::resume(db, queue).await?;
-    loop {
-        let counts = admin::counts(db, queue).await?;
-        if counts.get(&admin::JobState::Done).copied().unwrap_or(0) >= jobs as i64 {
-            break;
-        }
-        ensure_running(children)?;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until_done(db, jobs, || ensure_running(children)).await?;
     let elapsed = t0.elapsed();
 
     let mut pickup = Vec::new();
@@ -349,6 +322,34 @@ async fn measure_processes(
     }
     pickup.sort();
     Ok((elapsed, enqueue_time, pickup))
+}
+
+/// Enqueues the `jobs` no-op jobs of a run in one transaction; returns how long it took.
+async fn enqueue_backlog(db: &Db, jobs: u64) -> anyhow::Result<Duration> {
+    let payloads = (0..jobs)
+        .map(|seq| encode(&Noop { seq }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let started = Instant::now();
+    let mut tx = db.begin().await?;
+    enqueue_many_raw(&mut tx, QueueName::Bench, payloads, 3).await?;
+    tx.commit().await?;
+    Ok(started.elapsed())
+}
+
+/// Waits until `jobs` bench jobs are recorded done, checking `alive` between looks.
+async fn wait_until_done(
+    db: &Db,
+    jobs: u64,
+    mut alive: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    loop {
+        let counts = admin::counts(db, QueueName::Bench.as_str()).await?;
+        if counts.get(&admin::JobState::Done).copied().unwrap_or(0) >= jobs as i64 {
+            return Ok(());
+        }
+        alive()?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 fn ensure_running(children: &mut [tokio::process::Child]) -> anyhow::Result<()> {
