@@ -382,9 +382,9 @@ impl fmt::Display for BoardReport {
 /// Seeds `jobs` jobs and an hour of attempts into `db` (migrated; best empty), then times the
 /// board's lists and overview.
 pub async fn board(db: Db, jobs: u64) -> anyhow::Result<BoardReport> {
-    use zencall_core::jobs::admin::JobState;
-    use zencall_core::jobs::search::{self, JobFilter};
-    use zencall_core::jobs::stats;
+    use zencall_queue::board::admin::JobState;
+    use zencall_queue::board::search::{self, JobFilter};
+    use zencall_queue::board::stats;
 
     anyhow::ensure!(jobs >= 1_000, "--jobs must be at least 1000");
     let now = Utc::now();
@@ -590,7 +590,9 @@ pub async fn board(db: Db, jobs: u64) -> anyhow::Result<BoardReport> {
     let mut rows = 0;
     for _ in 0..BOARD_RUNS {
         let started = Instant::now();
-        rows = stats::overview(&db, Utc::now()).await?.len();
+        rows = stats::overview(&db, &QueueName::names(), Utc::now())
+            .await?
+            .len();
         runs.push(started.elapsed());
     }
     queries.push(("overview".to_string(), rows, runs));

@@ -18,7 +18,6 @@ use tokio::task::JoinHandle;
 use zencall_core::clock::{Clock, SystemClock};
 use zencall_core::config::{AnalyzerChoice, Settings, SimulateMode};
 use zencall_core::jobs::QueueName;
-use zencall_core::jobs::runner::{Runner, RunnerSettings};
 use zencall_core::store::api_keys::{self, Scope};
 use zencall_core::store::{Db, organisations};
 use zencall_providers::analyzer::LexiconAnalyzer;
@@ -29,6 +28,7 @@ use zencall_providers::twilio::TwilioClient;
 use zencall_providers::vapi::VapiClient;
 use zencall_providers::webhook_sender::{SenderSettings, WebhookSender};
 use zencall_providers::{Telephony, TranscriptAnalyzer, VoicePlatform};
+use zencall_queue::runtime::runner::Runner;
 use zencall_worker::JobContext;
 
 /// Which roles a process runs.
@@ -331,11 +331,11 @@ pub async fn start_on_clock(
         let runner = Runner::new(
             db.clone(),
             zencall_worker::registry(ctx),
-            RunnerSettings::from_config(&settings.queue),
+            zencall_core::jobs::runner_settings(&settings.queue),
         );
         tracing::info!(replica = runner.replica(), queues = ?roles.queues.iter().map(|q| q.as_str()).collect::<Vec<_>>(), "starting workers");
         let shutdown = stopped(stop.subscribe());
-        let queues = roles.queues.clone();
+        let queues: Vec<&'static str> = roles.queues.iter().map(|q| q.as_str()).collect();
         tasks.push(tokio::spawn(async move {
             runner
                 .run(&queues, shutdown)

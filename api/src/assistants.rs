@@ -8,10 +8,10 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use zencall_core::domain::assistant::{AssistantPatch, AssistantRequest, AssistantStatus};
 use zencall_core::jobs::payloads::{DeleteAssistant, ProvisionAssistant, SyncAssistant};
-use zencall_core::jobs::{EnqueueOptions, enqueue_in};
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::assistants;
 use zencall_core::views::AssistantView;
+use zencall_queue::{EnqueueOptions, enqueue_in};
 
 use crate::AppState;
 use crate::auth::Caller;

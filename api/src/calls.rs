@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use zencall_core::domain::analysis::{IntentName, SentimentLabel};
 use zencall_core::domain::ids::new_id;
 use zencall_core::jobs::payloads::AnalyzeTranscript;
-use zencall_core::jobs::{EnqueueOptions, enqueue_in};
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::call_analyses;
 use zencall_core::store::calls::{self, Call, CallFilter, STATUSES};
 use zencall_core::views::AnalysisView;
+use zencall_queue::{EnqueueOptions, enqueue_in};
 
 use crate::AppState;
 use crate::assistants::Page;

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use zencall_core::jobs::QueueName;
-use zencall_core::jobs::job_metrics;
 use zencall_core::store::Db;
+use zencall_queue::runtime::job_metrics;
 
 /// Refused provider webhooks, by provider and reason (`missing`, `malformed`, `stale`,
 /// `mismatch`).

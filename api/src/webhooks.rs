@@ -16,9 +16,9 @@ use axum::routing::post;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use zencall_core::jobs::payloads::ProcessInboundEvent;
-use zencall_core::jobs::{EnqueueOptions, enqueue_in};
 use zencall_core::store::webhook_events;
 use zencall_providers::signatures::{self, SignatureError};
+use zencall_queue::{EnqueueOptions, enqueue_in};
 
 use crate::AppState;
 use crate::error::ApiError;

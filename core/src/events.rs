@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::domain::ids::new_id;
 use crate::jobs::payloads::DeliverWebhook;
-use crate::jobs::{EnqueueOptions, enqueue_in};
 use crate::store::{Db, StoreError, webhook_deliveries, webhook_endpoints};
+use zencall_queue::{EnqueueOptions, enqueue_in};
 
 /// The types of event customers can subscribe to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

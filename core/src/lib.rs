@@ -1,6 +1,6 @@
 //! Zencall core: configuration, pure domain rules, storage on SQLite or PostgreSQL, and the
-//! durable queue (stored in apalis's tables, run by our own worker runtime). It knows nothing of HTTP: the API, workers and
-//! scheduler crates build on it.
+//! application's jobs (their payloads, queues and cron table) on the `zencall-queue` crate. It
+//! knows nothing of HTTP: the API, workers and scheduler crates build on it.
 
 pub mod clock;
 pub mod config;

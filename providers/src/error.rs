@@ -46,16 +46,14 @@ impl ProviderError {
     }
 }
 
-impl From<ProviderError> for zencall_core::jobs::JobError {
+impl From<ProviderError> for zencall_queue::JobError {
     fn from(e: ProviderError) -> Self {
         match e {
-            ProviderError::Transient { retry_after, .. } => {
-                zencall_core::jobs::JobError::Transient {
-                    message: e.to_string(),
-                    retry_after,
-                }
-            }
-            other => zencall_core::jobs::JobError::Permanent(other.to_string()),
+            ProviderError::Transient { retry_after, .. } => zencall_queue::JobError::Transient {
+                message: e.to_string(),
+                retry_after,
+            },
+            other => zencall_queue::JobError::Permanent(other.to_string()),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Zencall scheduler: runs the cron table (defined in `zencall_core::jobs::cron`, so the board
-//! can show it). It only enqueues. Any number of replicas may run: each
+//! can show it; each entry's ticks are enqueued by `zencall_queue::runtime::cron`). It only enqueues. Any number of replicas may run: each
 //! tick is enqueued with the unique key `cron:{name}:{tick}`, so N schedulers give exactly one
 //! job per tick. Ticks missed while every scheduler was down are not back-filled.
 
@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use zencall_core::config::SchedulerSettings;
-use zencall_core::jobs::Enqueued;
 use zencall_core::store::Db;
+use zencall_queue::Enqueued;
 
-pub use zencall_core::jobs::cron::{CronEntry, cron_table, cron_table_for};
+pub use zencall_core::jobs::cron::{cron_table, cron_table_for};
+pub use zencall_queue::runtime::cron::CronEntry;
 
 /// Runs the cron table configured by `settings` until `shutdown` resolves.
 pub async fn run(

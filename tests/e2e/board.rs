@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use zencall_core::jobs::{QueueName, admin, pauses, queue};
+use zencall_core::jobs::QueueName;
 use zencall_core::store::api_keys::{self, Scope};
 use zencall_core::store::organisations;
 use zencall_core::store::test_db::TestDb;
 use zencall_core::store::{Db, Pool};
 use zencall_providers::simulator::Simulator;
+use zencall_queue::board::admin;
+use zencall_queue::facade::enqueue_many_raw;
+use zencall_queue::runtime::pauses;
 
 use crate::test_app::TestApp;
 
@@ -46,7 +49,7 @@ pub async fn seed_bench_jobs(db: &Db, pending: usize, dead: usize, marker: &str)
         })
         .collect();
     let mut tx = db.begin().await.unwrap();
-    queue::enqueue_many_raw(&mut tx, QueueName::Bench, payloads, 3)
+    enqueue_many_raw(&mut tx, QueueName::Bench.as_str(), payloads, 3)
         .await
         .unwrap();
     tx.commit().await.unwrap();

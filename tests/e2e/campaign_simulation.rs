@@ -17,12 +17,12 @@ use serde_json::{Value, json};
 use zencall_core::clock::{Clock, ManualClock};
 use zencall_core::domain::campaign::Outcome;
 use zencall_core::jobs::payloads::PlanCampaigns;
-use zencall_core::jobs::{EnqueueOptions, enqueue};
 use zencall_core::store::call_attempts::{self, Attempt, AttemptState};
 use zencall_core::store::campaign_contacts::{self, Contact, ContactState};
 use zencall_core::store::test_db::TestDb;
 use zencall_core::store::{Db, Pool};
 use zencall_providers::simulator::Simulator;
+use zencall_queue::{EnqueueOptions, enqueue};
 
 use crate::test_app::{TestApp, marcel, simulated, test_settings};
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 use zencall_core::jobs::QueueName;
-use zencall_core::jobs::payloads::Noop;
-use zencall_core::jobs::queue::{encode, enqueue_many_raw};
 use zencall_core::store::Pool;
 use zencall_core::store::test_db::TestDb;
+use zencall_queue::Noop;
+use zencall_queue::facade::{encode, enqueue_many_raw};
 
 const JOBS: i64 = 50_000;
 const KILLS: usize = 20;
@@ -52,7 +52,7 @@ async fn every_job_finishes_exactly_once_while_workers_are_killed_again_and_agai
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let mut tx = t.db.begin().await.unwrap();
-    enqueue_many_raw(&mut tx, QueueName::Bench, payloads, 100)
+    enqueue_many_raw(&mut tx, QueueName::Bench.as_str(), payloads, 100)
         .await
         .unwrap();
     tx.commit().await.unwrap();

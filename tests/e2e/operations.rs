@@ -3,11 +3,11 @@
 //! logs that name the job on every line of its work.
 
 use reqwest::{Method, StatusCode};
-use zencall_core::jobs::admin;
 use zencall_core::jobs::payloads::PruneJobs;
-use zencall_core::jobs::{EnqueueOptions, Enqueued, enqueue};
 use zencall_core::store::test_db::TestDb;
 use zencall_providers::simulator::Simulator;
+use zencall_queue::board::admin;
+use zencall_queue::{EnqueueOptions, Enqueued, enqueue};
 
 use crate::spawned::{Spawned, client, zencall_json};
 use crate::test_app::{TestApp, marcel, test_settings};

@@ -8,11 +8,11 @@ use reqwest::{Method, StatusCode};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use zencall_core::domain::assistant::AssistantRequest;
-use zencall_core::jobs::admin::{self, JobState};
 use zencall_core::jobs::payloads::ProvisionAssistant;
-use zencall_core::jobs::{EnqueueOptions, Enqueued, enqueue_in};
 use zencall_core::store::test_db::TestDb;
 use zencall_core::store::{assistants, organisations};
+use zencall_queue::board::admin::{self, JobState};
+use zencall_queue::{EnqueueOptions, Enqueued, enqueue_in};
 
 use crate::test_app::marcel;
 
@@ -397,14 +397,14 @@ async fn the_queue_benchmark_can_spread_its_workers_over_several_processes() {
     );
     assert!(line.contains(" pickup_samples=200"), "{line}");
     // The workers stopped cleanly and nothing is left in the bench queue.
-    let replicas = zencall_core::jobs::replicas::list(&t.db, chrono::Utc::now())
+    let replicas = zencall_queue::runtime::replicas::list(&t.db, chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(replicas.len(), 2, "{replicas:?}");
     assert!(
         replicas
             .iter()
-            .all(|r| r.status == zencall_core::jobs::replicas::ReplicaStatus::Stopped),
+            .all(|r| r.status == zencall_queue::runtime::replicas::ReplicaStatus::Stopped),
         "{replicas:?}"
     );
     let counts = admin::counts(&t.db, "bench").await.unwrap();

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::StatusCode;
-use zencall_core::jobs::payloads::Noop;
-use zencall_core::jobs::queue::{encode, enqueue_many_raw};
-use zencall_core::jobs::replicas::{self, ReplicaStatus};
-use zencall_core::jobs::{Job, pauses};
 use zencall_core::store::Pool;
 use zencall_core::store::test_db::TestDb;
+use zencall_queue::Job;
+use zencall_queue::Noop;
+use zencall_queue::facade::{encode, enqueue_many_raw};
+use zencall_queue::runtime::pauses;
+use zencall_queue::runtime::replicas::{self, ReplicaStatus};
 
 use crate::spawned::{Spawned, client, zencall_json};
 

@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use zencall_core::jobs::payloads::Noop;
-use zencall_core::jobs::queue::{encode, enqueue_many_raw};
-use zencall_core::jobs::{Job, QueueName};
+use zencall_core::jobs::QueueName;
 use zencall_core::store::Pool;
 use zencall_core::store::test_db::TestDb;
+use zencall_queue::Job;
+use zencall_queue::Noop;
+use zencall_queue::facade::{encode, enqueue_many_raw};
 
 use crate::spawned::{Spawned, client, zencall_json};
 

@@ -1,9 +1,9 @@
 //! The cron table across scheduler replicas.
 
 use chrono::Utc;
-use zencall_core::jobs::Enqueued;
-use zencall_core::jobs::admin;
 use zencall_core::store::test_db::TestDb;
+use zencall_queue::Enqueued;
+use zencall_queue::board::admin;
 use zencall_scheduler::cron_table;
 
 #[tokio::test]

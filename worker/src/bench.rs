@@ -11,14 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
-use zencall_core::domain::backoff::Backoff;
-use zencall_core::jobs::payloads::Noop;
-use zencall_core::jobs::queue::{encode, enqueue_many_raw};
-use zencall_core::jobs::runner::{Registry, Runner, RunnerSettings};
-use zencall_core::jobs::{
-    EnqueueOptions, Enqueued, Job, QueueName, admin, enqueue, pauses, replicas,
-};
+use zencall_core::jobs::QueueName;
 use zencall_core::store::{Backend, Db, Pool};
+use zencall_queue::Noop;
+use zencall_queue::backoff::Backoff;
+use zencall_queue::board::admin;
+use zencall_queue::facade::{encode, enqueue_many_raw};
+use zencall_queue::runtime::runner::{Registry, Runner, RunnerSettings};
+use zencall_queue::runtime::{pauses, replicas};
+use zencall_queue::{EnqueueOptions, Enqueued, Job, enqueue};
 
 /// Latency samples taken after the throughput run, by default.
 pub const LATENCY_SAMPLES: u64 = 200;
@@ -129,10 +130,12 @@ pub async fn queue(
     let runner = Runner::new(db.clone(), registry, settings);
     let (stop, stop_rx) = watch::channel(false);
     let t0 = Instant::now();
-    let worker = tokio::spawn(runner.run(&[QueueName::Bench], async move {
-        let mut rx = stop_rx;
-        let _ = rx.wait_for(|s| *s).await;
-    }));
+    let worker = tokio::spawn(
+        runner.run(&[zencall_queue::facade::BENCH_QUEUE], async move {
+            let mut rx = stop_rx;
+            let _ = rx.wait_for(|s| *s).await;
+        }),
+    );
     while finished.load(Ordering::Relaxed) < jobs {
         tokio::time::sleep(Duration::from_millis(5)).await;
         anyhow::ensure!(
@@ -331,7 +334,7 @@ async fn enqueue_backlog(db: &Db, jobs: u64) -> anyhow::Result<Duration> {
         .collect::<Result<Vec<_>, _>>()?;
     let started = Instant::now();
     let mut tx = db.begin().await?;
-    enqueue_many_raw(&mut tx, QueueName::Bench, payloads, 3).await?;
+    enqueue_many_raw(&mut tx, Noop::QUEUE, payloads, 3).await?;
     tx.commit().await?;
     Ok(started.elapsed())
 }
@@ -378,7 +381,7 @@ async fn stop_child(child: &mut tokio::process::Child) {
 }
 
 async fn clear_bench_queue(db: &Db) -> anyhow::Result<()> {
-    let queue = Noop::QUEUE.as_str();
+    let queue = Noop::QUEUE;
     match db.pool() {
         Pool::Postgres(p) => {
             sqlx::query("DELETE FROM job_attempts WHERE queue = $1")

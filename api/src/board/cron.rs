@@ -5,7 +5,8 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use zencall_core::jobs::cron;
+use zencall_core::jobs::cron::cron_table_for;
+use zencall_queue::runtime::cron;
 
 use super::html::{self, Page, Section, esc};
 use super::session::Board;
@@ -14,7 +15,8 @@ use crate::AppState;
 /// `GET /board/cron`
 pub async fn show(State(state): State<AppState>, board: Board, headers: HeaderMap) -> Response {
     let now = state.clock.now();
-    let table = match cron::status(&state.db, &state.settings.scheduler, now).await {
+    let table = match cron::status(&state.db, &cron_table_for(&state.settings.scheduler), now).await
+    {
         Ok(table) => table,
         Err(e) => return html::unavailable(Some(&board.session), "read the cron table", &e),
     };

@@ -7,8 +7,8 @@ use std::fmt::Write;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use zencall_core::jobs::admin::JobState;
 use zencall_core::store::board_sessions::BoardSession;
+use zencall_queue::board::admin::JobState;
 
 /// The request header the board's script sends when it wants only a page's live part.
 pub const FRAGMENT_HEADER: &str = "x-board-fragment";

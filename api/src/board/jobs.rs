@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use zencall_core::jobs::QueueName;
-use zencall_core::jobs::actions::{self, ActionOutcome, JobAction};
-use zencall_core::jobs::admin::{self, JobState};
-use zencall_core::jobs::search::{self, JobFilter};
+use zencall_queue::board::actions::{self, ActionOutcome, JobAction};
+use zencall_queue::board::admin::{self, JobState};
+use zencall_queue::board::search::{self, JobFilter};
 
 use super::html::{self, Page, Section, esc};
 use super::session::Board;

@@ -1,6 +1,6 @@
 //! Live updates: open board pages hold a server-sent event stream and reload their live
 //! region when told that something changed. One task per process polls a cheap fingerprint
-//! of the queue (see `zencall_core::jobs::activity`) while at least one page listens, so a
+//! of the queue (see `zencall_queue::board::activity`) while at least one page listens, so a
 //! hundred open pages cost the database what one does.
 
 use std::convert::Infallible;
@@ -12,8 +12,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use tokio::sync::watch;
 use zencall_core::clock::Clock;
-use zencall_core::jobs::activity;
 use zencall_core::store::Db;
+use zencall_queue::board::activity;
 
 use super::session::Board;
 use crate::AppState;

@@ -6,8 +6,10 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use zencall_core::jobs::stats::{self, MinuteStats, QueueOverview};
-use zencall_core::jobs::{admin::JobState, pauses};
+use zencall_core::jobs::QueueName;
+use zencall_queue::board::admin::JobState;
+use zencall_queue::board::stats::{self, MinuteStats, QueueOverview};
+use zencall_queue::runtime::pauses;
 
 use super::html::{self, Page, Section, esc};
 use super::session::Board;
@@ -16,13 +18,16 @@ use crate::AppState;
 /// `GET /board`
 pub async fn show(State(state): State<AppState>, board: Board, headers: HeaderMap) -> Response {
     let now = state.clock.now();
-    let (queues, paused) =
-        match tokio::try_join!(stats::overview(&state.db, now), pauses::list(&state.db)) {
-            Ok(found) => found,
-            Err(e) => {
-                return html::unavailable(Some(&board.session), "read the queue overview", &e);
-            }
-        };
+    let known = QueueName::names();
+    let (queues, paused) = match tokio::try_join!(
+        stats::overview(&state.db, &known, now),
+        pauses::list(&state.db)
+    ) {
+        Ok(found) => found,
+        Err(e) => {
+            return html::unavailable(Some(&board.session), "read the queue overview", &e);
+        }
+    };
     let mut live = String::new();
     live.push_str("<table class=\"queues\"><thead><tr><th>Queue</th>");
     for (_, name) in html::STATES {

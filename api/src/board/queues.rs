@@ -4,7 +4,8 @@
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use zencall_core::jobs::{QueueName, pauses};
+use zencall_core::jobs::QueueName;
+use zencall_queue::runtime::pauses;
 
 use super::html;
 use super::session::{Board, CsrfForm};

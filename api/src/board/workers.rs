@@ -6,7 +6,7 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use zencall_core::jobs::replicas::{self, ReplicaStatus};
+use zencall_queue::runtime::replicas::{self, ReplicaStatus};
 
 use super::html::{self, Page, Section, esc};
 use super::session::Board;

@@ -3,7 +3,6 @@
 
 pub mod analysis;
 pub mod assistant;
-pub mod backoff;
 pub mod calling_window;
 pub mod campaign;
 pub mod contact_import;

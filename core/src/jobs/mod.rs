@@ -1,32 +1,15 @@
-//! The durable queue: job payloads, enqueueing (optionally inside the caller's transaction
-//! and with a unique key), the worker runtime (batched claims and outcomes, durable retries
-//! with backoff, a dead state with every attempt's error, prompt wake-ups, rescues of dead
-//! replicas' jobs), and what the queue board reads and does: search, actions, statistics, pausing queues, the
-//! worker registry and the cron table.
+//! The application's jobs on the queue crate: the queues (one per kind of work), the payload of
+//! every job kind, the cron table, and the runner's settings from the `[queue]` configuration.
 
-pub mod actions;
-pub mod activity;
-pub mod admin;
-mod attempt_writer;
-pub mod batch;
-mod claims;
 pub mod cron;
-pub mod job_metrics;
-pub mod pauses;
 pub mod payloads;
-pub mod queue;
-mod queue_worker;
-pub mod replicas;
-pub mod runner;
-pub mod search;
-pub mod stats;
-pub mod wake;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use std::time::Duration;
 
-pub use queue::{EnqueueOptions, Enqueued, enqueue, enqueue_in};
-pub use runner::{JobError, JobRun};
+use zencall_queue::backoff::Backoff;
+use zencall_queue::runtime::runner::RunnerSettings;
+
+use crate::config::QueueSettings;
 
 /// The queues, one per kind of work; workers choose which they serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,7 +48,7 @@ impl QueueName {
     ];
 
     /// The stored name (apalis's `job_type`).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             QueueName::Provisioning => "provisioning",
             QueueName::Dialing => "dialing",
@@ -79,6 +62,11 @@ impl QueueName {
         }
     }
 
+    /// The stored names of [`QueueName::ALL`].
+    pub fn names() -> [&'static str; 8] {
+        Self::ALL.map(Self::as_str)
+    }
+
     /// Parses a queue name.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL
@@ -88,12 +76,46 @@ impl QueueName {
     }
 }
 
-/// A kind of job: a serializable payload with a stable name, run on one queue.
-pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// Stable name stored with the payload (`ProvisionAssistant`).
-    const KIND: &'static str;
-    /// The queue it runs on.
-    const QUEUE: QueueName;
-    /// Attempts before the job is dead; `None` uses `queue.max_attempts`.
-    const MAX_ATTEMPTS: Option<u32> = None;
+/// The runner's settings from the `[queue]` configuration.
+pub fn runner_settings(q: &QueueSettings) -> RunnerSettings {
+    RunnerSettings {
+        backoff: Backoff {
+            base: Duration::from_secs(q.retry_base_secs),
+            max: Duration::from_secs(q.retry_max_secs),
+        },
+        job_timeout: Duration::from_secs(q.job_timeout_secs),
+        heartbeat: Duration::from_secs(q.heartbeat_secs),
+        missed_heartbeats: q.missed_heartbeats,
+        poll_interval: Duration::from_millis(q.poll_interval_ms),
+        concurrency: q.concurrency,
+        prefetch: q.prefetch,
+        shutdown_timeout: Duration::from_secs(q.shutdown_timeout_secs),
+        max_attempts: q.max_attempts,
+        pause_refresh: Duration::from_millis(q.pause_refresh_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_runner_defaults_are_the_configured_defaults() {
+        let settings = crate::config::Settings::defaults().unwrap();
+        assert_eq!(runner_settings(&settings.queue), RunnerSettings::default());
+    }
+
+    #[test]
+    fn queue_names_parse_back() {
+        for q in QueueName::ALL.into_iter().chain([QueueName::Bench]) {
+            assert_eq!(QueueName::parse(q.as_str()), Some(q));
+        }
+        assert_eq!(
+            QueueName::Bench.as_str(),
+            zencall_queue::facade::BENCH_QUEUE
+        );
+        assert_eq!(QueueName::parse("nope"), None);
+    }
 }

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Job, QueueName};
+use zencall_queue::Job;
+
+use super::QueueName;
 
 /// Create an assistant at the voice platform, buy and attach its number, activate it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,7 +17,7 @@ pub struct ProvisionAssistant {
 
 impl Job for ProvisionAssistant {
     const KIND: &'static str = "ProvisionAssistant";
-    const QUEUE: QueueName = QueueName::Provisioning;
+    const QUEUE: &'static str = QueueName::Provisioning.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(10);
 }
 
@@ -32,7 +34,7 @@ pub struct SyncAssistant {
 
 impl Job for SyncAssistant {
     const KIND: &'static str = "SyncAssistant";
-    const QUEUE: QueueName = QueueName::Provisioning;
+    const QUEUE: &'static str = QueueName::Provisioning.as_str();
 }
 
 /// Remove an assistant from the voice platform and release its number.
@@ -46,7 +48,7 @@ pub struct DeleteAssistant {
 
 impl Job for DeleteAssistant {
     const KIND: &'static str = "DeleteAssistant";
-    const QUEUE: QueueName = QueueName::Provisioning;
+    const QUEUE: &'static str = QueueName::Provisioning.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(12);
 }
 
@@ -59,7 +61,7 @@ pub struct ProcessInboundEvent {
 
 impl Job for ProcessInboundEvent {
     const KIND: &'static str = "ProcessInboundEvent";
-    const QUEUE: QueueName = QueueName::Webhooks;
+    const QUEUE: &'static str = QueueName::Webhooks.as_str();
 }
 
 /// Deliver one of our events to one customer endpoint, signed; retried for about a day.
@@ -73,7 +75,7 @@ pub struct DeliverWebhook {
 
 impl Job for DeliverWebhook {
     const KIND: &'static str = "DeliverWebhook";
-    const QUEUE: QueueName = QueueName::Webhooks;
+    const QUEUE: &'static str = QueueName::Webhooks.as_str();
 }
 
 /// Plan one campaign: pick its due contacts inside their calling window, up to its free
@@ -88,7 +90,7 @@ pub struct PlanCampaign {
 
 impl Job for PlanCampaign {
     const KIND: &'static str = "PlanCampaign";
-    const QUEUE: QueueName = QueueName::Campaigns;
+    const QUEUE: &'static str = QueueName::Campaigns.as_str();
 }
 
 impl PlanCampaign {
@@ -104,7 +106,7 @@ impl PlanCampaign {
             org_id: org_id.to_string(),
             campaign_id: campaign_id.to_string(),
         };
-        super::enqueue_in(tx, &job, super::EnqueueOptions::default(), 5).await?;
+        zencall_queue::enqueue_in(tx, &job, zencall_queue::EnqueueOptions::default(), 5).await?;
         Ok(())
     }
 }
@@ -115,7 +117,7 @@ pub struct PlanCampaigns {}
 
 impl Job for PlanCampaigns {
     const KIND: &'static str = "PlanCampaigns";
-    const QUEUE: QueueName = QueueName::Campaigns;
+    const QUEUE: &'static str = QueueName::Campaigns.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(3);
 }
 
@@ -130,7 +132,7 @@ pub struct DialContact {
 
 impl Job for DialContact {
     const KIND: &'static str = "DialContact";
-    const QUEUE: QueueName = QueueName::Dialing;
+    const QUEUE: &'static str = QueueName::Dialing.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(8);
 }
 
@@ -149,7 +151,7 @@ pub struct AnalyzeTranscript {
 
 impl Job for AnalyzeTranscript {
     const KIND: &'static str = "AnalyzeTranscript";
-    const QUEUE: QueueName = QueueName::Analysis;
+    const QUEUE: &'static str = QueueName::Analysis.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(6);
 }
 
@@ -167,15 +169,16 @@ impl AnalyzeTranscript {
         org_id: &str,
         call_id: &str,
         analyzer_version: &str,
-    ) -> Result<super::Enqueued, crate::store::StoreError> {
+    ) -> Result<zencall_queue::Enqueued, crate::store::StoreError> {
         let request_key = Self::auto_request_key(analyzer_version);
         let job = AnalyzeTranscript {
             org_id: org_id.to_string(),
             call_id: call_id.to_string(),
             request_key: request_key.clone(),
         };
-        let options = super::EnqueueOptions::unique(format!("analysis:{call_id}:{request_key}"));
-        super::enqueue_in(tx, &job, options, 6).await
+        let options =
+            zencall_queue::EnqueueOptions::unique(format!("analysis:{call_id}:{request_key}"));
+        zencall_queue::enqueue_in(tx, &job, options, 6).await
     }
 }
 
@@ -185,7 +188,7 @@ pub struct PruneJobs {}
 
 impl Job for PruneJobs {
     const KIND: &'static str = "PruneJobs";
-    const QUEUE: QueueName = QueueName::Maintenance;
+    const QUEUE: &'static str = QueueName::Maintenance.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(3);
 }
 
@@ -195,18 +198,6 @@ pub struct RescueStuckJobs {}
 
 impl Job for RescueStuckJobs {
     const KIND: &'static str = "RescueStuckJobs";
-    const QUEUE: QueueName = QueueName::Maintenance;
+    const QUEUE: &'static str = QueueName::Maintenance.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(3);
-}
-
-/// A job that does nothing, for the queue benchmark.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Noop {
-    /// Sequence number within one benchmark run.
-    pub seq: u64,
-}
-
-impl Job for Noop {
-    const KIND: &'static str = "Noop";
-    const QUEUE: QueueName = QueueName::Bench;
 }

@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 use super::{Db, StoreError, Tx};
 use crate::domain::ids::new_id;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

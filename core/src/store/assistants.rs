@@ -8,7 +8,7 @@ use super::{Db, StoreError, Tx};
 use crate::domain::assistant::{AssistantChange, AssistantStatus, NewAssistant};
 use crate::domain::ids::new_id;
 use crate::domain::sector::{BusinessDetails, Language, Sector};
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// An assistant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -8,7 +8,7 @@ use rand::RngExt;
 
 use super::api_keys::hash_secret;
 use super::{Db, StoreError};
-use crate::on_pool;
+use zencall_queue::on_pool;
 
 /// A live board session.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use super::calls::IntentList;
 use super::{Db, StoreError, Tx};
 use crate::domain::analysis::{AnalysisStatus, TranscriptAnalysis};
 use crate::domain::ids::new_id;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// The request key of the analysis made when a call ends.
 pub const AUTO_REQUEST: &str = "auto";

@@ -11,7 +11,7 @@ use super::campaigns::Campaign;
 use super::{Db, StoreError, Tx};
 use crate::domain::campaign::{CAP_WINDOW_DAYS, Outcome, PersonFacts};
 use crate::domain::ids::new_id;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// An attempt's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

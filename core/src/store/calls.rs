@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Db, StoreError, Tx};
 use crate::domain::ids::new_id;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// The intents of a call's current analysis, stored as `,booking,complaint,` so a list can be
 /// filtered on one with `LIKE`.

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::{Db, StoreError, Tx, TxInner};
 use crate::domain::campaign::{Outcome, SkipReason};
 use crate::domain::ids::new_id;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// A contact's state in its campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

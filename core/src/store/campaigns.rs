@@ -11,7 +11,7 @@ use crate::domain::campaign::{
     CallingRulesSpec, CampaignAction, CampaignRules, CampaignState, Purpose, RetryPolicy,
 };
 use crate::domain::ids::new_id;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// A campaign.
 #[derive(Debug, Clone, PartialEq, Serialize)]

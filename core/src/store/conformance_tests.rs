@@ -14,10 +14,11 @@ use tokio::sync::watch;
 use super::test_db::TestDb;
 use super::{Backend, Db, Pool, api_keys, assistants, organisations};
 use crate::domain::assistant::{AssistantChange, AssistantRequest, AssistantStatus};
-use crate::domain::backoff::Backoff;
-use crate::jobs::admin::{self, JobState};
-use crate::jobs::runner::{Registry, Runner, RunnerSettings};
-use crate::jobs::{EnqueueOptions, Enqueued, Job, JobError, QueueName, enqueue, enqueue_in};
+use crate::jobs::QueueName;
+use zencall_queue::backoff::Backoff;
+use zencall_queue::board::admin::{self, JobState};
+use zencall_queue::runtime::runner::{Registry, Runner, RunnerSettings};
+use zencall_queue::{EnqueueOptions, Enqueued, Job, JobError, enqueue, enqueue_in};
 
 fn new_assistant() -> crate::domain::assistant::NewAssistant {
     let r: AssistantRequest = serde_json::from_value(serde_json::json!({
@@ -297,7 +298,7 @@ struct Probe {
 
 impl Job for Probe {
     const KIND: &'static str = "Probe";
-    const QUEUE: QueueName = QueueName::Bench;
+    const QUEUE: &'static str = QueueName::Bench.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(3);
 }
 
@@ -472,9 +473,11 @@ struct Workers {
 fn start_workers(db: &Db, registry: Registry, settings: RunnerSettings) -> Workers {
     let runner = Runner::new(db.clone(), registry, settings);
     let (stop, mut rx) = watch::channel(false);
-    let task = tokio::spawn(runner.run(&[QueueName::Bench], async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }));
+    let task = tokio::spawn(
+        runner.run(&[zencall_queue::facade::BENCH_QUEUE], async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }),
+    );
     Workers { stop, task }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{Db, StoreError};
 use crate::domain::ids::new_id;
 use crate::domain::phone::PhoneNumber;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// How a person gave their consent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Db, StoreError};
 use crate::domain::phone::PhoneNumber;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// Listed through the API, one number at a time.
 pub const SOURCE_API: &str = "api";

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Db, StoreError, Tx};
 use crate::domain::ids::new_id;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// An organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Db, StoreError, Tx};
 use crate::domain::ids::new_id;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{Db, StoreError, Tx};
 use crate::domain::ids::new_id;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// A registered endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

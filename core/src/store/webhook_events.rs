@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Db, StoreError, Tx};
 use crate::domain::ids::new_id;
-use crate::{on_pool, on_tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// A stored provider event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]

@@ -10,10 +10,10 @@ use zencall_core::domain::analysis::{
 };
 use zencall_core::events::EventType;
 use zencall_core::jobs::payloads::AnalyzeTranscript;
-use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::calls::Call;
 use zencall_core::store::{assistants, call_analyses, calls};
 use zencall_core::views::AnalysisView;
+use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 

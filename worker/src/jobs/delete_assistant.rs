@@ -4,9 +4,9 @@
 
 use zencall_core::domain::assistant::AssistantStatus;
 use zencall_core::jobs::payloads::DeleteAssistant;
-use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::assistants::{self, Step};
 use zencall_providers::ProviderError;
+use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 

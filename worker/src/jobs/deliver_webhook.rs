@@ -6,15 +6,15 @@
 //! the status and the start of the body the endpoint answered.
 
 use rand::RngExt;
-use zencall_core::domain::backoff::Backoff;
 use zencall_core::jobs::payloads::DeliverWebhook;
-use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::webhook_deliveries::{
     self, Attempt, AttemptOutcome, Delivery, DeliveryStatus,
 };
 use zencall_core::store::webhook_endpoints;
 use zencall_providers::signatures::zencall as signature;
 use zencall_providers::webhook_sender::{DeliveryFailure, DeliveryResponse};
+use zencall_queue::backoff::Backoff;
+use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 
@@ -149,7 +149,7 @@ async fn settle(
 mod tests {
     use std::time::Duration;
 
-    use zencall_core::domain::backoff::Backoff;
+    use zencall_queue::backoff::Backoff;
 
     /// The default outbound policy (`config/default.toml`) spans about a day.
     #[test]

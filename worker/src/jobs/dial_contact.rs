@@ -16,12 +16,12 @@ use chrono::{TimeDelta, Utc};
 use zencall_core::domain::campaign::CampaignState;
 use zencall_core::domain::campaign::{Decision, DialContext, Outcome, decide};
 use zencall_core::jobs::payloads::{DialContact, PlanCampaign};
-use zencall_core::jobs::{EnqueueOptions, JobError, JobRun, enqueue_in};
 use zencall_core::store::call_attempts::{self, Attempt, AttemptState};
 use zencall_core::store::campaign_contacts::{self, Contact, ContactMove};
 use zencall_core::store::campaigns::{self, Campaign};
 use zencall_core::store::{assistants, now_micros};
 use zencall_providers::voice::OutboundCall;
+use zencall_queue::{EnqueueOptions, JobError, JobRun, enqueue_in};
 
 use crate::JobContext;
 

@@ -15,13 +15,13 @@ pub mod sync_assistant;
 
 use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::{
-    AnalyzeTranscript, DeleteAssistant, DeliverWebhook, DialContact, Noop, PlanCampaign,
-    PlanCampaigns, ProcessInboundEvent, ProvisionAssistant, PruneJobs, RescueStuckJobs,
-    SyncAssistant,
+    AnalyzeTranscript, DeleteAssistant, DeliverWebhook, DialContact, PlanCampaign, PlanCampaigns,
+    ProcessInboundEvent, ProvisionAssistant, PruneJobs, RescueStuckJobs, SyncAssistant,
 };
-use zencall_core::jobs::runner::Registry;
 use zencall_core::store::assistants::Assistant;
 use zencall_providers::voice::AssistantSpec;
+use zencall_queue::Noop;
+use zencall_queue::runtime::runner::Registry;
 
 use crate::JobContext;
 

@@ -1,8 +1,8 @@
 //! Noop: does nothing. The queue benchmark and the scale-out test measure the queue itself with
 //! it; it runs on the `bench` queue, which only a worker started with `--queues bench` serves.
 
-use zencall_core::jobs::payloads::Noop;
-use zencall_core::jobs::{JobError, JobRun};
+use zencall_queue::Noop;
+use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 

@@ -13,10 +13,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use zencall_core::domain::campaign::{CampaignState, Decision, DialContext, Outcome, decide};
 use zencall_core::jobs::payloads::{DialContact, PlanCampaign};
-use zencall_core::jobs::{EnqueueOptions, JobError, JobRun, enqueue_in};
 use zencall_core::store::campaign_contacts::{self, ContactMove};
 use zencall_core::store::campaigns::{self, Campaign};
 use zencall_core::store::{Tx, call_attempts, now_micros};
+use zencall_queue::{EnqueueOptions, JobError, JobRun, enqueue_in};
 
 use crate::JobContext;
 

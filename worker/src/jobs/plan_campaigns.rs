@@ -3,8 +3,8 @@
 //! planning passes take turns on each campaign's lock.
 
 use zencall_core::jobs::payloads::{PlanCampaign, PlanCampaigns};
-use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::campaigns;
+use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 

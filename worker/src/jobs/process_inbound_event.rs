@@ -10,11 +10,11 @@ use zencall_core::domain::campaign::Outcome;
 use zencall_core::events::EventType;
 use zencall_core::jobs::payloads::ProcessInboundEvent;
 use zencall_core::jobs::payloads::{AnalyzeTranscript, PlanCampaign};
-use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::assistants;
 use zencall_core::store::calls::{self, Call, CallReport};
 use zencall_core::store::webhook_events::{self, InboundEvent};
 use zencall_core::store::{call_attempts, campaigns, now_micros};
+use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 

@@ -7,12 +7,12 @@
 use zencall_core::domain::assistant::AssistantStatus;
 use zencall_core::events::EventType;
 use zencall_core::jobs::payloads::ProvisionAssistant;
-use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::assistants::{self, Assistant, Step};
 use zencall_core::views::AssistantView;
 use zencall_providers::ProviderError;
 use zencall_providers::telephony::{NumberSearch, OwnedNumber};
 use zencall_providers::voice::NumberImport;
+use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 

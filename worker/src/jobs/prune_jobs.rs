@@ -2,7 +2,9 @@
 //! worker replicas stopped or dead for longer than theirs.
 
 use zencall_core::jobs::payloads::PruneJobs;
-use zencall_core::jobs::{JobError, JobRun, admin, replicas};
+use zencall_queue::board::admin;
+use zencall_queue::runtime::replicas;
+use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 

@@ -3,7 +3,8 @@
 //! its database for good cannot strand them. Runners themselves rescue only dead replicas' jobs.
 
 use zencall_core::jobs::payloads::RescueStuckJobs;
-use zencall_core::jobs::{JobError, JobRun, admin};
+use zencall_queue::board::admin;
+use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 

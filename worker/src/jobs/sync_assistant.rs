@@ -4,8 +4,8 @@
 
 use zencall_core::domain::assistant::AssistantStatus;
 use zencall_core::jobs::payloads::SyncAssistant;
-use zencall_core::jobs::{JobError, JobRun};
 use zencall_core::store::assistants::{self, Step};
+use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 

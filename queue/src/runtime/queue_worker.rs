@@ -20,14 +20,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{Notify, Semaphore, watch};
 
-use super::QueueName;
 use super::claims::{self, ClaimedJob};
 use super::runner::Runner;
 
 /// One queue's feeder and slots in this replica.
 pub(super) struct QueueWorker {
     runner: Runner,
-    queue: QueueName,
+    queue: &'static str,
     /// The name its jobs are locked with: `{replica}-{queue}`.
     name: String,
     concurrency: usize,
@@ -57,12 +56,12 @@ impl QueueWorker {
     /// A worker of `queue` for `runner`'s replica.
     pub(super) fn new(
         runner: Runner,
-        queue: QueueName,
+        queue: &'static str,
         concurrency: usize,
         prefetch: usize,
     ) -> Self {
         Self {
-            name: format!("{}-{}", runner.replica(), queue.as_str()),
+            name: format!("{}-{}", runner.replica(), queue),
             runner,
             queue,
             concurrency: concurrency.max(1),
@@ -92,7 +91,7 @@ impl QueueWorker {
         self.give_back_buffer("the replica is stopping").await;
         for slot in slots {
             if let Err(e) = slot.await {
-                tracing::error!(queue = self.queue.as_str(), error = %e, "a worker slot failed");
+                tracing::error!(queue = self.queue, error = %e, "a worker slot failed");
             }
         }
         let _ = self.recording.acquire_many(MAX_RECORDING).await;
@@ -126,7 +125,7 @@ impl QueueWorker {
 
     async fn run_one(&self, job: ClaimedJob) {
         let db = self.runner.db();
-        if db.wake_hub().is_paused(self.queue.as_str()) {
+        if db.wake_hub().is_paused(self.queue) {
             self.give_back(vec![job.id], "the queue is paused").await;
             return;
         }
@@ -144,7 +143,7 @@ impl QueueWorker {
     /// Claims jobs whenever there is room and the queue is not dry, until stopped.
     async fn feed(&self, mut stop: watch::Receiver<bool>) {
         let hub = self.runner.db().wake_hub().clone();
-        let queue = self.queue.as_str();
+        let queue = self.queue;
         let mut wake = hub.stream(queue, self.runner.settings().poll_interval);
         let mut pause_flag = hub.pause_flag(queue);
         let capacity = self.concurrency + self.prefetch;
@@ -218,7 +217,7 @@ impl QueueWorker {
     /// Gives back jobs this worker claimed but will not start; what the database refuses is
     /// kept and tried again.
     async fn give_back(&self, ids: Vec<String>, why: &str) {
-        let queue = self.queue.as_str();
+        let queue = self.queue;
         match claims::put_back(self.runner.db(), &self.name, &ids).await {
             Ok(0) => {}
             Ok(given_back) => tracing::info!(queue, given_back, why, "claimed jobs given back"),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use super::{Backend, Db};
+use crate::db::{Backend, Db};
 
 /// The variable naming the PostgreSQL server tests may create databases on.
 pub const DATABASE_ENV: &str = "ZENCALL_TEST_DATABASE_URL";
@@ -56,7 +56,7 @@ impl TestDb {
         let admin = Db::connect(&SecretString::from(admin_url.clone()), 1)
             .await
             .unwrap_or_else(|e| panic!("{DATABASE_ENV} is set but PostgreSQL is unreachable: {e}"));
-        if let super::Pool::Postgres(p) = admin.pool() {
+        if let crate::db::Pool::Postgres(p) = admin.pool() {
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(p)
                 .await
@@ -98,7 +98,7 @@ impl TestDb {
             }
             Cleanup::Postgres { admin_url, name } => {
                 if let Ok(admin) = Db::connect(&SecretString::from(admin_url), 1).await {
-                    if let super::Pool::Postgres(p) = admin.pool() {
+                    if let crate::db::Pool::Postgres(p) = admin.pool() {
                         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                         )))

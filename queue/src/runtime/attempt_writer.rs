@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Utc};
 
 use super::batch::Batcher;
-use crate::store::{Db, Pool, StoreError, TxInner};
+use crate::db::{Db, Pool, StoreError, TxInner};
 
 /// The runner's batch writer of outcomes, started on first use.
 #[derive(Default)]
@@ -67,7 +67,7 @@ async fn complete_batch_sqlite(db: &Db, batch: Vec<Completion>) -> Result<Vec<bo
             .push_bind(c.status)
             .push_bind(c.attempt)
             .push_bind(&c.result)
-            .push_bind(c.run_at.map(super::queue::epoch_seconds_ceil));
+            .push_bind(c.run_at.map(crate::facade::enqueue::epoch_seconds_ceil));
     });
     update.push(
         ") UPDATE Jobs SET status = i.status, attempts = i.attempt, last_result = i.result, \
@@ -199,14 +199,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::jobs::admin::{self, JobState};
-    use crate::jobs::claims::{claim, put_back, register_workers};
-    use crate::jobs::payloads::Noop;
-    use crate::jobs::{EnqueueOptions, enqueue};
-    use crate::store::test_db::TestDb;
+    use crate::board::admin::{self, JobState};
+    use crate::facade::Noop;
+    use crate::facade::{EnqueueOptions, enqueue};
+    use crate::runtime::claims::{claim, put_back, register_workers};
+    use crate::test_db::TestDb;
 
     fn outcome(job_id: &str, status: &'static str, run_at: Option<DateTime<Utc>>) -> Completion {
-        let now = crate::store::now_micros(Utc::now());
+        let now = crate::db::now_micros(Utc::now());
         Completion {
             job_id: job_id.to_string(),
             worker: "w1".into(),

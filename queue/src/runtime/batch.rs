@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::store::StoreError;
+use crate::db::StoreError;
 
 /// Requests one statement takes at most.
 pub const MAX_BATCH: usize = 512;

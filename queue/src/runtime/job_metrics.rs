@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::search::{Arg, Sql};
-use crate::store::{Db, Pool, StoreError};
+use crate::board::search::{Arg, Sql};
+use crate::db::{Db, Pool, StoreError};
 
 /// Histogram: seconds from when a job was due (its `run_at`: the enqueue time unless
 /// scheduled or retried later) to the start of its attempt, by `queue` and `kind`. SQLite
@@ -81,7 +81,7 @@ pub fn attempt_finished(
         .increment(1);
 }
 
-/// The state of a row as [`crate::jobs::admin::JobState`] names it, in SQL; `{now}` is the
+/// The state of a row as [`crate::board::admin::JobState`] names it, in SQL; `{now}` is the
 /// caller's time, bound.
 const STATE_CASE: &str = "CASE WHEN status = 'Killed' THEN 'dead' \
      WHEN status = 'Cancelled' THEN 'cancelled' \

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
-use crate::store::{Db, Pool, StoreError};
+use crate::db::{Db, Pool, StoreError};
 
 /// A job's state as the board and the API show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -60,7 +60,7 @@ impl JobState {
     }
 
     /// The state of a stored row as of `now`. The SQL conditions of
-    /// [`crate::jobs::search`] follow the same rules: status Pending or Failed is retrying
+    /// [`crate::board::search`] follow the same rules: status Pending or Failed is retrying
     /// after an attempt, else scheduled while `run_at` is ahead, else pending.
     pub(crate) fn from_row(
         status: &str,
@@ -315,7 +315,7 @@ pub async fn prune(
 ) -> Result<u64, StoreError> {
     let mut tx = db.begin().await?;
     let deleted = match tx.inner_mut() {
-        crate::store::TxInner::Postgres(t) => {
+        crate::db::TxInner::Postgres(t) => {
             const EXPIRED: &str = "(status = 'Done' AND done_at < $1) OR (status IN ('Killed', 'Cancelled') AND done_at < $2)";
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM apalis.jobs WHERE {EXPIRED})")))
                 .bind(done_before)
@@ -331,7 +331,7 @@ pub async fn prune(
             .await?
             .rows_affected()
         }
-        crate::store::TxInner::Sqlite(t) => {
+        crate::db::TxInner::Sqlite(t) => {
             const EXPIRED: &str = "(status = 'Done' AND done_at < $1) OR (status IN ('Killed', 'Cancelled') AND done_at < $2)";
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM Jobs WHERE {EXPIRED})"
@@ -390,13 +390,13 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::domain::backoff::Backoff;
-    use crate::jobs::actions::{self, JobAction};
-    use crate::jobs::payloads::Noop;
-    use crate::jobs::runner::{Registry, Runner, RunnerSettings};
-    use crate::jobs::search::seed::{Seed, insert};
-    use crate::jobs::{Enqueued, QueueName, enqueue};
-    use crate::store::test_db::TestDb;
+    use crate::backoff::Backoff;
+    use crate::board::actions::{self, JobAction};
+    use crate::board::search::seed::{Seed, insert};
+    use crate::facade::Noop;
+    use crate::facade::{BENCH_QUEUE, Enqueued, enqueue};
+    use crate::runtime::runner::{Registry, Runner, RunnerSettings};
+    use crate::test_db::TestDb;
 
     #[tokio::test]
     async fn cancelled_jobs_are_pruned_with_the_dead_ones_retention() {
@@ -471,7 +471,7 @@ mod tests {
                 },
             );
             let (stop, mut rx) = tokio::sync::watch::channel(false);
-            let task = tokio::spawn(runner.run(&[QueueName::Bench], async move {
+            let task = tokio::spawn(runner.run(&[BENCH_QUEUE], async move {
                 let _ = rx.wait_for(|s| *s).await;
             }));
             let Enqueued::New(id) = enqueue(db, &Noop { seq: 1 }, Default::default(), 3)
@@ -501,8 +501,8 @@ mod tests {
             // whole seconds.
             let due = attempts[0].due_at.unwrap();
             let expected = match t.backend() {
-                crate::store::Backend::Postgres => job.run_at,
-                crate::store::Backend::Sqlite => job.run_at.max(job.enqueued_at),
+                crate::db::Backend::Postgres => job.run_at,
+                crate::db::Backend::Sqlite => job.run_at.max(job.enqueued_at),
             };
             assert_eq!(due, expected, "{:?}", t.backend());
             let pickup = attempts[0].started_at - due;

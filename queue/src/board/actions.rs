@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::admin::JobState;
 use super::search::{Arg, JobFilter, Sql, and_all, filter_conditions, filter_searches};
-use crate::store::{Backend, Db, Pool, StoreError, Tx, TxInner, now_micros};
+use crate::db::{Backend, Db, Pool, StoreError, Tx, TxInner, now_micros};
 
 /// Jobs changed per transaction by [`apply_matching`].
 pub const BATCH: usize = 1_000;
@@ -252,7 +252,7 @@ async fn apply_to_ids(
     };
     if action == JobAction::Retry {
         for queue in &queues {
-            tx.wake_after_commit(queue);
+            crate::facade::enqueue::wake_after_commit(tx, queue);
         }
     }
     Ok(queues.len() as u64)
@@ -262,9 +262,9 @@ async fn apply_to_ids(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::jobs::admin;
-    use crate::jobs::search::seed::{Seed, insert, status};
-    use crate::store::test_db::TestDb;
+    use crate::board::admin;
+    use crate::board::search::seed::{Seed, insert, status};
+    use crate::test_db::TestDb;
     use serde_json::json;
 
     /// A job in `state` as of `now`, with one recorded attempt.
@@ -307,7 +307,7 @@ mod tests {
     async fn each_action_from_each_state_is_applied_only_where_allowed() {
         for t in TestDb::all().await {
             let db = &t.db;
-            let now = crate::store::now_micros(Utc::now());
+            let now = crate::db::now_micros(Utc::now());
             let b = t.backend();
             let mut n = 0;
             for action in JobAction::ALL {
@@ -542,7 +542,7 @@ mod tests {
                     .unwrap(),
                 expected
             );
-            let left = crate::jobs::search::list(db, &JobFilter::default(), None, 10_000, now)
+            let left = crate::board::search::list(db, &JobFilter::default(), None, 10_000, now)
                 .await
                 .unwrap();
             assert_eq!(left.len() as u64, 2_600 - expected, "{:?}", t.backend());

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Job, QueueName};
-use crate::store::{Db, StoreError, Tx, TxInner};
+use super::Job;
+use crate::db::{Db, StoreError, Tx, TxInner};
 
 /// How to enqueue a job.
 #[derive(Debug, Clone, Default)]
@@ -72,7 +72,7 @@ pub async fn enqueue_in<J: Job>(
         .max(1);
     let enqueued = insert_raw(tx, J::QUEUE, payload, &options, max_attempts).await?;
     if enqueued != Enqueued::Duplicate {
-        tx.wake_after_commit(J::QUEUE.as_str());
+        wake_after_commit(tx, J::QUEUE);
     }
     Ok(enqueued)
 }
@@ -93,7 +93,7 @@ pub async fn enqueue<J: Job>(
 /// Inserts an encoded job.
 pub(crate) async fn insert_raw(
     tx: &mut Tx,
-    queue: QueueName,
+    queue: &str,
     payload: Vec<u8>,
     options: &EnqueueOptions,
     max_attempts: u32,
@@ -109,7 +109,7 @@ pub(crate) async fn insert_raw(
                  DO NOTHING RETURNING id",
             )
             .bind(&id)
-            .bind(queue.as_str())
+            .bind(queue)
             .bind(&payload)
             .bind(max_attempts)
             .bind(options.run_at)
@@ -125,7 +125,7 @@ pub(crate) async fn insert_raw(
                  ON CONFLICT (job_type, idempotency_key) DO NOTHING RETURNING id",
             )
             .bind(&id)
-            .bind(queue.as_str())
+            .bind(queue)
             .bind(&payload)
             .bind(max_attempts)
             .bind(options.run_at.map(epoch_seconds_ceil))
@@ -144,7 +144,7 @@ pub(crate) async fn insert_raw(
 /// Inserts many encoded jobs of one queue at once (benchmarks and bulk imports), in `tx`.
 pub async fn enqueue_many_raw(
     tx: &mut Tx,
-    queue: QueueName,
+    queue: &'static str,
     payloads: Vec<Vec<u8>>,
     max_attempts: u32,
 ) -> Result<u64, StoreError> {
@@ -161,7 +161,7 @@ pub async fn enqueue_many_raw(
                  SELECT id, $2, job, 'Pending', 0, $4, now(), 0 FROM UNNEST($1::text[], $3::bytea[]) AS t(id, job)",
             )
             .bind(&ids)
-            .bind(queue.as_str())
+            .bind(queue)
             .bind(chunk)
             .bind(max_attempts)
             .execute(&mut **t)
@@ -173,7 +173,7 @@ pub async fn enqueue_many_raw(
                 );
                 builder.push_values(ids.iter().zip(chunk), |mut row, (id, job)| {
                     row.push_bind(id)
-                        .push_bind(queue.as_str())
+                        .push_bind(queue)
                         .push_bind(job)
                         .push("'Pending'")
                         .push("0")
@@ -185,8 +185,15 @@ pub async fn enqueue_many_raw(
             }
         };
     }
-    tx.wake_after_commit(queue.as_str());
+    wake_after_commit(tx, queue);
     Ok(inserted)
+}
+
+/// Wakes the workers of `queue` in this process once `tx` has committed.
+pub(crate) fn wake_after_commit(tx: &mut Tx, queue: &str) {
+    let hub = tx.db().wake_hub().clone();
+    let queue = queue.to_string();
+    tx.after_commit(move || hub.wake(&queue));
 }
 
 /// SQLite's queue table keeps whole seconds: round up, so no job runs before its time.

@@ -6,8 +6,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use chrono::{DateTime, Utc};
 
-use super::{job_metrics, pauses, replicas};
-use crate::store::{Db, Pool, StoreError};
+use crate::db::{Db, Pool, StoreError};
+use crate::runtime::{job_metrics, pauses, replicas};
 
 /// A number that changes whenever jobs are enqueued, change state or finish, a queue is
 /// paused or resumed, or a replica beats, starts or stops.

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::{Db, StoreError};
+use crate::db::{Db, StoreError};
 
 /// A paused queue.
 #[derive(Debug, Clone, Serialize)]
@@ -25,7 +25,7 @@ pub struct QueuePause {
 
 /// Pauses `queue`; false when it was already paused.
 pub async fn pause(db: &Db, queue: &str, by: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-    let now = crate::store::now_micros(now);
+    let now = crate::db::now_micros(now);
     let inserted = crate::on_pool!(db, |p| sqlx::query(
         "INSERT INTO queue_pauses (queue, paused_at, paused_by) VALUES ($1, $2, $3) \
          ON CONFLICT (queue) DO NOTHING",
@@ -101,18 +101,18 @@ mod tests {
     use tokio::sync::watch;
 
     use super::*;
-    use crate::domain::backoff::Backoff;
-    use crate::jobs::admin::{self, JobState};
-    use crate::jobs::runner::{Registry, Runner, RunnerSettings};
-    use crate::jobs::{EnqueueOptions, Enqueued, Job, QueueName, enqueue};
-    use crate::store::test_db::TestDb;
+    use crate::backoff::Backoff;
+    use crate::board::admin::{self, JobState};
+    use crate::facade::{BENCH_QUEUE, EnqueueOptions, Enqueued, Job, enqueue};
+    use crate::runtime::runner::{Registry, Runner, RunnerSettings};
+    use crate::test_db::TestDb;
 
     #[derive(Debug, Serialize, Deserialize)]
     struct Counted {}
 
     impl Job for Counted {
         const KIND: &'static str = "PauseProbe";
-        const QUEUE: QueueName = QueueName::Bench;
+        const QUEUE: &'static str = BENCH_QUEUE;
     }
 
     fn settings() -> RunnerSettings {
@@ -174,7 +174,7 @@ mod tests {
     async fn pausing_and_resuming_say_whether_they_changed_anything_and_are_listed() {
         for t in TestDb::all().await {
             let db = &t.db;
-            let now = crate::store::now_micros(Utc::now());
+            let now = crate::db::now_micros(Utc::now());
             assert!(pause(db, "dialing", "alice", now).await.unwrap());
             assert!(!pause(db, "dialing", "bob", now).await.unwrap());
             assert!(pause(db, "billing", "bob", now).await.unwrap());
@@ -198,7 +198,7 @@ mod tests {
             let calls = Arc::new(AtomicU32::new(0));
             let runner = Runner::new(db.clone(), counting(calls.clone()), settings());
             let (stop, mut rx) = watch::channel(false);
-            let task = tokio::spawn(runner.run(&[QueueName::Bench], async move {
+            let task = tokio::spawn(runner.run(&[BENCH_QUEUE], async move {
                 let _ = rx.wait_for(|s| *s).await;
             }));
             let first = push(db).await;
@@ -228,7 +228,7 @@ mod tests {
             let calls = Arc::new(AtomicU32::new(0));
             let runner = Runner::new(db.clone(), counting(calls.clone()), settings());
             let (stop, mut rx) = watch::channel(false);
-            let task = tokio::spawn(runner.run(&[QueueName::Bench], async move {
+            let task = tokio::spawn(runner.run(&[BENCH_QUEUE], async move {
                 let _ = rx.wait_for(|s| *s).await;
             }));
             // Another process: its own pool and hub.
@@ -263,7 +263,7 @@ mod tests {
             };
             let runner = Runner::new(db.clone(), counting(calls.clone()), slow_refresh);
             let (stop, mut rx) = watch::channel(false);
-            let task = tokio::spawn(runner.run(&[QueueName::Bench], async move {
+            let task = tokio::spawn(runner.run(&[BENCH_QUEUE], async move {
                 let _ = rx.wait_for(|s| *s).await;
             }));
             let other = Db::connect(&secrecy::SecretString::from(t.url.clone()), 1)
@@ -323,7 +323,7 @@ mod tests {
             ];
             let runner = Runner::new(db.clone(), registry, one_slot);
             let (stop, mut rx) = watch::channel(false);
-            let task = tokio::spawn(runner.run(&[QueueName::Bench], async move {
+            let task = tokio::spawn(runner.run(&[BENCH_QUEUE], async move {
                 let _ = rx.wait_for(|s| *s).await;
             }));
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -1,4 +1,4 @@
-//! Running jobs. Each queue a replica serves gets a [`QueueWorker`](super::queue_worker): it
+//! Running jobs. Each queue a replica serves gets a `QueueWorker` (`queue_worker.rs`): it
 //! claims due jobs in batches and runs them on a fixed number of slots. This module decides
 //! what happens to each attempt: a handler's error is either transient (rescheduled with
 //! exponential backoff and jitter, without holding a worker slot) or permanent; a permanent
@@ -27,9 +27,9 @@ use tracing::Instrument;
 use super::attempt_writer::{AttemptWriter, Completion};
 use super::claims::{self, ClaimedJob};
 use super::queue_worker::QueueWorker;
-use super::{Job, QueueName};
-use crate::domain::backoff::Backoff;
-use crate::store::{Db, StoreError};
+use crate::backoff::Backoff;
+use crate::db::{Db, StoreError};
+use crate::facade::Job;
 
 /// Why an attempt failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,7 +100,7 @@ type HandlerFn = Arc<
 /// The handlers of every job kind a worker can run.
 #[derive(Clone, Default)]
 pub struct Registry {
-    handlers: HashMap<&'static str, (QueueName, HandlerFn)>,
+    handlers: HashMap<&'static str, (&'static str, HandlerFn)>,
 }
 
 impl Registry {
@@ -130,7 +130,7 @@ fn decode_args<T: DeserializeOwned>(args: serde_json::Value, kind: &str) -> Resu
 }
 
 /// How the runner schedules, retries and stops.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunnerSettings {
     /// Retry delays.
     pub backoff: Backoff,
@@ -154,23 +154,23 @@ pub struct RunnerSettings {
     pub pause_refresh: Duration,
 }
 
-impl RunnerSettings {
-    /// Settings from the `[queue]` configuration.
-    pub fn from_config(q: &crate::config::QueueSettings) -> Self {
+impl Default for RunnerSettings {
+    /// The defaults of the `[queue]` configuration.
+    fn default() -> Self {
         Self {
             backoff: Backoff {
-                base: Duration::from_secs(q.retry_base_secs),
-                max: Duration::from_secs(q.retry_max_secs),
+                base: Duration::from_secs(5),
+                max: Duration::from_secs(3600),
             },
-            job_timeout: Duration::from_secs(q.job_timeout_secs),
-            heartbeat: Duration::from_secs(q.heartbeat_secs),
-            missed_heartbeats: q.missed_heartbeats,
-            poll_interval: Duration::from_millis(q.poll_interval_ms),
-            concurrency: q.concurrency,
-            prefetch: q.prefetch,
-            shutdown_timeout: Duration::from_secs(q.shutdown_timeout_secs),
-            max_attempts: q.max_attempts,
-            pause_refresh: Duration::from_millis(q.pause_refresh_ms),
+            job_timeout: Duration::from_secs(300),
+            heartbeat: Duration::from_secs(5),
+            missed_heartbeats: 3,
+            poll_interval: Duration::from_secs(1),
+            concurrency: 8,
+            prefetch: 4,
+            shutdown_timeout: Duration::from_secs(30),
+            max_attempts: 8,
+            pause_refresh: Duration::from_secs(1),
         }
     }
 }
@@ -250,16 +250,16 @@ impl Runner {
     /// grace period and gives back any job this process still holds.
     pub async fn run(
         self,
-        queues: &[QueueName],
+        queues: &[&'static str],
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StoreError> {
-        if let crate::store::Pool::Postgres(pool) = self.db.pool() {
+        if let crate::db::Pool::Postgres(pool) = self.db.pool() {
             tokio::spawn(super::wake::listen_postgres(
                 pool.clone(),
                 self.db.wake_hub().clone(),
             ));
         }
-        let names: Vec<&'static str> = queues.iter().map(|q| q.as_str()).collect();
+        let names: Vec<&'static str> = queues.to_vec();
         // Know the paused queues before the first claim.
         if let Err(e) = super::pauses::refresh(&self.db, &names).await {
             tracing::warn!(error = %e, "cannot read the paused queues; retrying in the background");
@@ -269,7 +269,7 @@ impl Runner {
             .map(|q| {
                 Arc::new(QueueWorker::new(
                     self.clone(),
-                    *q,
+                    q,
                     self.settings.concurrency,
                     self.settings.prefetch,
                 ))
@@ -551,8 +551,8 @@ impl Runner {
             started_at,
             due_at,
         } = *attempt;
-        let finished_at = crate::store::now_micros(Utc::now());
-        let started_at = crate::store::now_micros(started_at);
+        let finished_at = crate::db::now_micros(Utc::now());
+        let started_at = crate::db::now_micros(started_at);
         let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
         let queue = queue_of(&self.registry, kind);
         let (label, error, result) = match outcome {
@@ -611,7 +611,7 @@ fn queue_of(registry: &Registry, kind: &str) -> &'static str {
     registry
         .handlers
         .get(kind)
-        .map(|(q, _)| q.as_str())
+        .map(|(q, _)| *q)
         .unwrap_or("unknown")
 }
 

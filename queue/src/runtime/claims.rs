@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{Db, Pool, StoreError};
+use crate::db::{Db, Pool, StoreError};
 
 /// A job a worker claimed: what its handler needs and what its outcome records.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ pub(crate) async fn claim(
                     // enqueued, which its id records to the millisecond.
                     let due = DateTime::from_timestamp(run_at, 0)
                         .unwrap_or_default()
-                        .max(super::search::enqueued_at(&id));
+                        .max(crate::board::search::enqueued_at(&id));
                     claimed((id, job, a, m, prio), due)
                 })
                 .collect()
@@ -256,11 +256,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::jobs::admin::{self, JobState};
-    use crate::jobs::payloads::Noop;
-    use crate::jobs::replicas::{self, Beat};
-    use crate::jobs::{EnqueueOptions, Enqueued, enqueue, pauses};
-    use crate::store::test_db::TestDb;
+    use crate::board::admin::{self, JobState};
+    use crate::facade::Noop;
+    use crate::facade::{EnqueueOptions, Enqueued, enqueue};
+    use crate::runtime::pauses;
+    use crate::runtime::replicas::{self, Beat};
+    use crate::test_db::TestDb;
 
     async fn push(db: &Db, seq: u64, options: EnqueueOptions) -> String {
         match enqueue(db, &Noop { seq }, options, 5).await.unwrap() {
@@ -301,7 +302,7 @@ mod tests {
             let payload: serde_json::Value = serde_json::from_slice(&first[0].payload).unwrap();
             assert_eq!(payload["kind"], "Noop");
             // Due when enqueued, to the millisecond on both backends.
-            let lag = first[0].due_at - crate::jobs::search::enqueued_at(&high);
+            let lag = first[0].due_at - crate::board::search::enqueued_at(&high);
             assert!(
                 lag.num_milliseconds().abs() < 50,
                 "{:?}: {lag}",
@@ -371,7 +372,7 @@ mod tests {
     async fn the_jobs_of_a_dead_replica_are_rescued_and_a_live_ones_are_not() {
         for t in TestDb::all().await {
             let db = &t.db;
-            let now = crate::store::now_micros(Utc::now());
+            let now = crate::db::now_micros(Utc::now());
             for (name, beat_at) in [
                 ("dead", now - chrono::Duration::seconds(60)),
                 ("alive", now - chrono::Duration::seconds(1)),
@@ -421,8 +422,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_runner_that_cannot_register_its_workers_still_stops_when_asked() {
-        use crate::jobs::QueueName;
-        use crate::jobs::runner::{Registry, Runner, RunnerSettings};
+        use crate::runtime::runner::{Registry, Runner, RunnerSettings};
 
         // A database without the queue's tables: every registration fails.
         let dir = tempfile::tempdir().unwrap();
@@ -430,13 +430,12 @@ mod tests {
         let db = Db::connect(&secrecy::SecretString::from(url), 1)
             .await
             .unwrap();
-        let settings =
-            RunnerSettings::from_config(&crate::config::Settings::defaults().unwrap().queue);
+        let settings = RunnerSettings::default();
         let runner = Runner::new(db, Registry::default(), settings);
         let stopped = tokio::time::timeout(
             std::time::Duration::from_secs(10),
             runner.run(
-                &[QueueName::Bench],
+                &[crate::facade::BENCH_QUEUE],
                 tokio::time::sleep(std::time::Duration::from_millis(300)),
             ),
         )

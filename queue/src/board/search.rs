@@ -12,7 +12,7 @@ use sqlx::Arguments;
 use sqlx::Row;
 
 use super::admin::{JobState, last_error_of};
-use crate::store::{Backend, Db, Pool, StoreError, now_micros};
+use crate::db::{Backend, Db, Pool, StoreError, now_micros};
 
 /// Which jobs a board list or bulk action covers; every field narrows.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -445,7 +445,7 @@ impl Sql {
 mod tests {
     use super::seed::{Seed, insert};
     use super::*;
-    use crate::store::test_db::TestDb;
+    use crate::test_db::TestDb;
     use serde_json::json;
 
     fn minutes_ago(now: DateTime<Utc>, m: i64) -> DateTime<Utc> {
@@ -794,12 +794,21 @@ mod tests {
     async fn enqueued_jobs_are_searchable_and_their_search_rows_go_with_them() {
         for t in TestDb::all().await {
             let db = &t.db;
-            let job = crate::jobs::payloads::ProvisionAssistant {
+            #[derive(serde::Serialize, serde::Deserialize)]
+            struct ProvisionAssistant {
+                org_id: String,
+                assistant_id: String,
+            }
+            impl crate::facade::Job for ProvisionAssistant {
+                const KIND: &'static str = "ProvisionAssistant";
+                const QUEUE: &'static str = "provisioning";
+            }
+            let job = ProvisionAssistant {
                 org_id: "org_enqueued".into(),
                 assistant_id: "ast_9".into(),
             };
-            let crate::jobs::Enqueued::New(id) =
-                crate::jobs::enqueue(db, &job, Default::default(), 5)
+            let crate::facade::Enqueued::New(id) =
+                crate::facade::enqueue(db, &job, Default::default(), 5)
                     .await
                     .unwrap()
             else {
@@ -827,15 +836,15 @@ mod tests {
                 n
             };
             assert_eq!(left().await, 1);
-            let gone = crate::jobs::actions::apply(
+            let gone = crate::board::actions::apply(
                 db,
                 &id,
-                crate::jobs::actions::JobAction::Discard,
+                crate::board::actions::JobAction::Discard,
                 Utc::now(),
             )
             .await
             .unwrap();
-            assert_eq!(gone, crate::jobs::actions::ActionOutcome::Applied);
+            assert_eq!(gone, crate::board::actions::ActionOutcome::Applied);
             assert_eq!(left().await, 0, "{:?}", t.backend());
             t.drop_database().await;
         }
@@ -875,7 +884,7 @@ mod tests {
 pub(crate) mod seed {
     use chrono::{DateTime, Utc};
 
-    use crate::store::{Db, Pool};
+    use crate::db::{Db, Pool};
 
     /// A job to write.
     #[derive(Debug, Clone)]
@@ -940,7 +949,7 @@ pub(crate) mod seed {
             let payload =
                 serde_json::to_vec(&serde_json::json!({"kind": j.kind, "args": j.args})).unwrap();
             match tx.inner_mut() {
-                crate::store::TxInner::Postgres(t) => {
+                crate::db::TxInner::Postgres(t) => {
                     sqlx::query(
                         "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, done_at, priority) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",
@@ -957,7 +966,7 @@ pub(crate) mod seed {
                     .await
                     .unwrap();
                 }
-                crate::store::TxInner::Sqlite(t) => {
+                crate::db::TxInner::Sqlite(t) => {
                     sqlx::query(
                         "INSERT INTO Jobs (id, job_type, job, status, attempts, max_attempts, run_at, done_at, priority) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::{Db, Pool, StoreError};
+use crate::db::{Db, Pool, StoreError};
 
 /// Days a stopped or dead replica stays listed before the prune job deletes it.
 pub const RETAIN_DAYS: i64 = 7;
@@ -63,7 +63,7 @@ pub(crate) struct Beat<'a> {
 
 /// Records that the replica is alive at `now`, creating its row on the first beat.
 pub(crate) async fn beat(db: &Db, b: &Beat<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let now = crate::store::now_micros(now);
+    let now = crate::db::now_micros(now);
     crate::on_pool!(db, |p| {
         sqlx::query(
         "INSERT INTO worker_replicas (name, host, pid, queues, concurrency, dead_after_secs, started_at, heartbeat_at) \
@@ -86,7 +86,7 @@ pub(crate) async fn beat(db: &Db, b: &Beat<'_>, now: DateTime<Utc>) -> Result<()
 
 /// Records a clean shutdown.
 pub(crate) async fn stopped(db: &Db, name: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let now = crate::store::now_micros(now);
+    let now = crate::db::now_micros(now);
     crate::on_pool!(db, |p| sqlx::query(
         "UPDATE worker_replicas SET stopped_at = $2, heartbeat_at = $2 WHERE name = $1"
     )
@@ -220,7 +220,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::store::test_db::TestDb;
+    use crate::test_db::TestDb;
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
@@ -306,8 +306,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_runner_records_itself_beats_and_notes_its_clean_shutdown() {
-        use crate::jobs::QueueName;
-        use crate::jobs::runner::{Registry, Runner, RunnerSettings};
+        use crate::runtime::runner::{Registry, Runner, RunnerSettings};
         use std::time::Duration;
 
         for t in TestDb::all().await {
@@ -316,13 +315,13 @@ mod tests {
                 heartbeat: Duration::from_secs(1),
                 missed_heartbeats: 4,
                 concurrency: 3,
-                ..RunnerSettings::from_config(&crate::config::Settings::defaults().unwrap().queue)
+                ..RunnerSettings::default()
             };
             let runner = Runner::new(db.clone(), Registry::default(), settings);
             let name = runner.replica().to_string();
             let (stop, mut rx) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(runner.run(
-                &[QueueName::Bench, QueueName::Maintenance],
+                &[crate::facade::BENCH_QUEUE, "maintenance"],
                 async move {
                     let _ = rx.wait_for(|s| *s).await;
                 },
