@@ -17,6 +17,7 @@ use zencall_core::domain::campaign::{
     CallingRulesSpec, CampaignAction, CampaignState, Outcome, Purpose, RetryPolicy,
 };
 use zencall_core::domain::phone::{CountryCode, PhoneNumber};
+use zencall_core::jobs::payloads::PlanCampaign;
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::call_attempts::{self, AttemptStats};
 use zencall_core::store::campaign_contacts::{self, ContactState};
@@ -519,6 +520,9 @@ async fn act(
         Some(Err(reason)) => return Err(ApiError::Conflict(reason)),
         Some(Ok(campaign)) => campaign,
     };
+    if campaign.state == CampaignState::Running {
+        PlanCampaign::enqueue_now(&mut tx, caller.org_id(), &id).await?;
+    }
     tx.commit().await?;
     let progress = progress(&state, &campaign).await?;
     Ok(axum::Json(CampaignView::of(campaign, Some(progress))))

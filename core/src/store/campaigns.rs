@@ -293,7 +293,8 @@ pub async fn set_state(
 }
 
 /// Applies `action` to the campaign, inside `tx`. Pausing puts the contacts whose attempt was
-/// not placed yet back to pending; cancelling cancels them and every pending contact. Returns
+/// not placed yet back to pending; cancelling cancels them and every pending contact. A
+/// campaign that becomes running needs its planning job, which the caller enqueues in `tx`. Returns
 /// the campaign as it is now, or why the action is not allowed (`Ok(Err(..))`), or `None` when
 /// no such campaign exists.
 pub async fn transition(
@@ -318,9 +319,6 @@ pub async fn transition(
         CampaignState::Cancelled => {
             super::call_attempts::cancel_unplaced(tx, id, true, now).await?;
             super::campaign_contacts::cancel_pending(tx, id, "campaign_cancelled", now).await?;
-        }
-        CampaignState::Running => {
-            crate::jobs::payloads::PlanCampaign::enqueue_now(tx, org_id, id).await?;
         }
         _ => {}
     }
