@@ -100,6 +100,7 @@ pub(crate) struct WireInvoice {
     #[serde(default)]
     customer: Option<Ref>,
     currency: String,
+    /// The first page of its lines.
     pub(crate) lines: List<WireInvoiceLine>,
     subtotal: i64,
     total: i64,
@@ -152,6 +153,7 @@ struct WireSubscriptionDetails {
 /// `line_item` of an invoice.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireInvoiceLine {
+    /// The line's id, where the next page starts after.
     pub(crate) id: String,
     #[serde(default)]
     description: Option<String>,
@@ -187,6 +189,7 @@ struct WirePriceDetails {
 /// `billing.meter_event_summary`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireMeterEventSummary {
+    /// The summary's id, where the next page starts after.
     pub(crate) id: String,
     aggregated_value: f64,
     start_time: i64,
