@@ -204,6 +204,8 @@ pub struct ProviderSettings {
     pub vapi: VapiSettings,
     /// Twilio.
     pub twilio: TwilioSettings,
+    /// Stripe.
+    pub stripe: StripeSettings,
     /// The simulator.
     pub simulator: SimulatorSettings,
 }
@@ -248,6 +250,19 @@ pub struct TwilioSettings {
     pub bundle_sid: String,
     /// Address SID, when the country requires one.
     pub address_sid: String,
+}
+
+/// `[providers.stripe]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSettings {
+    /// API base URL.
+    pub base_url: String,
+    /// Secret API key (`sk_live_...`, `sk_test_...`, or a restricted `rk_...` key); empty means
+    /// the simulated payments provider.
+    pub secret_key: SecretString,
+    /// Request timeout, in milliseconds.
+    pub timeout_ms: u64,
 }
 
 /// `[providers.simulator]`
@@ -503,6 +518,10 @@ impl Settings {
                 self.analysis.max_transcript_chars as u64,
             ),
             ("analysis.llm.timeout_ms", self.analysis.llm.timeout_ms),
+            (
+                "providers.stripe.timeout_ms",
+                self.providers.stripe.timeout_ms,
+            ),
         ];
         let cps = self.campaigns.calls_per_second_per_number;
         if !(cps.is_finite() && cps > 0.0 && cps <= 1000.0) {
@@ -723,6 +742,38 @@ mod tests {
             env(),
         );
         assert!(fast.is_ok(), "{fast:?}");
+    }
+
+    #[test]
+    fn stripe_defaults_to_the_public_api_without_a_key() {
+        let s = Settings::defaults().expect("defaults");
+        assert_eq!(s.providers.stripe.base_url, "https://api.stripe.com");
+        assert!(s.providers.stripe.secret_key.expose_secret().is_empty());
+        assert!(s.providers.stripe.timeout_ms > 0);
+        let set = Settings::load_from(
+            None,
+            &[
+                ("providers.stripe.secret_key", "sk_test_123".into()),
+                ("providers.stripe.base_url", "http://127.0.0.1:12111".into()),
+            ],
+            env(),
+        )
+        .expect("load");
+        assert_eq!(
+            set.providers.stripe.secret_key.expose_secret(),
+            "sk_test_123"
+        );
+        assert_eq!(set.providers.stripe.base_url, "http://127.0.0.1:12111");
+    }
+
+    #[test]
+    fn a_zero_stripe_timeout_is_refused_naming_its_key() {
+        let err = Settings::load_from(None, &[("providers.stripe.timeout_ms", 0.into())], env())
+            .expect_err("must fail");
+        assert!(
+            err.to_string().contains("providers.stripe.timeout_ms"),
+            "{err}"
+        );
     }
 
     #[test]
