@@ -3,10 +3,13 @@
 //! that `zencall up` uses when no credentials are configured.
 
 pub mod analyzer;
+pub mod calendar;
 pub mod error;
+pub mod google_calendar;
 mod http;
 pub mod llm_analyzer;
 pub mod signatures;
+pub mod simulated_calendar;
 pub mod simulated_calls;
 pub mod simulator;
 pub mod telephony;
@@ -16,6 +19,9 @@ pub mod voice;
 pub mod webhook_sender;
 
 pub use analyzer::TranscriptAnalyzer;
+pub use calendar::CalendarProvider;
 pub use error::ProviderError;
+pub use google_calendar::GoogleCalendarClient;
+pub use simulated_calendar::SimulatedCalendar;
 pub use telephony::Telephony;
 pub use voice::VoicePlatform;
