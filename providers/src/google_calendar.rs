@@ -941,3 +941,997 @@ impl CalendarProvider for GoogleCalendarClient {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+    use serde_json::json;
+    use wiremock::matchers::{
+        body_json, header, method, path, query_param, query_param_is_missing,
+    };
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+    use zencall_core::clock::ManualClock;
+
+    use super::*;
+    use crate::calendar::{CALENDAR_LIST_SCOPE, EVENTS_SCOPE, challenge_of};
+
+    const CLIENT_ID: &str = "1234-abc.apps.googleusercontent.com";
+    const CLIENT_SECRET: &str = "GOCSPX-client-secret";
+    const ACCESS: &str = "ya29.access-token";
+    const REFRESH: &str = "1//refresh-token";
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CALENDAR: &str = "salon@example.com";
+    const EVENTS_PATH: &str = "/calendar/v3/calendars/salon@example.com/events";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn settings(server: &str, timeout_ms: u64) -> GoogleCalendarSettings {
+        GoogleCalendarSettings {
+            client_id: CLIENT_ID.into(),
+            client_secret: SecretString::from(CLIENT_SECRET),
+            authorization_url: "https://accounts.example/o/oauth2/v2/auth".into(),
+            oauth_base_url: server.to_string(),
+            api_base_url: format!("{server}/calendar/v3"),
+            redirect_path: "/oauth/google/callback".into(),
+            timeout_ms,
+        }
+    }
+
+    fn client_with(settings: &GoogleCalendarSettings) -> GoogleCalendarClient {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        GoogleCalendarClient::new(settings, "https://zencall.example/")
+            .expect("client")
+            .with_clock(Arc::new(ManualClock::new(now())))
+    }
+
+    fn client(server: &MockServer) -> GoogleCalendarClient {
+        client_with(&settings(&server.uri(), 2000))
+    }
+
+    fn access() -> SecretString {
+        SecretString::from(ACCESS)
+    }
+
+    fn bearer() -> wiremock::matchers::HeaderExactMatcher {
+        header("authorization", format!("Bearer {ACCESS}").as_str())
+    }
+
+    /// The request's form-encoded body as a map.
+    fn form(request: &Request) -> HashMap<String, String> {
+        let body = String::from_utf8_lossy(&request.body);
+        Url::parse(&format!("http://form/?{body}"))
+            .map(|u| u.query_pairs().into_owned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A matcher on the form fields: every pair given must be there with that value.
+    fn form_has(
+        fields: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&Request) -> bool + Send + Sync + 'static {
+        move |request: &Request| {
+            let form = form(request);
+            fields
+                .iter()
+                .all(|(k, v)| form.get(*k).map(String::as_str) == Some(*v))
+        }
+    }
+
+    fn event_json(id: &str, start: &str, end: &str) -> Value {
+        json!({
+            "kind": "calendar#event",
+            "id": id,
+            "status": "confirmed",
+            "summary": format!("Event {id}"),
+            "start": { "dateTime": start, "timeZone": "Europe/Paris" },
+            "end": { "dateTime": end, "timeZone": "Europe/Paris" },
+            "updated": "2026-03-01T08:00:00.000Z",
+        })
+    }
+
+    fn full_query(page_token: Option<&str>) -> EventQuery {
+        EventQuery::Full {
+            time_min: now() - TimeDelta::days(30),
+            time_max: now() + TimeDelta::days(90),
+            page_size: 2,
+            page_token: page_token.map(str::to_string),
+        }
+    }
+
+    fn incremental(sync_token: &str) -> EventQuery {
+        EventQuery::Incremental {
+            sync_token: sync_token.into(),
+            page_size: 250,
+            page_token: None,
+        }
+    }
+
+    fn new_event(id: &str) -> NewEvent {
+        NewEvent {
+            id: id.into(),
+            summary: "Coupe — Marie Martin".into(),
+            description: Some("Booked by phone".into()),
+            location: None,
+            start: EventTime::At(now() + TimeDelta::hours(24)),
+            end: EventTime::At(now() + TimeDelta::hours(25)),
+            time_zone: Some("Europe/Paris".into()),
+            transparency: Transparency::Opaque,
+            private_properties: BTreeMap::from([(
+                "zencall_appointment_id".to_string(),
+                "01JAPPT".to_string(),
+            )]),
+        }
+    }
+
+    #[test]
+    fn the_authorization_url_asks_for_offline_access_with_a_pkce_challenge_and_the_state() {
+        let google = client_with(&settings("http://127.0.0.1:9", 1000));
+        let start = google.begin_authorization("org-01J:nonce").expect("url");
+        let url = Url::parse(&start.url).expect("url");
+        assert_eq!(
+            format!("{}{}", url.origin().ascii_serialization(), url.path()),
+            "https://accounts.example/o/oauth2/v2/auth"
+        );
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let field = |k: &str| query.get(k).map(String::as_str);
+        assert_eq!(field("client_id"), Some(CLIENT_ID));
+        assert_eq!(
+            field("redirect_uri"),
+            Some("https://zencall.example/oauth/google/callback")
+        );
+        assert_eq!(
+            start.redirect_uri,
+            "https://zencall.example/oauth/google/callback"
+        );
+        assert_eq!(field("response_type"), Some("code"));
+        assert_eq!(
+            field("scope"),
+            Some(format!("{EVENTS_SCOPE} {CALENDAR_LIST_SCOPE}").as_str())
+        );
+        assert_eq!(field("access_type"), Some("offline"));
+        assert_eq!(field("prompt"), Some("consent"));
+        assert_eq!(field("state"), Some("org-01J:nonce"));
+        assert_eq!(field("code_challenge_method"), Some("S256"));
+        assert_eq!(
+            field("code_challenge"),
+            Some(challenge_of(start.code_verifier.expose_secret()).as_str())
+        );
+        assert!(!start.url.contains(CLIENT_SECRET));
+        assert!(!start.url.contains(start.code_verifier.expose_secret()));
+        assert!(google.begin_authorization("").is_err());
+        assert!(google.begin_authorization("a b").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_code_is_exchanged_with_its_verifier_for_tokens() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .and(form_has(&[
+                ("grant_type", "authorization_code"),
+                ("code", "4/0AQ-code"),
+                ("code_verifier", VERIFIER),
+                (
+                    "redirect_uri",
+                    "https://zencall.example/oauth/google/callback",
+                ),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ]))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": ACCESS,
+                "expires_in": 3599,
+                "refresh_token": REFRESH,
+                "scope": format!("{CALENDAR_LIST_SCOPE} {EVENTS_SCOPE}"),
+                "token_type": "Bearer"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let grant = client(&server)
+            .exchange_code(
+                "4/0AQ-code",
+                &SecretString::from(VERIFIER),
+                "https://zencall.example/oauth/google/callback",
+            )
+            .await
+            .expect("tokens");
+        assert_eq!(grant.access_token.expose_secret(), ACCESS);
+        assert_eq!(grant.expires_at, now() + TimeDelta::seconds(3599));
+        assert_eq!(
+            grant.refresh_token.as_ref().map(|t| t.expose_secret()),
+            Some(REFRESH)
+        );
+        assert_eq!(grant.scopes, vec![CALENDAR_LIST_SCOPE, EVENTS_SCOPE]);
+        assert!(grant.missing_scopes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refresh_posts_the_refresh_token_and_keeps_no_new_refresh_token() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(form_has(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", REFRESH),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ]))
+            .and(|r: &Request| !form(r).contains_key("code"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "ya29.new",
+                "expires_in": 3599,
+                "scope": EVENTS_SCOPE,
+                "token_type": "Bearer"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let grant = client(&server)
+            .refresh_access_token(&SecretString::from(REFRESH))
+            .await
+            .expect("refreshed");
+        assert_eq!(grant.access_token.expose_secret(), "ya29.new");
+        assert!(grant.refresh_token.is_none());
+        assert_eq!(grant.missing_scopes(), vec![CALENDAR_LIST_SCOPE]);
+    }
+
+    #[tokio::test]
+    async fn invalid_grant_means_the_account_must_be_connected_again() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+                "error": "invalid_grant",
+                "error_description": format!("Token has been expired or revoked. {REFRESH}")
+            })))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let google = client(&server);
+        let err = google
+            .refresh_access_token(&SecretString::from(REFRESH))
+            .await
+            .expect_err("revoked");
+        let ProviderError::ReconnectNeeded { message, .. } = &err else {
+            panic!("not a reconnect: {err:?}")
+        };
+        assert!(message.contains("expired or revoked"), "{message}");
+        assert!(!message.contains(REFRESH), "the token leaked: {message}");
+        assert!(!err.is_transient());
+        let err = google
+            .exchange_code(
+                "4/spent",
+                &SecretString::from(VERIFIER),
+                google.redirect_uri(),
+            )
+            .await
+            .expect_err("spent");
+        assert!(
+            matches!(err, ProviderError::ReconnectNeeded { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_oauth_client_is_permanent_and_a_token_server_error_is_transient() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(form_has(&[("refresh_token", "bad-client")]))
+            .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+                "error": "invalid_client",
+                "error_description": "The OAuth client was not found."
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(form_has(&[("refresh_token", "busy")]))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        let google = client(&server);
+        let err = google
+            .refresh_access_token(&SecretString::from("bad-client"))
+            .await
+            .expect_err("refused");
+        let ProviderError::Permanent { message, .. } = &err else {
+            panic!("not permanent: {err:?}")
+        };
+        assert!(
+            message.contains("HTTP 401") && message.contains("invalid_client"),
+            "{message}"
+        );
+        let err = google
+            .refresh_access_token(&SecretString::from("busy"))
+            .await
+            .expect_err("unavailable");
+        assert!(err.is_transient(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_full_sync_pages_through_three_pages_and_ends_with_a_sync_token() {
+        let server = MockServer::start().await;
+        let window = |mock: wiremock::MockBuilder| {
+            mock.and(query_param("singleEvents", "true"))
+                .and(query_param("timeMin", "2026-01-31T09:00:00Z"))
+                .and(query_param("timeMax", "2026-05-31T09:00:00Z"))
+                .and(query_param("maxResults", "2"))
+                .and(query_param_is_missing("syncToken"))
+                .and(bearer())
+        };
+        window(Mock::given(method("GET")).and(path(EVENTS_PATH)))
+            .and(query_param_is_missing("pageToken"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "kind": "calendar#events",
+                "timeZone": "Europe/Paris",
+                "items": [
+                    event_json("evt1", "2026-03-02T10:00:00+01:00", "2026-03-02T11:00:00+01:00"),
+                    {
+                        "id": "evt2",
+                        "status": "tentative",
+                        "summary": "Congés",
+                        "start": { "date": "2026-03-05" },
+                        "end": { "date": "2026-03-07" },
+                        "transparency": "transparent",
+                        "extendedProperties": { "private": { "zencall_appointment_id": "01JX" } }
+                    }
+                ],
+                "nextPageToken": "page-2"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        window(Mock::given(method("GET")).and(path(EVENTS_PATH)))
+            .and(query_param("pageToken", "page-2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "items": [
+                    event_json("evt3", "2026-03-09T14:00:00Z", "2026-03-09T15:00:00Z"),
+                    event_json("evt4", "2026-03-10T14:00:00Z", "2026-03-10T15:00:00Z"),
+                ],
+                "nextPageToken": "page-3"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        window(Mock::given(method("GET")).and(path(EVENTS_PATH)))
+            .and(query_param("pageToken", "page-3"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "items": [event_json("evt5", "2026-04-01T08:00:00Z", "2026-04-01T09:00:00Z")],
+                "nextSyncToken": "sync-1"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+
+        let google = client(&server);
+        let mut pages = Vec::new();
+        let mut page_token = None;
+        loop {
+            let page = google
+                .list_events(&access(), CALENDAR, &full_query(page_token.as_deref()))
+                .await
+                .expect("page");
+            page_token = page.next_page_token.clone();
+            pages.push(page);
+            if page_token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(pages.len(), 3);
+        assert!(pages[..2].iter().all(|p| p.next_sync_token.is_none()));
+        assert_eq!(pages[2].next_sync_token.as_deref(), Some("sync-1"));
+        let ids: Vec<&str> = pages
+            .iter()
+            .flat_map(|p| p.events.iter().map(|e| e.id.as_str()))
+            .collect();
+        assert_eq!(ids, ["evt1", "evt2", "evt3", "evt4", "evt5"]);
+        let first = &pages[0].events[0];
+        assert_eq!(
+            first.start,
+            Some(EventTime::At(
+                Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+                    .single()
+                    .expect("t")
+            ))
+        );
+        assert_eq!(first.time_zone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(first.status, EventStatus::Confirmed);
+        assert_eq!(first.transparency, Transparency::Opaque);
+        assert!(first.updated.is_some());
+        let all_day = &pages[0].events[1];
+        assert_eq!(all_day.status, EventStatus::Tentative);
+        assert_eq!(
+            all_day.start,
+            Some(EventTime::AllDay(
+                NaiveDate::from_ymd_opt(2026, 3, 5).expect("d")
+            ))
+        );
+        assert_eq!(all_day.transparency, Transparency::Transparent);
+        assert_eq!(
+            all_day
+                .private_properties
+                .get("zencall_appointment_id")
+                .map(String::as_str),
+            Some("01JX")
+        );
+        assert_eq!(pages[0].time_zone.as_deref(), Some("Europe/Paris"));
+    }
+
+    #[tokio::test]
+    async fn an_incremental_sync_sends_only_the_sync_token_and_reports_cancelled_events() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(EVENTS_PATH))
+            .and(bearer())
+            .and(query_param("syncToken", "sync-1"))
+            .and(query_param("singleEvents", "true"))
+            .and(query_param_is_missing("timeMin"))
+            .and(query_param_is_missing("timeMax"))
+            .and(query_param_is_missing("pageToken"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "items": [
+                    { "kind": "calendar#event", "id": "evt3", "status": "cancelled" },
+                    event_json("evt6", "2026-03-11T10:00:00Z", "2026-03-11T10:30:00Z"),
+                ],
+                "nextSyncToken": "sync-2"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let page = client(&server)
+            .list_events(&access(), CALENDAR, &incremental("sync-1"))
+            .await
+            .expect("changes");
+        assert_eq!(page.events.len(), 2);
+        assert_eq!(page.events[0].id, "evt3");
+        assert_eq!(page.events[0].status, EventStatus::Cancelled);
+        assert_eq!(page.events[0].start, None);
+        assert_eq!(page.events[1].status, EventStatus::Confirmed);
+        assert_eq!(page.next_sync_token.as_deref(), Some("sync-2"));
+        assert_eq!(page.next_page_token, None);
+    }
+
+    #[tokio::test]
+    async fn gone_on_an_incremental_sync_means_the_sync_token_expired() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(EVENTS_PATH))
+            .and(query_param("syncToken", "old"))
+            .respond_with(ResponseTemplate::new(410).set_body_json(json!({
+                "error": {
+                    "errors": [{ "domain": "calendar", "reason": "fullSyncRequired",
+                                 "message": "Sync token is no longer valid, a full sync is required." }],
+                    "code": 410,
+                    "message": "Sync token is no longer valid, a full sync is required."
+                }
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .list_events(&access(), CALENDAR, &incremental("old"))
+            .await
+            .expect_err("expired");
+        assert_eq!(
+            err,
+            ProviderError::SyncTokenExpired {
+                provider: "google-calendar"
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_is_transient_with_its_retry_after() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(EVENTS_PATH))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "30")
+                    .set_body_json(json!({
+                        "error": {
+                            "errors": [{ "domain": "usageLimits", "reason": "rateLimitExceeded",
+                                         "message": "Rate Limit Exceeded" }],
+                            "code": 429,
+                            "message": "Rate Limit Exceeded"
+                        }
+                    })),
+            )
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .list_events(&access(), CALENDAR, &full_query(None))
+            .await
+            .expect_err("limited");
+        let ProviderError::Transient { retry_after, .. } = err else {
+            panic!("not transient: {err:?}")
+        };
+        assert_eq!(retry_after, Some(Duration::from_secs(30)));
+    }
+
+    #[tokio::test]
+    async fn forbidden_over_quota_is_transient_but_forbidden_otherwise_is_permanent() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(EVENTS_PATH))
+            .respond_with(
+                ResponseTemplate::new(403)
+                    .insert_header("Retry-After", "12")
+                    .set_body_json(json!({
+                        "error": {
+                            "errors": [{ "domain": "usageLimits", "reason": "userRateLimitExceeded",
+                                         "message": "User Rate Limit Exceeded" }],
+                            "code": 403,
+                            "message": "User Rate Limit Exceeded"
+                        }
+                    })),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(EVENTS_PATH))
+            .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+                "error": {
+                    "errors": [{ "domain": "calendar", "reason": "requiredAccessLevel",
+                                 "message": "You need to have writer access to this calendar." }],
+                    "code": 403,
+                    "message": "You need to have writer access to this calendar."
+                }
+            })))
+            .mount(&server)
+            .await;
+        let google = client(&server);
+        let err = google
+            .list_events(&access(), CALENDAR, &full_query(None))
+            .await
+            .expect_err("over quota");
+        let ProviderError::Transient {
+            retry_after,
+            message,
+            ..
+        } = &err
+        else {
+            panic!("not transient: {err:?}")
+        };
+        assert_eq!(*retry_after, Some(Duration::from_secs(12)));
+        assert!(message.contains("User Rate Limit Exceeded"), "{message}");
+        let err = google
+            .insert_event(&access(), CALENDAR, &new_event("abc0123456"))
+            .await
+            .expect_err("read-only");
+        let ProviderError::Permanent { message, .. } = &err else {
+            panic!("not permanent: {err:?}")
+        };
+        assert!(
+            message.contains("HTTP 403") && message.contains("writer access"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_access_token_asks_for_a_refresh_and_a_server_error_is_transient() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/calendar/v3/users/me/calendarList"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+                "error": { "code": 401, "message": "Invalid Credentials",
+                           "errors": [{ "domain": "global", "reason": "authError" }] }
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(EVENTS_PATH))
+            .respond_with(ResponseTemplate::new(503).set_body_string("Service Unavailable"))
+            .mount(&server)
+            .await;
+        let google = client(&server);
+        assert_eq!(
+            google.list_calendars(&access()).await,
+            Err(ProviderError::AccessTokenRejected {
+                provider: "google-calendar"
+            })
+        );
+        let err = google
+            .list_events(&access(), CALENDAR, &full_query(None))
+            .await
+            .expect_err("down");
+        assert!(err.is_transient(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_times_out_is_transient() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "items": [] }))
+                    .set_delay(Duration::from_secs(2)),
+            )
+            .mount(&server)
+            .await;
+        let google = client_with(&settings(&server.uri(), 100));
+        let err = google
+            .list_events(&access(), CALENDAR, &full_query(None))
+            .await
+            .expect_err("timed out");
+        assert!(err.is_transient(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn calendars_are_listed_over_every_page() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/calendar/v3/users/me/calendarList"))
+            .and(bearer())
+            .and(query_param("maxResults", "250"))
+            .and(query_param_is_missing("pageToken"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "items": [{
+                    "id": CALENDAR, "summary": CALENDAR, "primary": true,
+                    "timeZone": "Europe/Paris", "accessRole": "owner"
+                }],
+                "nextPageToken": "cal-2"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/calendar/v3/users/me/calendarList"))
+            .and(query_param("pageToken", "cal-2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "items": [{
+                    "id": "fr.french#holiday@group.v.calendar.google.com",
+                    "summary": "Holidays in France", "summaryOverride": "Jours fériés",
+                    "timeZone": "Europe/Paris", "accessRole": "reader"
+                }, {
+                    "id": "odd@group.calendar.google.com", "accessRole": "somethingNew"
+                }],
+                "nextSyncToken": "ignored"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let calendars = client(&server)
+            .list_calendars(&access())
+            .await
+            .expect("calendars");
+        assert_eq!(calendars.len(), 3);
+        assert_eq!(
+            calendars[0],
+            CalendarInfo {
+                id: CALENDAR.into(),
+                summary: CALENDAR.into(),
+                primary: true,
+                time_zone: Some("Europe/Paris".into()),
+                access_role: Some(AccessRole::Owner),
+            }
+        );
+        assert_eq!(calendars[1].summary, "Jours fériés");
+        assert!(!calendars[1].primary);
+        assert_eq!(calendars[1].access_role, Some(AccessRole::Reader));
+        assert_eq!(calendars[2].summary, "odd@group.calendar.google.com");
+        assert_eq!(calendars[2].access_role, None);
+    }
+
+    #[tokio::test]
+    async fn an_insert_sends_our_id_and_a_taken_id_returns_the_existing_event() {
+        let server = MockServer::start().await;
+        let id = crate::calendar::event_id_for("appointment:01JAPPT");
+        let expected_body = json!({
+            "id": id,
+            "summary": "Coupe — Marie Martin",
+            "description": "Booked by phone",
+            "start": { "dateTime": "2026-03-03T09:00:00Z", "timeZone": "Europe/Paris" },
+            "end": { "dateTime": "2026-03-03T10:00:00Z", "timeZone": "Europe/Paris" },
+            "transparency": "opaque",
+            "extendedProperties": { "private": { "zencall_appointment_id": "01JAPPT" } }
+        });
+        let stored = {
+            let mut e = event_json(
+                &id,
+                "2026-03-03T10:00:00+01:00",
+                "2026-03-03T11:00:00+01:00",
+            );
+            e["extendedProperties"] = json!({ "private": { "zencall_appointment_id": "01JAPPT" } });
+            e
+        };
+        Mock::given(method("POST"))
+            .and(path(EVENTS_PATH))
+            .and(bearer())
+            .and(body_json(&expected_body))
+            .respond_with(ResponseTemplate::new(200).set_body_json(&stored))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        let google = client(&server);
+        let event = new_event(&id);
+        let first = google
+            .insert_event(&access(), CALENDAR, &event)
+            .await
+            .expect("created");
+        assert!(first.created);
+        assert_eq!(first.event.id, id);
+
+        // The re-run: Google refuses the id, the event is read instead.
+        Mock::given(method("POST"))
+            .and(path(EVENTS_PATH))
+            .respond_with(ResponseTemplate::new(409).set_body_json(json!({
+                "error": {
+                    "errors": [{ "domain": "global", "reason": "duplicate",
+                                 "message": "The requested identifier already exists." }],
+                    "code": 409,
+                    "message": "The requested identifier already exists."
+                }
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("{EVENTS_PATH}/{id}")))
+            .and(bearer())
+            .respond_with(ResponseTemplate::new(200).set_body_json(&stored))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let again = google
+            .insert_event(&access(), CALENDAR, &event)
+            .await
+            .expect("existing");
+        assert!(!again.created);
+        assert_eq!(again.event, first.event);
+    }
+
+    #[tokio::test]
+    async fn an_insert_with_an_invalid_id_or_span_is_refused_before_any_request() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let google = client(&server);
+        let bad_id = new_event("Not-Base32");
+        assert!(matches!(
+            google.insert_event(&access(), CALENDAR, &bad_id).await,
+            Err(ProviderError::Permanent { .. })
+        ));
+        let mut backwards = new_event("abcdef0123");
+        backwards.end = EventTime::At(now());
+        assert!(matches!(
+            google.insert_event(&access(), CALENDAR, &backwards).await,
+            Err(ProviderError::Permanent { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_patch_sends_only_what_changes() {
+        let server = MockServer::start().await;
+        Mock::given(method("PATCH"))
+            .and(path(format!("{EVENTS_PATH}/evt1")))
+            .and(bearer())
+            .and(body_json(json!({
+                "start": { "dateTime": "2026-03-03T13:00:00Z" },
+                "end": { "dateTime": "2026-03-03T14:00:00Z" },
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(event_json(
+                "evt1",
+                "2026-03-03T13:00:00Z",
+                "2026-03-03T14:00:00Z",
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let patch = EventPatch {
+            start: Some(EventTime::At(now() + TimeDelta::hours(28))),
+            end: Some(EventTime::At(now() + TimeDelta::hours(29))),
+            ..EventPatch::default()
+        };
+        let event = client(&server)
+            .patch_event(&access(), CALENDAR, "evt1", &patch)
+            .await
+            .expect("patched");
+        assert_eq!(
+            event.start,
+            Some(EventTime::At(now() + TimeDelta::hours(28)))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delete_of_an_event_already_deleted_succeeds_and_of_an_unknown_one_is_not_found() {
+        let server = MockServer::start().await;
+        Mock::given(method("DELETE"))
+            .and(path(format!("{EVENTS_PATH}/live1")))
+            .and(bearer())
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path(format!("{EVENTS_PATH}/gone1")))
+            .respond_with(ResponseTemplate::new(410).set_body_json(json!({
+                "error": { "code": 410, "message": "Resource has been deleted" }
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path(format!("{EVENTS_PATH}/never")))
+            .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+                "error": { "code": 404, "message": "Not Found" }
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let google = client(&server);
+        assert_eq!(
+            google.delete_event(&access(), CALENDAR, "live1").await,
+            Ok(())
+        );
+        assert_eq!(
+            google.delete_event(&access(), CALENDAR, "gone1").await,
+            Ok(())
+        );
+        assert_eq!(
+            google.delete_event(&access(), CALENDAR, "never").await,
+            Err(ProviderError::NotFound {
+                provider: "google-calendar"
+            })
+        );
+        assert!(
+            google
+                .delete_event(&access(), CALENDAR, "../x")
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn watching_a_calendar_opens_a_web_hook_channel_with_our_token() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("{EVENTS_PATH}/watch")))
+            .and(bearer())
+            .and(body_json(json!({
+                "id": "01JCHANNEL",
+                "type": "web_hook",
+                "address": "https://zencall.example/webhooks/google-calendar",
+                "token": "channel-token-1",
+                "params": { "ttl": "86400" }
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "kind": "api#channel",
+                "id": "01JCHANNEL",
+                "resourceId": "ret08u3rv24htgh289g",
+                "resourceUri": "https://www.googleapis.com/calendar/v3/calendars/salon@example.com/events",
+                "token": "channel-token-1",
+                "expiration": "1772528400000"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let channel = client(&server)
+            .watch_events(
+                &access(),
+                CALENDAR,
+                &WatchRequest {
+                    channel_id: "01JCHANNEL".into(),
+                    token: SecretString::from("channel-token-1"),
+                    address: "https://zencall.example/webhooks/google-calendar".into(),
+                    ttl: Some(Duration::from_secs(86_400)),
+                },
+            )
+            .await
+            .expect("watching");
+        assert_eq!(
+            channel,
+            WatchChannel {
+                channel_id: "01JCHANNEL".into(),
+                resource_id: "ret08u3rv24htgh289g".into(),
+                expiration: DateTime::from_timestamp_millis(1_772_528_400_000),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn stopping_a_channel_names_it_and_its_resource() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/calendar/v3/channels/stop"))
+            .and(bearer())
+            .and(body_json(
+                json!({ "id": "01JCHANNEL", "resourceId": "ret08u3rv24htgh289g" }),
+            ))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/calendar/v3/channels/stop"))
+            .and(body_json(json!({ "id": "unknown", "resourceId": "r1" })))
+            .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+                "error": { "code": 404, "message": "Channel 'unknown' not found for project '1'" }
+            })))
+            .mount(&server)
+            .await;
+        let google = client(&server);
+        google
+            .stop_channel(&access(), "01JCHANNEL", "ret08u3rv24htgh289g")
+            .await
+            .expect("stopped");
+        assert_eq!(
+            google.stop_channel(&access(), "unknown", "r1").await,
+            Err(ProviderError::NotFound {
+                provider: "google-calendar"
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn revoking_posts_the_token_and_a_token_already_revoked_counts_as_revoked() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/revoke"))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .and(form_has(&[("token", REFRESH)]))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/revoke"))
+            .and(form_has(&[("token", "already-revoked")]))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+                "error": "invalid_token", "error_description": "Token expired or revoked"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/revoke"))
+            .and(form_has(&[("token", "during-outage")]))
+            .respond_with(ResponseTemplate::new(500))
+            .mount(&server)
+            .await;
+        let google = client(&server);
+        google
+            .revoke_token(&SecretString::from(REFRESH))
+            .await
+            .expect("revoked");
+        google
+            .revoke_token(&SecretString::from("already-revoked"))
+            .await
+            .expect("already revoked");
+        let err = google
+            .revoke_token(&SecretString::from("during-outage"))
+            .await
+            .expect_err("outage");
+        assert!(err.is_transient(), "{err:?}");
+    }
+
+    #[test]
+    fn missing_credentials_or_a_bad_redirect_path_are_refused_at_construction() {
+        let base = settings("https://oauth2.googleapis.com", 1000);
+        let mut s = base.clone();
+        s.client_id = " ".into();
+        assert!(GoogleCalendarClient::new(&s, "https://zencall.example").is_err());
+        let mut s = base.clone();
+        s.client_secret = SecretString::from("");
+        assert!(GoogleCalendarClient::new(&s, "https://zencall.example").is_err());
+        let mut s = base.clone();
+        s.redirect_path = "//evil.example/cb".into();
+        assert!(GoogleCalendarClient::new(&s, "https://zencall.example").is_err());
+        let mut s = base;
+        s.api_base_url = "not a url".into();
+        assert!(GoogleCalendarClient::new(&s, "https://zencall.example").is_err());
+    }
+}
