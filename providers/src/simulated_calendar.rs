@@ -1009,3 +1009,582 @@ impl CalendarProvider for SimulatedCalendar {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use zencall_core::clock::ManualClock;
+
+    use super::*;
+    use crate::calendar::{Transparency, event_id_for};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn settings() -> GoogleCalendarSettings {
+        GoogleCalendarSettings {
+            client_id: String::new(),
+            client_secret: SecretString::from(""),
+            authorization_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            oauth_base_url: "https://oauth2.googleapis.com".into(),
+            api_base_url: "https://www.googleapis.com/calendar/v3".into(),
+            redirect_path: "/oauth/google/callback".into(),
+            timeout_ms: 1000,
+        }
+    }
+
+    fn simulator() -> (SimulatedCalendar, ManualClock) {
+        let clock = ManualClock::new(now());
+        let sim = SimulatedCalendar::new(&settings(), "http://localhost:8080/")
+            .with_clock(Arc::new(clock.clone()));
+        (sim, clock)
+    }
+
+    /// Connects the simulated account and returns its tokens.
+    async fn connect(sim: &SimulatedCalendar) -> TokenGrant {
+        let start = sim.begin_authorization("state-1").expect("start");
+        let approval = sim.approve("state-1").expect("approved");
+        sim.exchange_code(&approval.code, &start.code_verifier, &start.redirect_uri)
+            .await
+            .expect("tokens")
+    }
+
+    fn event(key: &str, start_hours: i64, hours: i64) -> NewEvent {
+        NewEvent {
+            id: event_id_for(key),
+            summary: format!("Appointment {key}"),
+            description: None,
+            location: None,
+            start: EventTime::At(now() + TimeDelta::hours(start_hours)),
+            end: EventTime::At(now() + TimeDelta::hours(start_hours + hours)),
+            time_zone: Some("Europe/Paris".into()),
+            transparency: Transparency::Opaque,
+            private_properties: BTreeMap::from([("zencall_key".to_string(), key.to_string())]),
+        }
+    }
+
+    fn full(page_size: u32, page_token: Option<String>) -> EventQuery {
+        EventQuery::Full {
+            time_min: now() - TimeDelta::days(7),
+            time_max: now() + TimeDelta::days(30),
+            page_size,
+            page_token,
+        }
+    }
+
+    fn since(sync_token: &str) -> EventQuery {
+        EventQuery::Incremental {
+            sync_token: sync_token.into(),
+            page_size: 100,
+            page_token: None,
+        }
+    }
+
+    /// Every page of a query; the sync token of the last page.
+    async fn all_pages(
+        sim: &SimulatedCalendar,
+        token: &SecretString,
+        mut query: EventQuery,
+    ) -> (Vec<Vec<CalendarEvent>>, String) {
+        let mut pages = Vec::new();
+        loop {
+            let page = sim
+                .list_events(token, "primary", &query)
+                .await
+                .expect("page");
+            pages.push(page.events);
+            match page.next_page_token {
+                Some(next) => match &mut query {
+                    EventQuery::Full { page_token, .. }
+                    | EventQuery::Incremental { page_token, .. } => *page_token = Some(next),
+                },
+                None => return (pages, page.next_sync_token.expect("sync token at the end")),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_connect_flow_goes_through_our_local_authorization_page() {
+        let (sim, _) = simulator();
+        let start = sim.begin_authorization("org-1:abc").expect("start");
+        assert!(
+            start
+                .url
+                .starts_with("http://localhost:8080/simulator/google/authorize?"),
+            "{}",
+            start.url
+        );
+        let url = Url::parse(&start.url).expect("url");
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(query.get("state").map(String::as_str), Some("org-1:abc"));
+        assert_eq!(
+            query.get("code_challenge").cloned(),
+            Some(crate::calendar::challenge_of(
+                start.code_verifier.expose_secret()
+            ))
+        );
+        assert_eq!(
+            start.redirect_uri,
+            "http://localhost:8080/oauth/google/callback"
+        );
+
+        let approval = sim.approve("org-1:abc").expect("approved");
+        let callback = Url::parse(&approval.callback_url).expect("callback");
+        assert_eq!(callback.path(), "/oauth/google/callback");
+        let pairs: HashMap<String, String> = callback.query_pairs().into_owned().collect();
+        assert_eq!(pairs.get("code"), Some(&approval.code));
+        assert_eq!(pairs.get("state").map(String::as_str), Some("org-1:abc"));
+        // A state is approved once.
+        assert!(sim.approve("org-1:abc").is_err());
+
+        let grant = sim
+            .exchange_code(&approval.code, &start.code_verifier, &start.redirect_uri)
+            .await
+            .expect("tokens");
+        assert!(grant.refresh_token.is_some());
+        assert!(grant.missing_scopes().is_empty());
+        assert_eq!(grant.expires_at, now() + TimeDelta::hours(1));
+        let calendars = sim
+            .list_calendars(&grant.access_token)
+            .await
+            .expect("calendars");
+        assert_eq!(calendars.len(), 2);
+        assert!(calendars[0].primary);
+        assert_eq!(calendars[0].access_role, Some(AccessRole::Owner));
+        assert_eq!(calendars[1].access_role, Some(AccessRole::Reader));
+
+        // A code is single use.
+        let err = sim
+            .exchange_code(&approval.code, &start.code_verifier, &start.redirect_uri)
+            .await
+            .expect_err("spent");
+        assert!(
+            matches!(err, ProviderError::ReconnectNeeded { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_verifier_an_old_code_or_a_refusal_connect_nothing() {
+        let (sim, clock) = simulator();
+        let start = sim.begin_authorization("s1").expect("start");
+        let approval = sim.approve("s1").expect("approved");
+        let other = Pkce::generate();
+        let err = sim
+            .exchange_code(&approval.code, other.verifier(), &start.redirect_uri)
+            .await
+            .expect_err("wrong verifier");
+        assert!(
+            matches!(err, ProviderError::ReconnectNeeded { .. }),
+            "{err:?}"
+        );
+
+        let start = sim.begin_authorization("s2").expect("start");
+        let approval = sim.approve("s2").expect("approved");
+        clock.advance(TimeDelta::minutes(11));
+        let err = sim
+            .exchange_code(&approval.code, &start.code_verifier, &start.redirect_uri)
+            .await
+            .expect_err("expired code");
+        assert!(
+            matches!(err, ProviderError::ReconnectNeeded { .. }),
+            "{err:?}"
+        );
+
+        sim.begin_authorization("s3").expect("start");
+        let denied = sim.deny("s3").expect("denied");
+        assert!(denied.contains("error=access_denied"), "{denied}");
+        assert!(sim.approve("s3").is_err());
+        assert!(sim.approve("never-begun").is_err());
+    }
+
+    #[tokio::test]
+    async fn access_tokens_expire_and_refresh_until_the_grant_is_revoked() {
+        let (sim, clock) = simulator();
+        let grant = connect(&sim).await;
+        let refresh = grant.refresh_token.clone().expect("refresh token");
+        clock.advance(TimeDelta::minutes(61));
+        assert_eq!(
+            sim.list_calendars(&grant.access_token).await,
+            Err(ProviderError::AccessTokenRejected { provider: PROVIDER })
+        );
+        let renewed = sim.refresh_access_token(&refresh).await.expect("refreshed");
+        assert!(renewed.refresh_token.is_none());
+        assert_eq!(renewed.expires_at, clock.now() + TimeDelta::hours(1));
+        sim.list_calendars(&renewed.access_token)
+            .await
+            .expect("works again");
+
+        sim.revoke_token(&renewed.access_token)
+            .await
+            .expect("revoked");
+        assert!(matches!(
+            sim.list_calendars(&renewed.access_token).await,
+            Err(ProviderError::AccessTokenRejected { .. })
+        ));
+        assert!(matches!(
+            sim.refresh_access_token(&refresh).await,
+            Err(ProviderError::ReconnectNeeded { .. })
+        ));
+        // Revoking again, or an unknown token, is not an error.
+        sim.revoke_token(&refresh).await.expect("already revoked");
+    }
+
+    #[tokio::test]
+    async fn the_owner_removing_access_in_google_forces_a_reconnect() {
+        let (sim, _) = simulator();
+        let grant = connect(&sim).await;
+        sim.revoke_all_grants();
+        let refresh = grant.refresh_token.expect("refresh token");
+        assert!(matches!(
+            sim.refresh_access_token(&refresh).await,
+            Err(ProviderError::ReconnectNeeded { .. })
+        ));
+        assert!(matches!(
+            sim.list_calendars(&grant.access_token).await,
+            Err(ProviderError::AccessTokenRejected { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_full_sync_pages_through_the_window_then_incremental_syncs_give_only_changes() {
+        let (sim, _) = simulator();
+        let token = connect(&sim).await.access_token;
+        for (i, hours) in [2, 26, 50, 74, 98].into_iter().enumerate() {
+            sim.insert_event(&token, "primary", &event(&format!("a{i}"), hours, 1))
+                .await
+                .expect("inserted");
+        }
+        // Outside the window: never listed by the full sync.
+        sim.insert_event(&token, "primary", &event("far", 24 * 60, 1))
+            .await
+            .expect("inserted");
+
+        let (pages, sync_1) = all_pages(&sim, &token, full(2, None)).await;
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        let keys: Vec<String> = pages
+            .iter()
+            .flatten()
+            .map(|e| e.private_properties["zencall_key"].clone())
+            .collect();
+        assert_eq!(keys, ["a0", "a1", "a2", "a3", "a4"]);
+
+        // Nothing changed: nothing to report.
+        let (pages, sync_2) = all_pages(&sim, &token, since(&sync_1)).await;
+        assert!(pages.iter().all(Vec::is_empty));
+
+        let moved = event_id_for("a1");
+        sim.move_event_in_google(
+            ACCOUNT_EMAIL,
+            &moved,
+            EventTime::At(now() + TimeDelta::hours(30)),
+            EventTime::At(now() + TimeDelta::hours(31)),
+        )
+        .expect("moved");
+        sim.cancel_event_in_google(ACCOUNT_EMAIL, &event_id_for("a2"))
+            .expect("cancelled");
+        sim.delete_event(&token, "primary", &event_id_for("a3"))
+            .await
+            .expect("deleted");
+        sim.insert_event(&token, "primary", &event("new", 5, 1))
+            .await
+            .expect("inserted");
+
+        let (pages, sync_3) = all_pages(&sim, &token, since(&sync_2)).await;
+        let changes: Vec<&CalendarEvent> = pages.iter().flatten().collect();
+        assert_eq!(changes.len(), 4);
+        assert_eq!(changes[0].id, moved);
+        assert_eq!(
+            changes[0].start,
+            Some(EventTime::At(now() + TimeDelta::hours(30)))
+        );
+        assert_eq!(changes[1].id, event_id_for("a2"));
+        assert_eq!(changes[1].status, EventStatus::Cancelled);
+        assert_eq!(changes[1].start, None);
+        assert_eq!(changes[2].id, event_id_for("a3"));
+        assert_eq!(changes[2].status, EventStatus::Cancelled);
+        assert_eq!(changes[3].id, event_id_for("new"));
+        assert_eq!(changes[3].status, EventStatus::Confirmed);
+
+        // An older token still gives every change since it was issued.
+        let (pages, _) = all_pages(&sim, &token, since(&sync_1)).await;
+        assert_eq!(pages.iter().flatten().count(), 4);
+        let (pages, _) = all_pages(&sim, &token, since(&sync_3)).await;
+        assert!(pages.iter().all(Vec::is_empty));
+
+        // A new full sync no longer lists the cancelled events.
+        let (pages, _) = all_pages(&sim, &token, full(100, None)).await;
+        assert_eq!(pages.iter().flatten().count(), 4);
+    }
+
+    #[tokio::test]
+    async fn incremental_changes_are_paged_too() {
+        let (sim, _) = simulator();
+        let token = connect(&sim).await.access_token;
+        let (_, sync) = all_pages(&sim, &token, full(10, None)).await;
+        for i in 0..5 {
+            sim.insert_event(&token, "primary", &event(&format!("p{i}"), i + 1, 1))
+                .await
+                .expect("inserted");
+        }
+        let query = EventQuery::Incremental {
+            sync_token: sync,
+            page_size: 2,
+            page_token: None,
+        };
+        let (pages, _) = all_pages(&sim, &token, query).await;
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_change_made_while_a_full_sync_pages_is_caught_by_the_next_incremental_sync() {
+        let (sim, _) = simulator();
+        let token = connect(&sim).await.access_token;
+        for i in 0..4 {
+            sim.insert_event(&token, "primary", &event(&format!("c{i}"), 10 * (i + 1), 1))
+                .await
+                .expect("inserted");
+        }
+        let first = sim
+            .list_events(&token, "primary", &full(2, None))
+            .await
+            .expect("page 1");
+        // Meanwhile an event already read moves after the cursor, one not yet read is deleted,
+        // and one is added before the cursor.
+        sim.move_event_in_google(
+            ACCOUNT_EMAIL,
+            &event_id_for("c0"),
+            EventTime::At(now() + TimeDelta::hours(100)),
+            EventTime::At(now() + TimeDelta::hours(101)),
+        )
+        .expect("moved");
+        sim.delete_event(&token, "primary", &event_id_for("c3"))
+            .await
+            .expect("deleted");
+        sim.insert_event(&token, "primary", &event("early", 1, 1))
+            .await
+            .expect("inserted");
+        let (rest, sync) = all_pages(&sim, &token, full(2, first.next_page_token)).await;
+        let read: Vec<String> = first
+            .events
+            .iter()
+            .chain(rest.iter().flatten())
+            .map(|e| e.id.clone())
+            .collect();
+        assert!(read.contains(&event_id_for("c2")));
+        let (changes, _) = all_pages(&sim, &token, since(&sync)).await;
+        let changed: Vec<&str> = changes.iter().flatten().map(|e| e.id.as_str()).collect();
+        for key in ["c0", "c3", "early"] {
+            assert!(
+                changed.contains(&event_id_for(key).as_str()),
+                "{key} missed"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_sync_tokens_ask_for_a_full_sync() {
+        let (sim, _) = simulator();
+        let token = connect(&sim).await.access_token;
+        let (_, sync) = all_pages(&sim, &token, full(10, None)).await;
+        sim.expire_sync_tokens();
+        assert_eq!(
+            sim.list_events(&token, "primary", &since(&sync)).await,
+            Err(ProviderError::SyncTokenExpired { provider: PROVIDER })
+        );
+        let (_, fresh) = all_pages(&sim, &token, full(10, None)).await;
+        sim.list_events(&token, "primary", &since(&fresh))
+            .await
+            .expect("valid again");
+        assert!(matches!(
+            sim.list_events(&token, "primary", &since("garbage")).await,
+            Err(ProviderError::Permanent { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn inserting_an_id_twice_returns_the_first_event_and_changes_nothing() {
+        let (sim, _) = simulator();
+        let token = connect(&sim).await.access_token;
+        let (_, sync) = all_pages(&sim, &token, full(10, None)).await;
+        let appointment = event("appointment:01J", 24, 1);
+        let first = sim
+            .insert_event(&token, "primary", &appointment)
+            .await
+            .expect("created");
+        assert!(first.created);
+        let mut retried = appointment.clone();
+        retried.summary = "Something else".into();
+        let again = sim
+            .insert_event(&token, "primary", &retried)
+            .await
+            .expect("existing");
+        assert!(!again.created);
+        assert_eq!(again.event, first.event);
+        let (changes, _) = all_pages(&sim, &token, since(&sync)).await;
+        assert_eq!(changes.iter().flatten().count(), 1);
+
+        let mut bad = appointment;
+        bad.id = "UPPER-case".into();
+        assert!(sim.insert_event(&token, "primary", &bad).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn events_can_be_read_patched_and_deleted_once() {
+        let (sim, clock) = simulator();
+        let token = connect(&sim).await.access_token;
+        let new = event("rw", 3, 1);
+        sim.insert_event(&token, ACCOUNT_EMAIL, &new)
+            .await
+            .expect("created");
+        clock.advance(TimeDelta::minutes(5));
+        let patched = sim
+            .patch_event(
+                &token,
+                "primary",
+                &new.id,
+                &EventPatch {
+                    summary: Some("Renamed".into()),
+                    private_properties: BTreeMap::from([("extra".into(), "1".into())]),
+                    ..EventPatch::default()
+                },
+            )
+            .await
+            .expect("patched");
+        assert_eq!(patched.summary.as_deref(), Some("Renamed"));
+        assert_eq!(patched.private_properties.len(), 2);
+        assert_eq!(patched.updated, Some(clock.now()));
+        assert_eq!(sim.get_event(&token, "primary", &new.id).await, Ok(patched));
+        let backwards = EventPatch {
+            end: Some(EventTime::At(now())),
+            ..EventPatch::default()
+        };
+        assert!(
+            sim.patch_event(&token, "primary", &new.id, &backwards)
+                .await
+                .is_err()
+        );
+        sim.delete_event(&token, "primary", &new.id)
+            .await
+            .expect("deleted");
+        sim.delete_event(&token, "primary", &new.id)
+            .await
+            .expect("deleting again is fine");
+        assert_eq!(
+            sim.get_event(&token, "primary", &new.id)
+                .await
+                .map(|e| e.status),
+            Ok(EventStatus::Cancelled)
+        );
+        assert_eq!(
+            sim.delete_event(&token, "primary", "nosuchevent").await,
+            Err(ProviderError::NotFound { provider: PROVIDER })
+        );
+        assert_eq!(
+            sim.get_event(&token, "nobody@example.com", &new.id).await,
+            Err(ProviderError::NotFound { provider: PROVIDER })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_only_calendar_refuses_writes() {
+        let (sim, _) = simulator();
+        let token = connect(&sim).await.access_token;
+        let err = sim
+            .insert_event(&token, HOLIDAY_CALENDAR_ID, &event("h", 1, 1))
+            .await
+            .expect_err("read-only");
+        assert!(matches!(err, ProviderError::Permanent { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn changes_in_google_notify_the_live_channels_of_that_calendar_only() {
+        let (sim, clock) = simulator();
+        let token = connect(&sim).await.access_token;
+        let watch = |id: &str, ttl_secs: u64| WatchRequest {
+            channel_id: id.into(),
+            token: SecretString::from(format!("token-{id}")),
+            address: "http://localhost:8080/webhooks/google-calendar".into(),
+            ttl: Some(Duration::from_secs(ttl_secs)),
+        };
+        let long = sim
+            .watch_events(&token, "primary", &watch("ch-long", 86_400))
+            .await
+            .expect("watching");
+        assert_eq!(long.expiration, Some(now() + TimeDelta::days(1)));
+        sim.watch_events(&token, "primary", &watch("ch-short", 60))
+            .await
+            .expect("watching");
+        sim.watch_events(&token, HOLIDAY_CALENDAR_ID, &watch("ch-holidays", 86_400))
+            .await
+            .expect("watching");
+        let stopped = sim
+            .watch_events(&token, "primary", &watch("ch-stopped", 86_400))
+            .await
+            .expect("watching");
+        assert!(matches!(
+            sim.watch_events(&token, "primary", &watch("ch-long", 60))
+                .await,
+            Err(ProviderError::Permanent { .. })
+        ));
+        sim.stop_channel(&token, "ch-stopped", &stopped.resource_id)
+            .await
+            .expect("stopped");
+        assert_eq!(
+            sim.stop_channel(&token, "ch-stopped", &stopped.resource_id)
+                .await,
+            Err(ProviderError::NotFound { provider: PROVIDER })
+        );
+        let opened = sim.take_notifications();
+        assert_eq!(opened.len(), 4);
+        assert!(
+            opened
+                .iter()
+                .all(|n| n.resource_state == "sync" && n.message_number == 1)
+        );
+
+        sim.add_event_in_google(ACCOUNT_EMAIL, &event("busy", 4, 2))
+            .expect("added");
+        clock.advance(TimeDelta::minutes(2));
+        let sent = sim
+            .cancel_event_in_google(ACCOUNT_EMAIL, &event_id_for("busy"))
+            .expect("cancelled");
+        assert_eq!(sent.len(), 1);
+        let notification = &sent[0];
+        assert_eq!(notification.channel_id, "ch-long");
+        assert_eq!(notification.token.expose_secret(), "token-ch-long");
+        assert_eq!(notification.resource_id, long.resource_id);
+        assert_eq!(notification.resource_state, "exists");
+        assert_eq!(notification.message_number, 3);
+        assert_eq!(
+            notification.address,
+            "http://localhost:8080/webhooks/google-calendar"
+        );
+        assert!(sim.take_notifications().is_empty());
+        assert_eq!(
+            sim.open_channels(),
+            vec![
+                ("ch-holidays".to_string(), HOLIDAY_CALENDAR_ID.to_string()),
+                ("ch-long".to_string(), ACCOUNT_EMAIL.to_string()),
+            ]
+        );
+
+        // Our own writes notify too, through the outbox.
+        sim.insert_event(&token, "primary", &event("ours", 8, 1))
+            .await
+            .expect("inserted");
+        let queued = sim.take_notifications();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].channel_id, "ch-long");
+        assert_eq!(queued[0].message_number, 4);
+
+        // A moved or cancelled event that does not exist is not found.
+        assert!(matches!(
+            sim.cancel_event_in_google(ACCOUNT_EMAIL, &event_id_for("busy")),
+            Err(ProviderError::NotFound { .. })
+        ));
+    }
+}
