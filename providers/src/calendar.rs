@@ -328,7 +328,7 @@ pub struct EventPatch {
     pub start: Option<EventTime>,
     /// A new end.
     pub end: Option<EventTime>,
-    /// A new zone for the start and end.
+    /// A new zone for the start and end; applies only with a new start or end.
     pub time_zone: Option<String>,
     /// A new transparency.
     pub transparency: Option<Transparency>,

@@ -4,7 +4,7 @@
 //!
 //! Google's answers are sorted so the caller can act: `invalid_grant` means the account must
 //! be connected again; 401 means the access token must be refreshed; 410 on an incremental list
-//! means the sync token expired; 429, and 403 with a `usageLimits` reason, are quota answers to
+//! (the sync token expired) means a full sync is needed; 429, and 403 with a `usageLimits` reason, are quota answers to
 //! retry later (with `Retry-After` when given); other 4xx are permanent, with Google's message.
 
 use std::collections::BTreeMap;
@@ -713,10 +713,9 @@ impl CalendarProvider for GoogleCalendarClient {
         }
         let response = match self.api_exchange(access_token, self.http.get(url)).await? {
             Ok(response) => response,
-            Err(failure)
-                if failure.status == StatusCode::GONE
-                    && matches!(query, EventQuery::Incremental { .. }) =>
-            {
+            // On a list, Google's 410 (`fullSyncRequired`) means the tokens in hand are stale:
+            // the sync must start over in full.
+            Err(failure) if failure.status == StatusCode::GONE => {
                 return Err(ProviderError::SyncTokenExpired { provider: PROVIDER });
             }
             Err(failure) => return Err(self.sort_api(failure, access_token)),
@@ -1417,7 +1416,15 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let err = client(&server)
+        Mock::given(method("GET"))
+            .and(path(EVENTS_PATH))
+            .and(query_param("pageToken", "stale"))
+            .respond_with(ResponseTemplate::new(410))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let google = client(&server);
+        let err = google
             .list_events(&access(), CALENDAR, &incremental("old"))
             .await
             .expect_err("expired");
@@ -1426,6 +1433,15 @@ mod tests {
             ProviderError::SyncTokenExpired {
                 provider: "google-calendar"
             }
+        );
+        // A full sync whose page token went stale must start over too.
+        assert_eq!(
+            google
+                .list_events(&access(), CALENDAR, &full_query(Some("stale")))
+                .await,
+            Err(ProviderError::SyncTokenExpired {
+                provider: "google-calendar"
+            })
         );
     }
 

@@ -48,6 +48,8 @@ pub const ACCOUNT_EMAIL: &str = "owner@calendar.simulated";
 pub const HOLIDAY_CALENDAR_ID: &str = "fr.french#holiday@group.v.calendar.google.com";
 /// How long an authorization code can be exchanged.
 const CODE_LIFETIME: TimeDelta = TimeDelta::minutes(10);
+/// How long a begun authorization waits for the owner's answer.
+const PENDING_LIFETIME: TimeDelta = TimeDelta::hours(1);
 /// How long a channel lives when no ttl is asked for (Google's default: a week).
 const DEFAULT_CHANNEL_TTL: Duration = Duration::from_secs(604_800);
 
@@ -89,8 +91,8 @@ pub struct ChannelNotification {
 
 #[derive(Debug)]
 struct State {
-    /// Authorizations begun, by state: the PKCE challenge.
-    pending: HashMap<String, String>,
+    /// Authorizations begun, by state: the PKCE challenge and when it began.
+    pending: HashMap<String, (String, DateTime<Utc>)>,
     /// Codes given by an approval.
     codes: HashMap<String, IssuedCode>,
     /// Grants by refresh token.
@@ -342,11 +344,14 @@ impl SimulatedCalendar {
     /// Plays the owner consenting on the authorization page of `state`: the code our callback
     /// receives, and the callback URL Google would redirect the browser to.
     pub fn approve(&self, state: &str) -> Result<Approval, ProviderError> {
+        let now = self.clock.now();
         let mut s = self.state();
-        let challenge = s
+        let (challenge, _) = s
             .pending
             .remove(state)
+            .filter(|(_, begun)| now - *begun < PENDING_LIFETIME)
             .ok_or_else(|| permanent("no authorization is waiting for this state"))?;
+        s.codes.retain(|_, c| !c.used && c.expires_at > now);
         let code = random_token("sim-code-");
         s.codes.insert(
             code.clone(),
@@ -570,9 +575,13 @@ impl CalendarProvider for SimulatedCalendar {
             pkce.challenge(),
             &scope,
         ));
-        self.state()
-            .pending
-            .insert(state.to_string(), pkce.challenge().to_string());
+        let now = self.clock.now();
+        let mut s = self.state();
+        // Abandoned authorizations are forgotten, as Google's consent pages time out.
+        s.pending
+            .retain(|_, (_, begun)| now - *begun < PENDING_LIFETIME);
+        s.pending
+            .insert(state.to_string(), (pkce.challenge().to_string(), now));
         Ok(AuthorizationStart {
             url: url.into(),
             code_verifier: pkce.verifier().clone(),
@@ -878,7 +887,9 @@ impl CalendarProvider for SimulatedCalendar {
         if let Some(end) = patch.end {
             event.end = Some(end);
         }
-        if let Some(zone) = &patch.time_zone {
+        if let Some(zone) = &patch.time_zone
+            && (patch.start.is_some() || patch.end.is_some())
+        {
             event.time_zone = Some(zone.clone());
         }
         if let Some(transparency) = patch.transparency {
@@ -1192,6 +1203,13 @@ mod tests {
         assert!(
             matches!(err, ProviderError::ReconnectNeeded { .. }),
             "{err:?}"
+        );
+
+        sim.begin_authorization("old").expect("start");
+        clock.advance(TimeDelta::hours(2));
+        assert!(
+            sim.approve("old").is_err(),
+            "an abandoned authorization expires"
         );
 
         sim.begin_authorization("s3").expect("start");
