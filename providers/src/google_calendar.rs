@@ -3,9 +3,10 @@
 //! `Authorization: Bearer <access token>`). Every base URL comes from configuration.
 //!
 //! Google's answers are sorted so the caller can act: `invalid_grant` means the account must
-//! be connected again; 401 means the access token must be refreshed; 410 on an incremental list
-//! (the sync token expired) means a full sync is needed; 429, and 403 with a `usageLimits` reason, are quota answers to
-//! retry later (with `Retry-After` when given); other 4xx are permanent, with Google's message.
+//! be connected again; 401 means the access token must be refreshed; 410 on an event list (the
+//! sync token expired) means a full sync is needed; 429, and 403 with a `usageLimits` reason,
+//! are quota answers to retry later (with `Retry-After` when given); other 4xx are permanent,
+//! with Google's message.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
