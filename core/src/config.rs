@@ -206,6 +206,8 @@ pub struct ProviderSettings {
     pub twilio: TwilioSettings,
     /// Stripe.
     pub stripe: StripeSettings,
+    /// Google Calendar.
+    pub google_calendar: GoogleCalendarSettings,
     /// The simulator.
     pub simulator: SimulatorSettings,
 }
@@ -261,6 +263,27 @@ pub struct StripeSettings {
     /// Secret API key (`sk_live_...`, `sk_test_...`, or a restricted `rk_...` key); empty means
     /// the simulated payments provider.
     pub secret_key: SecretString,
+    /// Request timeout, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// `[providers.google_calendar]`: the OAuth client and the endpoints of Google Calendar.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleCalendarSettings {
+    /// OAuth client id of a "Web application" client; empty: the calendar is simulated.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: SecretString,
+    /// Google's authorization endpoint, where the business owner is sent to consent.
+    pub authorization_url: String,
+    /// Base URL of Google's OAuth endpoints (`{base}/token`, `{base}/revoke`).
+    pub oauth_base_url: String,
+    /// Base URL of the Calendar API v3.
+    pub api_base_url: String,
+    /// Path of our OAuth callback under `server.public_url`; the redirect URI registered with
+    /// the OAuth client is the two joined.
+    pub redirect_path: String,
     /// Request timeout, in milliseconds.
     pub timeout_ms: u64,
 }
@@ -519,6 +542,10 @@ impl Settings {
             ),
             ("analysis.llm.timeout_ms", self.analysis.llm.timeout_ms),
             (
+                "providers.google_calendar.timeout_ms",
+                self.providers.google_calendar.timeout_ms,
+            ),
+            (
                 "providers.stripe.timeout_ms",
                 self.providers.stripe.timeout_ms,
             ),
@@ -579,6 +606,37 @@ impl Settings {
                 "providers.simulator: the outcome percentages must add up to 100, not {total} ({})",
                 keys.join(", ")
             )));
+        }
+        let redirect_path = &self.providers.google_calendar.redirect_path;
+        if !redirect_path.starts_with('/')
+            || redirect_path.starts_with("//")
+            || !redirect_path
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#'))
+        {
+            return Err(ConfigError(format!(
+                "providers.google_calendar.redirect_path: {redirect_path:?} must be a path such as /oauth/google/callback"
+            )));
+        }
+        for (key, url) in [
+            (
+                "providers.google_calendar.authorization_url",
+                &self.providers.google_calendar.authorization_url,
+            ),
+            (
+                "providers.google_calendar.oauth_base_url",
+                &self.providers.google_calendar.oauth_base_url,
+            ),
+            (
+                "providers.google_calendar.api_base_url",
+                &self.providers.google_calendar.api_base_url,
+            ),
+        ] {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(ConfigError(format!(
+                    "{key}: must start with http:// or https://"
+                )));
+            }
         }
         if !self.server.public_url.starts_with("http://")
             && !self.server.public_url.starts_with("https://")
@@ -742,6 +800,64 @@ mod tests {
             env(),
         );
         assert!(fast.is_ok(), "{fast:?}");
+    }
+
+    #[test]
+    fn the_google_calendar_defaults_point_at_google_and_simulate_without_a_client_id() {
+        let s = Settings::defaults().expect("defaults");
+        let google = &s.providers.google_calendar;
+        assert!(google.client_id.is_empty());
+        assert!(google.client_secret.expose_secret().is_empty());
+        assert_eq!(
+            google.authorization_url,
+            "https://accounts.google.com/o/oauth2/v2/auth"
+        );
+        assert_eq!(google.oauth_base_url, "https://oauth2.googleapis.com");
+        assert_eq!(
+            google.api_base_url,
+            "https://www.googleapis.com/calendar/v3"
+        );
+        assert_eq!(google.redirect_path, "/oauth/google/callback");
+        assert!(google.timeout_ms > 0);
+    }
+
+    #[test]
+    fn a_google_redirect_path_that_is_not_a_path_is_refused_naming_its_key() {
+        for bad in ["oauth/callback", "//evil.example/cb", "/cb?x=1", "/a b"] {
+            let err = Settings::load_from(
+                None,
+                &[("providers.google_calendar.redirect_path", bad.into())],
+                env(),
+            )
+            .expect_err("must fail");
+            assert!(
+                err.to_string()
+                    .contains("providers.google_calendar.redirect_path"),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = Settings::load_from(
+            None,
+            &[("providers.google_calendar.api_base_url", "ftp://x".into())],
+            env(),
+        )
+        .expect_err("must fail");
+        assert!(
+            err.to_string()
+                .contains("providers.google_calendar.api_base_url"),
+            "{err}"
+        );
+        let err = Settings::load_from(
+            None,
+            &[("providers.google_calendar.timeout_ms", 0.into())],
+            env(),
+        )
+        .expect_err("must fail");
+        assert!(
+            err.to_string()
+                .contains("providers.google_calendar.timeout_ms"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -37,6 +37,27 @@ pub enum ProviderError {
         /// The number.
         number: String,
     },
+    /// The user's grant is gone (revoked, expired, or the authorization code is spent): the
+    /// account must be connected again; retrying cannot help.
+    #[error("{provider}: the account must be connected again: {message}")]
+    ReconnectNeeded {
+        /// Which provider.
+        provider: &'static str,
+        /// What the provider said, for a person to read.
+        message: String,
+    },
+    /// The access token was refused (expired or revoked): refresh it, then try again.
+    #[error("{provider}: the access token was refused")]
+    AccessTokenRejected {
+        /// Which provider.
+        provider: &'static str,
+    },
+    /// An incremental sync's token is no longer valid: forget what was synced and sync in full.
+    #[error("{provider}: the sync token has expired; a full sync is needed")]
+    SyncTokenExpired {
+        /// Which provider.
+        provider: &'static str,
+    },
 }
 
 impl ProviderError {

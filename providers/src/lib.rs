@@ -3,11 +3,14 @@
 //! that `zencall up` uses when no credentials are configured.
 
 pub mod analyzer;
+pub mod calendar;
 pub mod error;
+pub mod google_calendar;
 mod http;
 pub mod llm_analyzer;
 pub mod payments;
 pub mod signatures;
+pub mod simulated_calendar;
 pub mod simulated_calls;
 pub mod simulated_payments;
 pub mod simulator;
@@ -20,9 +23,12 @@ pub mod voice;
 pub mod webhook_sender;
 
 pub use analyzer::TranscriptAnalyzer;
+pub use calendar::CalendarProvider;
 pub use error::ProviderError;
 pub use payments::Payments;
 pub use simulated_payments::SimulatedPayments;
 pub use stripe::StripePayments;
+pub use google_calendar::GoogleCalendarClient;
+pub use simulated_calendar::SimulatedCalendar;
 pub use telephony::Telephony;
 pub use voice::VoicePlatform;
