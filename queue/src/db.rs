@@ -17,6 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
+use crate::driver::{Driver, PostgresDriver, SqliteDriver};
 use crate::runtime::wake::WakeHub;
 
 /// Runs `$body` with `$p` bound to the backend's pool; both arms must yield the same type.
@@ -103,6 +104,7 @@ pub enum Pool {
 pub struct Db {
     pool: Pool,
     wake: Arc<WakeHub>,
+    driver: Arc<dyn Driver>,
 }
 
 /// An open transaction, with the hooks to run once it has committed (the queue wakes the
@@ -163,9 +165,14 @@ impl Db {
                 "the scheme must be sqlite:// or postgres://".into(),
             ));
         };
+        let driver: Arc<dyn Driver> = match &pool {
+            Pool::Postgres(p) => Arc::new(PostgresDriver::new(p.clone())),
+            Pool::Sqlite(p) => Arc::new(SqliteDriver::new(p.clone())),
+        };
         Ok(Self {
             pool,
             wake: Arc::new(WakeHub::default()),
+            driver,
         })
     }
 
@@ -180,6 +187,11 @@ impl Db {
     /// The pool, for the [`on_pool!`](crate::on_pool) macro and the queue runtime.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The queue's operations on this backend.
+    pub(crate) fn driver(&self) -> &dyn Driver {
+        self.driver.as_ref()
     }
 
     /// The in-process wake-up hub of the queue: its workers wait on it, and enqueueing wakes

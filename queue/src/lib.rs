@@ -18,6 +18,7 @@
 pub mod backoff;
 pub mod board;
 pub mod db;
+mod driver;
 pub mod facade;
 pub mod runtime;
 pub mod test_db;

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Job;
-use crate::db::{Db, StoreError, Tx, TxInner};
+use crate::db::{Db, StoreError, Tx};
+use crate::driver::NewJob;
 
 /// How to enqueue a job.
 #[derive(Debug, Clone, Default)]
@@ -99,46 +100,14 @@ pub(crate) async fn insert_raw(
     max_attempts: u32,
 ) -> Result<Enqueued, StoreError> {
     let id = ulid::Ulid::generate().to_string();
-    let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
-    let inserted: Option<String> = match tx.inner_mut() {
-        TxInner::Postgres(t) => {
-            sqlx::query_scalar(
-                "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) \
-                 VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), $6, $7) \
-                 ON CONFLICT (job_type, idempotency_key) WHERE idempotency_key IS NOT NULL \
-                 DO NOTHING RETURNING id",
-            )
-            .bind(&id)
-            .bind(queue)
-            .bind(&payload)
-            .bind(max_attempts)
-            .bind(options.run_at)
-            .bind(options.priority)
-            .bind(&options.unique_key)
-            .fetch_optional(&mut **t)
-            .await?
-        }
-        TxInner::Sqlite(t) => {
-            sqlx::query_scalar(
-                "INSERT INTO Jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) \
-                 VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, strftime('%s', 'now')), $6, $7) \
-                 ON CONFLICT (job_type, idempotency_key) DO NOTHING RETURNING id",
-            )
-            .bind(&id)
-            .bind(queue)
-            .bind(&payload)
-            .bind(max_attempts)
-            .bind(options.run_at.map(epoch_seconds_ceil))
-            .bind(options.priority)
-            .bind(&options.unique_key)
-            .fetch_optional(&mut **t)
-            .await?
-        }
+    let job = NewJob {
+        id: &id,
+        queue,
+        payload: &payload,
+        max_attempts: i32::try_from(max_attempts).unwrap_or(i32::MAX),
     };
-    Ok(match inserted {
-        Some(id) => Enqueued::New(id),
-        None => Enqueued::Duplicate,
-    })
+    let db = tx.db().clone();
+    db.driver().insert(tx.inner_mut(), job, options).await
 }
 
 /// Inserts many encoded jobs of one queue at once (benchmarks and bulk imports), in `tx`.
@@ -148,43 +117,12 @@ pub async fn enqueue_many_raw(
     payloads: Vec<Vec<u8>>,
     max_attempts: u32,
 ) -> Result<u64, StoreError> {
-    let mut inserted = 0;
-    for chunk in payloads.chunks(500) {
-        let ids: Vec<String> = chunk
-            .iter()
-            .map(|_| ulid::Ulid::generate().to_string())
-            .collect();
-        let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
-        inserted += match tx.inner_mut() {
-            TxInner::Postgres(t) => sqlx::query(
-                "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) \
-                 SELECT id, $2, job, 'Pending', 0, $4, now(), 0 FROM UNNEST($1::text[], $3::bytea[]) AS t(id, job)",
-            )
-            .bind(&ids)
-            .bind(queue)
-            .bind(chunk)
-            .bind(max_attempts)
-            .execute(&mut **t)
-            .await?
-            .rows_affected(),
-            TxInner::Sqlite(t) => {
-                let mut builder = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                    "INSERT INTO Jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) ",
-                );
-                builder.push_values(ids.iter().zip(chunk), |mut row, (id, job)| {
-                    row.push_bind(id)
-                        .push_bind(queue)
-                        .push_bind(job)
-                        .push("'Pending'")
-                        .push("0")
-                        .push_bind(max_attempts)
-                        .push("strftime('%s', 'now')")
-                        .push("0");
-                });
-                builder.build().execute(&mut **t).await?.rows_affected()
-            }
-        };
-    }
+    let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+    let db = tx.db().clone();
+    let inserted = db
+        .driver()
+        .insert_many(tx.inner_mut(), queue, &payloads, max_attempts)
+        .await?;
     wake_after_commit(tx, queue);
     Ok(inserted)
 }
@@ -194,9 +132,4 @@ pub(crate) fn wake_after_commit(tx: &mut Tx, queue: &str) {
     let hub = tx.db().wake_hub().clone();
     let queue = queue.to_string();
     tx.after_commit(move || hub.wake(&queue));
-}
-
-/// SQLite's queue table keeps whole seconds: round up, so no job runs before its time.
-pub(crate) fn epoch_seconds_ceil(at: DateTime<Utc>) -> i64 {
-    at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0)
 }

@@ -1,34 +1,15 @@
 //! The queue's hot path on the database side: claiming due jobs, giving back jobs a replica
 //! holds but will not run, and rescuing the jobs of replicas that died.
 //!
-//! A claim takes up to N due jobs of one queue in one statement (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, one `UPDATE ... RETURNING` on SQLite's single writer), highest priority first,
-//! then the longest due, and never while the queue is paused in `queue_pauses`. A claimed job
-//! is `Running`, held by its worker (`lock_by`), its attempts unchanged until its outcome is
-//! recorded.
+//! A claim takes up to N due jobs of one queue in one statement (each driver says how),
+//! highest priority first, then the longest due, and never while the queue is paused in
+//! `queue_pauses`. A claimed job is `Running`, held by its worker (`lock_by`), its attempts
+//! unchanged until its outcome is recorded.
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{Db, Pool, StoreError};
-
-/// A job a worker claimed: what its handler needs and what its outcome records.
-#[derive(Debug, Clone)]
-pub(crate) struct ClaimedJob {
-    /// The job's id.
-    pub id: String,
-    /// Its stored payload (the envelope's JSON).
-    pub payload: Vec<u8>,
-    /// Attempts recorded so far.
-    pub attempts: i32,
-    /// Attempts allowed.
-    pub max_attempts: i32,
-    /// When it was due, as the claim read it.
-    pub due_at: DateTime<Utc>,
-    /// Higher first.
-    pub priority: i32,
-}
-
-type ClaimRow = (String, Vec<u8>, i32, i32, i32);
+use crate::db::{Db, StoreError};
+pub(crate) use crate::driver::ClaimedJob;
 
 /// Claims up to `limit` due jobs of `queue` for `worker`, in the order they should run.
 pub(crate) async fn claim(
@@ -38,59 +19,7 @@ pub(crate) async fn claim(
     limit: usize,
 ) -> Result<Vec<ClaimedJob>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut jobs: Vec<ClaimedJob> = match db.pool() {
-        Pool::Postgres(p) => {
-            let rows: Vec<(ClaimRow, DateTime<Utc>)> =
-                sqlx::query_as::<_, (String, Vec<u8>, i32, i32, i32, DateTime<Utc>)>(
-                    "UPDATE apalis.jobs j SET status = 'Running', lock_by = $2, lock_at = now() \
-                 FROM (SELECT id FROM apalis.jobs \
-                       WHERE job_type = $1 AND status = 'Pending' AND run_at <= now() \
-                       AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = $1) \
-                       ORDER BY priority DESC, run_at LIMIT $3 \
-                       FOR UPDATE SKIP LOCKED) c \
-                 WHERE j.id = c.id \
-                 RETURNING j.id, j.job, j.attempts, j.max_attempts, j.priority, j.run_at",
-                )
-                .bind(queue)
-                .bind(worker)
-                .bind(limit)
-                .fetch_all(p)
-                .await?
-                .into_iter()
-                .map(|(id, job, a, m, prio, due)| ((id, job, a, m, prio), due))
-                .collect();
-            rows.into_iter()
-                .map(|(row, due)| claimed(row, due))
-                .collect()
-        }
-        Pool::Sqlite(p) => {
-            let rows: Vec<(String, Vec<u8>, i32, i32, i32, i64)> = sqlx::query_as(
-                "UPDATE Jobs SET status = 'Running', lock_by = $2, lock_at = strftime('%s', 'now') \
-                 WHERE id IN (SELECT id FROM Jobs \
-                       WHERE job_type = $1 AND status = 'Pending' AND lock_by IS NULL \
-                       AND (run_at IS NULL OR run_at <= strftime('%s', 'now')) \
-                       AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = $1) \
-                       ORDER BY priority DESC, run_at ASC, id ASC LIMIT $3) \
-                 RETURNING id, job, attempts, max_attempts, priority, run_at",
-            )
-            .bind(queue)
-            .bind(worker)
-            .bind(limit)
-            .fetch_all(p)
-            .await?;
-            rows.into_iter()
-                .map(|(id, job, a, m, prio, run_at)| {
-                    // `run_at` keeps whole seconds here (floored for a job enqueued to run at
-                    // once, rounded up for a later run). A job due at once was due when it was
-                    // enqueued, which its id records to the millisecond.
-                    let due = DateTime::from_timestamp(run_at, 0)
-                        .unwrap_or_default()
-                        .max(crate::board::search::enqueued_at(&id));
-                    claimed((id, job, a, m, prio), due)
-                })
-                .collect()
-        }
-    };
+    let mut jobs = db.driver().claim(queue, worker, limit).await?;
     // RETURNING keeps no order: run the most urgent first.
     jobs.sort_by(|a, b| {
         b.priority
@@ -101,105 +30,26 @@ pub(crate) async fn claim(
     Ok(jobs)
 }
 
-fn claimed(
-    (id, payload, attempts, max_attempts, priority): ClaimRow,
-    due_at: DateTime<Utc>,
-) -> ClaimedJob {
-    ClaimedJob {
-        id,
-        payload,
-        attempts,
-        max_attempts,
-        due_at,
-        priority,
-    }
-}
-
 /// Gives back jobs `worker` claimed but did not start (its queue was paused, or the replica is
 /// stopping): pending again, unlocked, their attempts unchanged. Returns how many went back.
 pub(crate) async fn put_back(db: &Db, worker: &str, ids: &[String]) -> Result<u64, StoreError> {
     if ids.is_empty() {
         return Ok(0);
     }
-    Ok(match db.pool() {
-        Pool::Postgres(p) => sqlx::query(
-            "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
-             WHERE id = ANY($1) AND lock_by = $2 AND status = 'Running'",
-        )
-        .bind(ids)
-        .bind(worker)
-        .execute(p)
-        .await?
-        .rows_affected(),
-        Pool::Sqlite(p) => {
-            let mut put_back = 0;
-            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            for id in ids {
-                put_back += sqlx::query(
-                    "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
-                     WHERE id = $1 AND lock_by = $2 AND status = 'Running'",
-                )
-                .bind(id)
-                .bind(worker)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            }
-            tx.commit().await?;
-            put_back
-        }
-    })
+    db.driver().put_back(worker, ids).await
 }
 
 /// Gives back every job `worker` still holds (at the end of a shutdown's grace period), so
 /// another replica takes them at once instead of waiting for this one to be declared dead.
 pub(crate) async fn release_worker(db: &Db, worker: &str) -> Result<u64, StoreError> {
-    Ok(match db.pool() {
-        Pool::Postgres(p) => sqlx::query(
-            "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
-             WHERE lock_by = $1 AND status IN ('Queued', 'Running')",
-        )
-        .bind(worker)
-        .execute(p)
-        .await?
-        .rows_affected(),
-        Pool::Sqlite(p) => sqlx::query(
-            "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
-             WHERE lock_by = $1 AND status IN ('Queued', 'Running')",
-        )
-        .bind(worker)
-        .execute(p)
-        .await?
-        .rows_affected(),
-    })
+    db.driver().release_worker(worker).await
 }
 
 /// Records the worker names a replica locks jobs with. The jobs table refers to its workers
 /// table (a foreign key apalis created), so a name must be there before it holds a job.
 pub(crate) async fn register_workers(db: &Db, names: &[String]) -> Result<(), StoreError> {
     for name in names {
-        match db.pool() {
-            Pool::Postgres(p) => {
-                sqlx::query(
-                    "INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen) \
-                     VALUES ($1, 'zencall', 'zencall', '', now()) \
-                     ON CONFLICT (id) DO UPDATE SET last_seen = now()",
-                )
-                .bind(name)
-                .execute(p)
-                .await?;
-            }
-            Pool::Sqlite(p) => {
-                sqlx::query(
-                    "INSERT INTO Workers (id, worker_type, storage_name, layers, last_seen) \
-                     VALUES ($1, 'zencall', 'zencall', '', strftime('%s', 'now')) \
-                     ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
-                )
-                .bind(name)
-                .execute(p)
-                .await?;
-            }
-        }
+        db.driver().register_worker(name).await?;
     }
     Ok(())
 }
@@ -219,36 +69,7 @@ pub(crate) async fn rescue_dead_replicas(db: &Db, now: DateTime<Utc>) -> Result<
     if workers.is_empty() {
         return Ok(0);
     }
-    Ok(match db.pool() {
-        Pool::Postgres(p) => sqlx::query(
-            "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, \
-             attempts = attempts + 1, last_result = $2::jsonb \
-             WHERE lock_by = ANY($1) AND status IN ('Queued', 'Running')",
-        )
-        .bind(&workers)
-        .bind(MESSAGE)
-        .execute(p)
-        .await?
-        .rows_affected(),
-        Pool::Sqlite(p) => {
-            let mut rescued = 0;
-            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            for worker in &workers {
-                rescued += sqlx::query(
-                    "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, \
-                     attempts = attempts + 1, last_result = $2 \
-                     WHERE lock_by = $1 AND status IN ('Queued', 'Running')",
-                )
-                .bind(worker)
-                .bind(MESSAGE)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            }
-            tx.commit().await?;
-            rescued
-        }
-    })
+    db.driver().rescue(&workers, MESSAGE).await
 }
 
 #[cfg(test)]
