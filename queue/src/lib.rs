@@ -9,6 +9,10 @@
 //!   rescues the jobs of dead replicas and honours pauses; and the cron ticks of the scheduler.
 //! - [`board`]: what the admins' queue board reads and does: search, one job with its
 //!   timeline, actions on jobs, statistics.
+//! - `driver`: the queue's operations on each backend, one file per backend implementing one
+//!   trait (claim, complete, put back, rescue, insert, bulk insert, ...), plus the dialect of
+//!   the board's statements built at run time, checked by one conformance suite run on both.
+//!   Nothing else branches on the backend.
 //! - [`db`]: the database handle the application's storage shares, whose transactions run
 //!   hooks after commit (enqueueing wakes workers that way), and [`test_db`] for tests.
 //!

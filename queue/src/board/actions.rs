@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::admin::JobState;
 use super::search::{Arg, JobFilter, Sql, and_all, filter_conditions, filter_searches};
-use crate::db::{Backend, Db, Pool, StoreError, Tx, TxInner, now_micros};
+use crate::db::{Db, StoreError, Tx, now_micros};
 
 /// Jobs changed per transaction by [`apply_matching`].
 pub const BATCH: usize = 1_000;
@@ -140,19 +140,12 @@ pub async fn apply_matching(
             conditions = and_all(&conditions),
             order = if searched { "s.id" } else { "j.id" },
         );
-        let ids: Vec<String> = match db.pool() {
-            Pool::Postgres(p) => {
-                sqlx::query_scalar_with(sqlx::AssertSqlSafe(statement), sql.pg_args()?)
-                    .persistent(false)
-                    .fetch_all(p)
-                    .await?
-            }
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar_with(sqlx::AssertSqlSafe(statement), sql.sqlite_args()?)
-                    .fetch_all(p)
-                    .await?
-            }
-        };
+        let ids: Vec<String> = sql
+            .fetch_all::<(String,)>(db, statement)
+            .await?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
         let Some(last) = ids.last().cloned() else {
             break;
         };
@@ -176,80 +169,41 @@ async fn apply_to_ids(
     action: JobAction,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let backend = match tx.inner_mut() {
-        TxInner::Postgres(_) => Backend::Postgres,
-        TxInner::Sqlite(_) => Backend::Sqlite,
-    };
-    let mut sql = Sql::new(backend);
+    let mut sql = Sql::for_tx(tx);
     let ids_condition = sql.in_ids("j.id", ids);
     let allowed = sql.state_condition("j.", &action.allowed_states(), now);
     let jobs = sql.jobs_table();
     let statement = match action {
         JobAction::Retry => {
             let at = sql.bind(Arg::Time(now));
-            let greatest = match backend {
-                Backend::Postgres => "GREATEST",
-                Backend::Sqlite => "MAX",
-            };
             format!(
                 "UPDATE {jobs} AS j SET status = 'Pending', run_at = {at}, lock_by = NULL, lock_at = NULL, \
                  done_at = NULL, max_attempts = {greatest}(max_attempts, attempts + 1) \
-                 WHERE {ids_condition} AND {allowed} RETURNING job_type"
+                 WHERE {ids_condition} AND {allowed} RETURNING id, job_type",
+                greatest = sql.greatest(),
             )
         }
         JobAction::Cancel => {
             let at = sql.bind(Arg::Time(now));
-            let result = sql.bind(Arg::Text(CANCELLED_RESULT.into()));
-            let result = match backend {
-                Backend::Postgres => format!("{result}::jsonb"),
-                Backend::Sqlite => result,
-            };
+            let result = sql.json(CANCELLED_RESULT);
             format!(
                 "UPDATE {jobs} AS j SET status = 'Cancelled', done_at = {at}, last_result = {result} \
-                 WHERE {ids_condition} AND {allowed} RETURNING job_type"
+                 WHERE {ids_condition} AND {allowed} RETURNING id, job_type"
             )
         }
-        JobAction::Discard => match backend {
-            Backend::Postgres => format!(
-                "WITH gone AS (DELETE FROM {jobs} AS j WHERE {ids_condition} AND {allowed} RETURNING id, job_type), \
-                 history AS (DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM gone)) \
-                 SELECT job_type FROM gone"
-            ),
-            Backend::Sqlite => format!(
-                "DELETE FROM {jobs} AS j WHERE {ids_condition} AND {allowed} RETURNING id, job_type"
-            ),
-        },
+        JobAction::Discard => format!(
+            "DELETE FROM {jobs} AS j WHERE {ids_condition} AND {allowed} RETURNING id, job_type"
+        ),
     };
-    let queues: Vec<String> = match tx.inner_mut() {
-        TxInner::Postgres(t) => {
-            sqlx::query_scalar_with(sqlx::AssertSqlSafe(statement), sql.pg_args()?)
-                .persistent(false)
-                .fetch_all(&mut **t)
-                .await?
-        }
-        TxInner::Sqlite(t) => {
-            if action == JobAction::Discard {
-                let rows: Vec<(String, String)> =
-                    sqlx::query_as_with(sqlx::AssertSqlSafe(statement), sql.sqlite_args()?)
-                        .fetch_all(&mut **t)
-                        .await?;
-                let (gone, queues): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
-                let mut history = Sql::new(Backend::Sqlite);
-                let condition = history.in_ids("job_id", gone);
-                sqlx::query_with(
-                    sqlx::AssertSqlSafe(format!("DELETE FROM job_attempts WHERE {condition}")),
-                    history.sqlite_args()?,
-                )
-                .execute(&mut **t)
-                .await?;
-                queues
-            } else {
-                sqlx::query_scalar_with(sqlx::AssertSqlSafe(statement), sql.sqlite_args()?)
-                    .fetch_all(&mut **t)
-                    .await?
-            }
-        }
-    };
+    let rows: Vec<(String, String)> = sql.fetch_all_in(tx, statement).await?;
+    let (changed, queues): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
+    if action == JobAction::Discard && !changed.is_empty() {
+        let mut history = Sql::for_tx(tx);
+        let condition = history.in_ids("job_id", changed);
+        history
+            .execute_in(tx, format!("DELETE FROM job_attempts WHERE {condition}"))
+            .await?;
+    }
     if action == JobAction::Retry {
         for queue in &queues {
             crate::facade::enqueue::wake_after_commit(tx, queue);
@@ -264,6 +218,7 @@ mod tests {
     use super::*;
     use crate::board::admin;
     use crate::board::search::seed::{Seed, insert, status};
+    use crate::db::Backend;
     use crate::test_db::TestDb;
     use serde_json::json;
 

@@ -6,7 +6,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{Db, Pool, StoreError};
+use crate::db::{Db, StoreError};
+use crate::driver::sql::Sql;
 use crate::runtime::{job_metrics, pauses, replicas};
 
 /// A number that changes whenever jobs are enqueued, change state or finish, a queue is
@@ -14,24 +15,15 @@ use crate::runtime::{job_metrics, pauses, replicas};
 pub async fn fingerprint(db: &Db, now: DateTime<Utc>) -> Result<u64, StoreError> {
     let mut counts = job_metrics::unfinished_counts(db, now).await?;
     counts.sort();
-    let (newest_job, newest_attempt): (Option<String>, Option<String>) = match db.pool() {
-        Pool::Postgres(p) => (
-            sqlx::query_scalar("SELECT MAX(id) FROM apalis.jobs")
-                .fetch_one(p)
-                .await?,
-            sqlx::query_scalar("SELECT MAX(finished_at)::text FROM job_attempts")
-                .fetch_one(p)
-                .await?,
-        ),
-        Pool::Sqlite(p) => (
-            sqlx::query_scalar("SELECT MAX(id) FROM Jobs")
-                .fetch_one(p)
-                .await?,
-            sqlx::query_scalar("SELECT CAST(MAX(finished_at) AS TEXT) FROM job_attempts")
-                .fetch_one(p)
-                .await?,
-        ),
-    };
+    let sql = Sql::new(db.backend());
+    let statement = format!(
+        "SELECT (SELECT MAX(id) FROM {jobs}), (SELECT {finished} FROM job_attempts)",
+        jobs = sql.jobs_table(),
+        finished = sql.time_text("MAX(finished_at)"),
+    );
+    let newest: Option<(Option<String>, Option<String>)> =
+        sql.fetch_optional(db, statement).await?;
+    let (newest_job, newest_attempt) = newest.unwrap_or_default();
     let paused = pauses::list(db).await?;
     let replicas = replicas::list(db, now).await?;
     let mut hasher = DefaultHasher::new();

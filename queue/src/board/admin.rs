@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::{Db, Pool, StoreError};
+use crate::db::{Db, StoreError};
+use crate::driver::sql::{Arg, Sql};
 
 /// A job's state as the board and the API show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -134,6 +135,7 @@ pub struct AttemptRecord {
 }
 
 /// A job row, its times decoded from the backend's form.
+#[derive(sqlx::FromRow)]
 struct RawJob {
     id: String,
     queue: String,
@@ -187,10 +189,6 @@ fn to_record(raw: RawJob, now: DateTime<Utc>) -> JobRecord {
     }
 }
 
-fn epoch(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(secs, 0).single().unwrap_or_default()
-}
-
 /// The job `id`, if it exists.
 pub async fn find(db: &Db, id: &str) -> Result<Option<JobRecord>, StoreError> {
     find_at(db, id, Utc::now()).await
@@ -202,65 +200,17 @@ pub async fn find_at(
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<JobRecord>, StoreError> {
-    use sqlx::Row;
-    const COLUMNS: &str = "id, job_type, job, status, attempts, max_attempts, lock_by, last_result, run_at, lock_at, done_at";
-    Ok(match db.pool() {
-        Pool::Postgres(p) => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {} FROM apalis.jobs WHERE id = $1",
-                COLUMNS.replace("last_result", "last_result::text")
-            )))
-            .bind(id)
-            .fetch_optional(p)
-            .await?;
-            match row {
-                None => None,
-                Some(row) => Some(to_record(
-                    RawJob {
-                        id: row.try_get(0)?,
-                        queue: row.try_get(1)?,
-                        payload: row.try_get(2)?,
-                        status: row.try_get(3)?,
-                        attempts: row.try_get(4)?,
-                        max_attempts: row.try_get(5)?,
-                        worker: row.try_get(6)?,
-                        last_result: row.try_get(7)?,
-                        run_at: row.try_get(8)?,
-                        lock_at: row.try_get(9)?,
-                        done_at: row.try_get(10)?,
-                    },
-                    now,
-                )),
-            }
-        }
-        Pool::Sqlite(p) => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {COLUMNS} FROM Jobs WHERE id = $1"
-            )))
-            .bind(id)
-            .fetch_optional(p)
-            .await?;
-            match row {
-                None => None,
-                Some(row) => Some(to_record(
-                    RawJob {
-                        id: row.try_get(0)?,
-                        queue: row.try_get(1)?,
-                        payload: row.try_get(2)?,
-                        status: row.try_get(3)?,
-                        attempts: row.try_get(4)?,
-                        max_attempts: row.try_get(5)?,
-                        worker: row.try_get(6)?,
-                        last_result: row.try_get(7)?,
-                        run_at: epoch(row.try_get(8)?),
-                        lock_at: row.try_get::<Option<i64>, _>(9)?.map(epoch),
-                        done_at: row.try_get::<Option<i64>, _>(10)?.map(epoch),
-                    },
-                    now,
-                )),
-            }
-        }
-    })
+    let mut sql = Sql::new(db.backend());
+    let id = sql.bind(Arg::Text(id.to_string()));
+    let statement = format!(
+        "SELECT id, job_type AS queue, job AS payload, status, attempts, max_attempts, \
+         lock_by AS worker, {last_result} AS last_result, run_at, lock_at, done_at \
+         FROM {jobs} j WHERE id = {id}",
+        last_result = sql.last_result_text("j"),
+        jobs = sql.jobs_table(),
+    );
+    let raw: Option<RawJob> = sql.fetch_optional(db, statement).await?;
+    Ok(raw.map(|raw| to_record(raw, now)))
 }
 
 /// Every finished attempt of job `id`, first first.
@@ -278,20 +228,14 @@ pub async fn attempts(db: &Db, id: &str) -> Result<Vec<AttemptRecord>, StoreErro
 /// Jobs per state in `queue`.
 pub async fn counts(db: &Db, queue: &str) -> Result<BTreeMap<JobState, i64>, StoreError> {
     let now = Utc::now();
-    let rows: Vec<(String, bool, bool, i64)> = match db.pool() {
-        Pool::Postgres(p) => sqlx::query_as(
-            "SELECT status, attempts > 0, run_at > now(), COUNT(*) FROM apalis.jobs WHERE job_type = $1 GROUP BY 1, 2, 3",
-        )
-        .bind(queue)
-        .fetch_all(p)
-        .await?,
-        Pool::Sqlite(p) => sqlx::query_as(
-            "SELECT status, attempts > 0, run_at > strftime('%s', 'now'), COUNT(*) FROM Jobs WHERE job_type = $1 GROUP BY 1, 2, 3",
-        )
-        .bind(queue)
-        .fetch_all(p)
-        .await?,
-    };
+    let mut sql = Sql::new(db.backend());
+    let queue = sql.bind(Arg::Text(queue.to_string()));
+    let statement = format!(
+        "SELECT status, attempts > 0, run_at > {now}, COUNT(*) FROM {jobs} WHERE job_type = {queue} GROUP BY 1, 2, 3",
+        now = sql.now(),
+        jobs = sql.jobs_table(),
+    );
+    let rows: Vec<(String, bool, bool, i64)> = sql.fetch_all(db, statement).await?;
     let mut counts = BTreeMap::new();
     for (status, retried, future, n) in rows {
         let run_at = if future {
@@ -313,43 +257,22 @@ pub async fn prune(
     done_before: DateTime<Utc>,
     dead_before: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    let mut sql = Sql::new(db.backend());
+    let expired = format!(
+        "(status = 'Done' AND done_at < {done}) OR (status IN ('Killed', 'Cancelled') AND done_at < {dead})",
+        done = sql.bind(Arg::Time(done_before)),
+        dead = sql.bind(Arg::Time(dead_before)),
+    );
+    let jobs = sql.jobs_table();
     let mut tx = db.begin().await?;
-    let deleted = match tx.inner_mut() {
-        crate::db::TxInner::Postgres(t) => {
-            const EXPIRED: &str = "(status = 'Done' AND done_at < $1) OR (status IN ('Killed', 'Cancelled') AND done_at < $2)";
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM apalis.jobs WHERE {EXPIRED})")))
-                .bind(done_before)
-                .bind(dead_before)
-                .execute(&mut **t)
-                .await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM apalis.jobs WHERE {EXPIRED}"
-            )))
-            .bind(done_before)
-            .bind(dead_before)
-            .execute(&mut **t)
-            .await?
-            .rows_affected()
-        }
-        crate::db::TxInner::Sqlite(t) => {
-            const EXPIRED: &str = "(status = 'Done' AND done_at < $1) OR (status IN ('Killed', 'Cancelled') AND done_at < $2)";
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM Jobs WHERE {EXPIRED})"
-            )))
-            .bind(done_before.timestamp())
-            .bind(dead_before.timestamp())
-            .execute(&mut **t)
-            .await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM Jobs WHERE {EXPIRED}"
-            )))
-            .bind(done_before.timestamp())
-            .bind(dead_before.timestamp())
-            .execute(&mut **t)
-            .await?
-            .rows_affected()
-        }
-    };
+    sql.execute_in(
+        &mut tx,
+        format!("DELETE FROM job_attempts WHERE job_id IN (SELECT id FROM {jobs} WHERE {expired})"),
+    )
+    .await?;
+    let deleted = sql
+        .execute_in(&mut tx, format!("DELETE FROM {jobs} WHERE {expired}"))
+        .await?;
     tx.commit().await?;
     Ok(deleted)
 }
@@ -362,26 +285,15 @@ pub async fn prune(
 pub async fn rescue_stuck(db: &Db, locked_before: DateTime<Utc>) -> Result<u64, StoreError> {
     const MESSAGE: &str =
         r#"{"Err": "put back: held by a worker for longer than any run can take"}"#;
-    Ok(match db.pool() {
-        Pool::Postgres(p) => sqlx::query(
-            "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, attempts = attempts + 1, \
-             last_result = $2::jsonb WHERE status IN ('Queued', 'Running') AND lock_at < $1",
-        )
-        .bind(locked_before)
-        .bind(MESSAGE)
-        .execute(p)
-        .await?
-        .rows_affected(),
-        Pool::Sqlite(p) => sqlx::query(
-            "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, attempts = attempts + 1, \
-             last_result = $2 WHERE status IN ('Queued', 'Running') AND lock_at < $1",
-        )
-        .bind(locked_before.timestamp())
-        .bind(MESSAGE)
-        .execute(p)
-        .await?
-        .rows_affected(),
-    })
+    let mut sql = Sql::new(db.backend());
+    let statement = format!(
+        "UPDATE {jobs} SET status = 'Pending', lock_by = NULL, lock_at = NULL, attempts = attempts + 1, \
+         last_result = {message} WHERE status IN ('Queued', 'Running') AND lock_at < {before}",
+        jobs = sql.jobs_table(),
+        message = sql.json(MESSAGE),
+        before = sql.bind(Arg::Time(locked_before)),
+    );
+    sql.execute(db, statement).await
 }
 
 #[cfg(test)]

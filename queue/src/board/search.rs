@@ -6,13 +6,11 @@
 //! (migration 0006, kept by triggers), and filters on them read that table's indexes. The
 //! enqueue time needs no column: ids are ULIDs made at enqueue, so a time range is an id range.
 
+use super::admin::{JobState, last_error_of};
+use crate::db::{Db, StoreError, now_micros};
+pub(crate) use crate::driver::sql::{Arg, Sql};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Arguments;
-use sqlx::Row;
-
-use super::admin::{JobState, last_error_of};
-use crate::db::{Backend, Db, Pool, StoreError, now_micros};
 
 /// Which jobs a board list or bulk action covers; every field narrows.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -105,98 +103,59 @@ pub async fn list(
             "j.id"
         },
     );
-    let summaries = match db.pool() {
-        Pool::Postgres(p) => {
-            // Not prepared: each search is planned with its own values, so a rare text and
-            // a common one each get the plan that suits them.
-            let rows = sqlx::query_with(sqlx::AssertSqlSafe(statement), sql.pg_args()?)
-                .persistent(false)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    summary_from(
-                        RowParts {
-                            id: row.try_get(0)?,
-                            queue: row.try_get(1)?,
-                            status: row.try_get(2)?,
-                            attempts: row.try_get(3)?,
-                            max_attempts: row.try_get(4)?,
-                            run_at: row.try_get(5)?,
-                            done_at: row.try_get(6)?,
-                            worker: row.try_get(7)?,
-                            last_result: row.try_get(8)?,
-                            kind: row.try_get(9)?,
-                            org_id: row.try_get(10)?,
-                            preview: row.try_get(11)?,
-                        },
-                        now,
-                    )
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?
-        }
-        Pool::Sqlite(p) => {
-            let rows = sqlx::query_with(sqlx::AssertSqlSafe(statement), sql.sqlite_args()?)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    summary_from(
-                        RowParts {
-                            id: row.try_get(0)?,
-                            queue: row.try_get(1)?,
-                            status: row.try_get(2)?,
-                            attempts: row.try_get(3)?,
-                            max_attempts: row.try_get(4)?,
-                            run_at: epoch(row.try_get(5)?),
-                            done_at: row.try_get::<Option<i64>, _>(6)?.map(epoch),
-                            worker: row.try_get(7)?,
-                            last_result: row.try_get(8)?,
-                            kind: row.try_get(9)?,
-                            org_id: row.try_get(10)?,
-                            preview: row.try_get(11)?,
-                        },
-                        now,
-                    )
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?
-        }
-    };
+    let rows: Vec<SummaryRow> = sql.fetch_all(db, statement).await?;
+    let summaries = rows.into_iter().map(|row| summary_from(row, now)).collect();
     Ok(summaries)
 }
 
-struct RowParts {
-    id: String,
-    queue: String,
-    status: String,
-    attempts: i32,
-    max_attempts: i32,
-    run_at: DateTime<Utc>,
-    done_at: Option<DateTime<Utc>>,
-    worker: Option<String>,
-    last_result: Option<String>,
-    kind: Option<String>,
-    org_id: Option<String>,
-    preview: Option<String>,
-}
+/// id, queue, status, attempts, max attempts, run at, done at, worker, last result, kind,
+/// organisation, arguments' preview.
+type SummaryRow = (
+    String,
+    String,
+    String,
+    i32,
+    i32,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
-fn summary_from(r: RowParts, now: DateTime<Utc>) -> Result<JobSummary, sqlx::Error> {
-    let attempts = i64::from(r.attempts);
-    Ok(JobSummary {
-        enqueued_at: enqueued_at(&r.id),
-        state: JobState::from_row(&r.status, attempts, r.run_at, now),
-        id: r.id,
-        queue: r.queue,
-        kind: r.kind.unwrap_or_else(|| "unknown".into()),
-        org_id: r.org_id,
+fn summary_from(row: SummaryRow, now: DateTime<Utc>) -> JobSummary {
+    let (
+        id,
+        queue,
+        status,
         attempts,
-        max_attempts: i64::from(r.max_attempts),
-        run_at: r.run_at,
-        done_at: r.done_at,
-        worker: r.worker,
-        last_error: last_error_of(r.last_result.as_deref()),
-        args_preview: cut_chars(r.preview.as_deref().unwrap_or(""), PREVIEW_CHARS).to_string(),
-    })
+        max_attempts,
+        run_at,
+        done_at,
+        worker,
+        last_result,
+        kind,
+        org_id,
+        preview,
+    ) = row;
+    let attempts = i64::from(attempts);
+    JobSummary {
+        enqueued_at: enqueued_at(&id),
+        state: JobState::from_row(&status, attempts, run_at, now),
+        id,
+        queue,
+        kind: kind.unwrap_or_else(|| "unknown".into()),
+        org_id,
+        attempts,
+        max_attempts: i64::from(max_attempts),
+        run_at,
+        done_at,
+        worker,
+        last_error: last_error_of(last_result.as_deref()),
+        args_preview: cut_chars(preview.as_deref().unwrap_or(""), PREVIEW_CHARS).to_string(),
+    }
 }
 
 /// The enqueue time of a job: its id's ULID time (the Unix epoch for an id that is not one).
@@ -239,10 +198,6 @@ pub(crate) fn contains_pattern(text: &str) -> String {
     pattern
 }
 
-fn epoch(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(secs, 0).unwrap_or_default()
-}
-
 /// True when the filter reads `job_search` (kind, organisation or text).
 pub(crate) fn filter_searches(filter: &JobFilter) -> bool {
     filter.kind.is_some() || filter.org_id.is_some() || filter.text.is_some()
@@ -274,11 +229,7 @@ pub(crate) fn filter_conditions(
     }
     if let Some(text) = &filter.text {
         let pattern = sql.bind(Arg::Text(contains_pattern(text)));
-        conditions.push(match sql.backend {
-            // Backslash is PostgreSQL's default LIKE escape; ILIKE can use the trigram index.
-            Backend::Postgres => format!("s.args ILIKE {pattern}"),
-            Backend::Sqlite => format!("s.args LIKE {pattern} ESCAPE '\\'"),
-        });
+        conditions.push(sql.like("s.args", &pattern));
     }
     if let Some(after) = filter.enqueued_after {
         let id = sql.bind(Arg::Text(first_id_at(after)));
@@ -302,74 +253,7 @@ pub(crate) fn and_all(conditions: &[String]) -> String {
     }
 }
 
-/// A value bound to a statement built at run time.
-#[derive(Debug, Clone)]
-pub(crate) enum Arg {
-    /// Text.
-    Text(String),
-    /// A time compared with apalis's columns: timestamptz, or epoch seconds on SQLite.
-    Time(DateTime<Utc>),
-    /// A list of ids: a text array, or a JSON array read with `json_each` on SQLite.
-    Ids(Vec<String>),
-}
-
-/// A statement built at run time for one backend: its placeholders are numbered as values
-/// are bound, and user input only ever goes in values.
-pub(crate) struct Sql {
-    pub(crate) backend: Backend,
-    args: Vec<Arg>,
-}
-
 impl Sql {
-    /// An empty statement for `backend`.
-    pub(crate) fn new(backend: Backend) -> Self {
-        Self {
-            backend,
-            args: Vec::new(),
-        }
-    }
-
-    /// Binds `arg`; returns its placeholder.
-    pub(crate) fn bind(&mut self, arg: Arg) -> String {
-        self.args.push(arg);
-        format!("${}", self.args.len())
-    }
-
-    /// apalis's jobs table.
-    pub(crate) fn jobs_table(&self) -> &'static str {
-        match self.backend {
-            Backend::Postgres => "apalis.jobs",
-            Backend::Sqlite => "Jobs",
-        }
-    }
-
-    /// `last_result` of the table aliased `alias`, as text.
-    pub(crate) fn last_result_text(&self, alias: &str) -> String {
-        match self.backend {
-            Backend::Postgres => format!("{alias}.last_result::text"),
-            Backend::Sqlite => format!("{alias}.last_result"),
-        }
-    }
-
-    /// `j.id < id` (and `s.id < id` when `job_search` is joined, so its indexes can use it).
-    pub(crate) fn id_below(&mut self, id: &str, searched: bool) -> String {
-        let p = self.bind(Arg::Text(id.to_string()));
-        if searched {
-            format!("j.id < {p} AND s.id < {p}")
-        } else {
-            format!("j.id < {p}")
-        }
-    }
-
-    /// `{column} IN ids`.
-    pub(crate) fn in_ids(&mut self, column: &str, ids: Vec<String>) -> String {
-        let p = self.bind(Arg::Ids(ids));
-        match self.backend {
-            Backend::Postgres => format!("{column} = ANY({p})"),
-            Backend::Sqlite => format!("{column} IN (SELECT value FROM json_each({p}))"),
-        }
-    }
-
     /// The rows (columns prefixed with `prefix`) in any of `states` as of `now`; the same
     /// rules as [`JobState::from_row`].
     pub(crate) fn state_condition(
@@ -408,35 +292,6 @@ impl Sql {
         } else {
             format!("({})", parts.join(" OR "))
         }
-    }
-
-    /// The bound values for PostgreSQL.
-    pub(crate) fn pg_args(&self) -> Result<sqlx::postgres::PgArguments, StoreError> {
-        let mut out = sqlx::postgres::PgArguments::default();
-        for arg in &self.args {
-            match arg {
-                Arg::Text(t) => out.add(t.clone()),
-                Arg::Time(t) => out.add(*t),
-                Arg::Ids(ids) => out.add(ids.clone()),
-            }
-            .map_err(|e| StoreError::Corrupt(format!("cannot bind a value: {e}")))?;
-        }
-        Ok(out)
-    }
-
-    /// The bound values for SQLite.
-    pub(crate) fn sqlite_args(&self) -> Result<sqlx::sqlite::SqliteArguments, StoreError> {
-        let mut out = sqlx::sqlite::SqliteArguments::default();
-        for arg in &self.args {
-            match arg {
-                Arg::Text(t) => out.add(t.clone()),
-                // apalis-sqlite keeps whole seconds.
-                Arg::Time(t) => out.add(t.timestamp()),
-                Arg::Ids(ids) => out.add(serde_json::Value::from(ids.clone()).to_string()),
-            }
-            .map_err(|e| StoreError::Corrupt(format!("cannot bind a value: {e}")))?;
-        }
-        Ok(out)
     }
 }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::admin::JobState;
 use super::search::Sql;
-use crate::db::{Db, Pool, StoreError, now_micros};
+use crate::db::{Db, StoreError, now_micros};
 
 /// Minutes in an overview.
 pub const MINUTES: usize = 60;
@@ -177,17 +177,6 @@ struct QueueAttempts {
     pickup_p95_ms: Option<f64>,
 }
 
-/// One queue's minute: queue, minute index, done, failed, pickups in microseconds.
-type MinuteGroup = (String, i64, i64, i64, Option<Vec<i64>>);
-/// One attempt: queue, outcome, started, finished, due.
-type AttemptRow = (
-    String,
-    String,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-);
-
 /// Attempts finished in `[from, until)`, per queue and minute. Percentiles are computed here
 /// for both backends, interpolated as `percentile_cont` does: SQLite has no percentile
 /// aggregate, and on PostgreSQL one array of pickups per queue and minute costs less than
@@ -197,53 +186,7 @@ async fn attempt_stats(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<HashMap<String, QueueAttempts>, StoreError> {
-    let mut groups: Vec<(String, i64, i64, i64, Vec<i64>)> = Vec::new();
-    match db.pool() {
-        Pool::Postgres(p) => {
-            let rows: Vec<MinuteGroup> = sqlx::query_as(
-                "SELECT queue, floor(date_part('epoch', finished_at - $1) / 60)::int8, \
-                 COUNT(*) FILTER (WHERE outcome = 'done'), COUNT(*) FILTER (WHERE outcome <> 'done'), \
-                 array_agg(round(date_part('epoch', started_at - due_at) * 1000000)::int8) FILTER (WHERE due_at IS NOT NULL) \
-                 FROM job_attempts WHERE finished_at >= $1 AND finished_at < $2 GROUP BY 1, 2",
-            )
-            .bind(from)
-            .bind(until)
-            .fetch_all(p)
-            .await?;
-            groups.extend(
-                rows.into_iter()
-                    .map(|(q, b, d, f, pickups)| (q, b, d, f, pickups.unwrap_or_default())),
-            );
-        }
-        Pool::Sqlite(p) => {
-            let rows: Vec<AttemptRow> = sqlx::query_as(
-                "SELECT queue, outcome, started_at, finished_at, due_at FROM job_attempts \
-                 WHERE finished_at >= $1 AND finished_at < $2",
-            )
-            .bind(from)
-            .bind(until)
-            .fetch_all(p)
-            .await?;
-            let mut by_minute: HashMap<(String, i64), (i64, i64, Vec<i64>)> = HashMap::new();
-            for (queue, outcome, started_at, finished_at, due_at) in rows {
-                let bucket = (finished_at - from).num_seconds().div_euclid(60);
-                let g = by_minute.entry((queue, bucket)).or_default();
-                if outcome == "done" {
-                    g.0 += 1;
-                } else {
-                    g.1 += 1;
-                }
-                if let Some(due) = due_at {
-                    g.2.push((started_at - due).num_microseconds().unwrap_or(i64::MAX));
-                }
-            }
-            groups.extend(
-                by_minute
-                    .into_iter()
-                    .map(|((q, b), (d, f, pickups))| (q, b, d, f, pickups)),
-            );
-        }
-    }
+    let groups = db.driver().attempt_minutes(from, until).await?;
     let as_ms = |micros: &[i64]| -> Vec<f64> {
         micros
             .iter()

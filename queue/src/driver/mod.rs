@@ -7,8 +7,13 @@
 //! `Pending` (due at `run_at`), `Running` (held by a worker, `lock_by`), `Done`, or `Killed`
 //! (dead). A claimed job keeps its attempt count until its outcome is recorded.
 
+#[cfg(test)]
+mod conformance;
 mod postgres;
+pub(crate) mod sql;
 mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,6 +23,7 @@ pub(crate) use sqlite::SqliteDriver;
 
 use crate::db::{StoreError, TxInner};
 use crate::facade::{EnqueueOptions, Enqueued};
+use crate::runtime::wake::WakeHub;
 
 /// The queue's hot-path operations on one backend.
 #[async_trait]
@@ -69,7 +75,22 @@ pub(crate) trait Driver: Send + Sync + std::fmt::Debug {
     /// Puts back the jobs held by `workers` (of replicas that died), counting the abandoned
     /// attempt and keeping `reason` as its result. Returns how many.
     async fn rescue(&self, workers: &[String], reason: &str) -> Result<u64, StoreError>;
+
+    /// Attempts finished in `[from, until)`, per queue and minute from `from`.
+    async fn attempt_minutes(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<MinuteGroup>, StoreError>;
+
+    /// Starts following the jobs other processes insert, waking `hub`'s queues, when the
+    /// backend can tell (a single-process backend has nothing to follow).
+    fn follow_inserts(&self, hub: Arc<WakeHub>);
 }
+
+/// One queue's minute of finished attempts: queue, minute index, done, failed, and each
+/// attempt's pickup latency (start minus due) in microseconds.
+pub(crate) type MinuteGroup = (String, i64, i64, i64, Vec<i64>);
 
 /// A job to insert.
 #[derive(Debug, Clone, Copy)]
@@ -130,4 +151,22 @@ pub(crate) struct Completion {
     pub error: Option<String>,
     /// When the job was due, as its claim read it.
     pub due_at: DateTime<Utc>,
+}
+
+/// Splits a batch of outcomes into rounds (indices into `batch`) in which each job appears
+/// once, keeping their order: a statement answers which jobs it wrote, so two outcomes of one
+/// job (its holder's and a former holder's) must go in separate statements to be told apart.
+/// Almost every batch is one round.
+pub(crate) fn rounds(batch: &[Completion]) -> Vec<Vec<usize>> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (i, c) in batch.iter().enumerate() {
+        match rounds
+            .iter_mut()
+            .find(|round| round.iter().all(|&j| batch[j].job_id != c.job_id))
+        {
+            Some(round) => round.push(i),
+            None => rounds.push(vec![i]),
+        }
+    }
+    rounds
 }

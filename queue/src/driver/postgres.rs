@@ -2,14 +2,18 @@
 //! statement (a data-modifying CTE over `unnest`ed arrays), bulk inserts with `unnest`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use tokio::time::MissedTickBehavior;
 
-use super::{ClaimedJob, Completion, Driver, NewJob};
+use super::{ClaimedJob, Completion, Driver, MinuteGroup, NewJob, rounds};
 use crate::db::{StoreError, TxInner};
 use crate::facade::{EnqueueOptions, Enqueued};
+use crate::runtime::wake::WakeHub;
 
 /// The queue's operations on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -21,6 +25,66 @@ impl PostgresDriver {
     /// The driver of `pool`.
     pub(crate) fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    /// Writes one round of outcomes (each job once) in one statement: each job's new state,
+    /// unless its worker lost it meanwhile, and its attempt's history row. Answers the jobs
+    /// written.
+    async fn complete_round(&self, batch: &[&Completion]) -> Result<HashSet<String>, StoreError> {
+        let column =
+            |f: &dyn Fn(&Completion) -> String| batch.iter().map(|c| f(c)).collect::<Vec<_>>();
+        let ids = column(&|c| c.job_id.clone());
+        let workers = column(&|c| c.worker.clone());
+        let statuses = column(&|c| c.status.to_string());
+        let results = column(&|c| c.result.clone());
+        let queues = column(&|c| c.queue.to_string());
+        let kinds = column(&|c| c.kind.clone());
+        let outcomes = column(&|c| c.outcome.to_string());
+        let attempts: Vec<i32> = batch.iter().map(|c| c.attempt).collect();
+        let run_ats: Vec<Option<DateTime<Utc>>> = batch.iter().map(|c| c.run_at).collect();
+        let started: Vec<DateTime<Utc>> = batch.iter().map(|c| c.started_at).collect();
+        let finished: Vec<DateTime<Utc>> = batch.iter().map(|c| c.finished_at).collect();
+        let errors: Vec<Option<String>> = batch.iter().map(|c| c.error.clone()).collect();
+        let due: Vec<DateTime<Utc>> = batch.iter().map(|c| c.due_at).collect();
+        let written: Vec<String> = sqlx::query_scalar(
+            "WITH input AS ( \
+               SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], \
+                 $6::timestamptz[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], \
+                 $11::text[], $12::text[], $13::timestamptz[]) \
+               AS t(id, worker, attempt, status, result, run_at, queue, kind, started_at, \
+                 finished_at, outcome, error, due_at)), \
+             updated AS ( \
+               UPDATE apalis.jobs j SET status = i.status, attempts = i.attempt, \
+                 last_result = i.result::jsonb, \
+                 done_at = CASE WHEN i.status = 'Pending' THEN j.done_at ELSE now() END, \
+                 run_at = COALESCE(i.run_at, j.run_at), \
+                 lock_by = CASE WHEN i.status = 'Pending' THEN NULL ELSE j.lock_by END, \
+                 lock_at = CASE WHEN i.status = 'Pending' THEN NULL ELSE j.lock_at END \
+               FROM input i WHERE j.id = i.id AND j.lock_by = i.worker RETURNING j.id), \
+             recorded AS ( \
+               INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, \
+                 finished_at, outcome, error, due_at) \
+               SELECT i.id, i.attempt, i.queue, i.kind, i.worker, i.started_at, i.finished_at, \
+                 i.outcome, i.error, i.due_at FROM input i JOIN updated u ON u.id = i.id \
+               ON CONFLICT (job_id, attempt) DO NOTHING) \
+             SELECT id FROM updated",
+        )
+        .bind(&ids)
+        .bind(&workers)
+        .bind(&attempts)
+        .bind(&statuses)
+        .bind(&results)
+        .bind(&run_ats)
+        .bind(&queues)
+        .bind(&kinds)
+        .bind(&started)
+        .bind(&finished)
+        .bind(&outcomes)
+        .bind(&errors)
+        .bind(&due)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(written.into_iter().collect())
     }
 }
 
@@ -128,60 +192,15 @@ impl Driver for PostgresDriver {
     }
 
     async fn complete(&self, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
-        let column = |f: &dyn Fn(&Completion) -> String| batch.iter().map(f).collect::<Vec<_>>();
-        let ids = column(&|c| c.job_id.clone());
-        let workers = column(&|c| c.worker.clone());
-        let statuses = column(&|c| c.status.to_string());
-        let results = column(&|c| c.result.clone());
-        let queues = column(&|c| c.queue.to_string());
-        let kinds = column(&|c| c.kind.clone());
-        let outcomes = column(&|c| c.outcome.to_string());
-        let attempts: Vec<i32> = batch.iter().map(|c| c.attempt).collect();
-        let run_ats: Vec<Option<DateTime<Utc>>> = batch.iter().map(|c| c.run_at).collect();
-        let started: Vec<DateTime<Utc>> = batch.iter().map(|c| c.started_at).collect();
-        let finished: Vec<DateTime<Utc>> = batch.iter().map(|c| c.finished_at).collect();
-        let errors: Vec<Option<String>> = batch.iter().map(|c| c.error.clone()).collect();
-        let due: Vec<DateTime<Utc>> = batch.iter().map(|c| c.due_at).collect();
-        let written: Vec<String> = sqlx::query_scalar(
-            "WITH input AS ( \
-               SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], \
-                 $6::timestamptz[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], \
-                 $11::text[], $12::text[], $13::timestamptz[]) \
-               AS t(id, worker, attempt, status, result, run_at, queue, kind, started_at, \
-                 finished_at, outcome, error, due_at)), \
-             updated AS ( \
-               UPDATE apalis.jobs j SET status = i.status, attempts = i.attempt, \
-                 last_result = i.result::jsonb, \
-                 done_at = CASE WHEN i.status = 'Pending' THEN j.done_at ELSE now() END, \
-                 run_at = COALESCE(i.run_at, j.run_at), \
-                 lock_by = CASE WHEN i.status = 'Pending' THEN NULL ELSE j.lock_by END, \
-                 lock_at = CASE WHEN i.status = 'Pending' THEN NULL ELSE j.lock_at END \
-               FROM input i WHERE j.id = i.id AND j.lock_by = i.worker RETURNING j.id), \
-             recorded AS ( \
-               INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, \
-                 finished_at, outcome, error, due_at) \
-               SELECT i.id, i.attempt, i.queue, i.kind, i.worker, i.started_at, i.finished_at, \
-                 i.outcome, i.error, i.due_at FROM input i JOIN updated u ON u.id = i.id \
-               ON CONFLICT (job_id, attempt) DO NOTHING) \
-             SELECT id FROM updated",
-        )
-        .bind(&ids)
-        .bind(&workers)
-        .bind(&attempts)
-        .bind(&statuses)
-        .bind(&results)
-        .bind(&run_ats)
-        .bind(&queues)
-        .bind(&kinds)
-        .bind(&started)
-        .bind(&finished)
-        .bind(&outcomes)
-        .bind(&errors)
-        .bind(&due)
-        .fetch_all(&self.pool)
-        .await?;
-        let written: HashSet<String> = written.into_iter().collect();
-        Ok(ids.iter().map(|id| written.contains(id)).collect())
+        let mut answers = vec![false; batch.len()];
+        for round in rounds(batch) {
+            let outcomes: Vec<&Completion> = round.iter().map(|&i| &batch[i]).collect();
+            let written = self.complete_round(&outcomes).await?;
+            for i in round {
+                answers[i] = written.contains(&batch[i].job_id);
+            }
+        }
+        Ok(answers)
     }
 
     fn concurrent_completions(&self) -> usize {
@@ -235,5 +254,73 @@ impl Driver for PostgresDriver {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    async fn attempt_minutes(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<MinuteGroup>, StoreError> {
+        // One array of pickups per queue and minute costs less than sorting the hour's rows
+        // for `percentile_cont`, or reading them one by one.
+        let rows: Vec<(String, i64, i64, i64, Option<Vec<i64>>)> = sqlx::query_as(
+            "SELECT queue, floor(date_part('epoch', finished_at - $1) / 60)::int8, \
+             COUNT(*) FILTER (WHERE outcome = 'done'), COUNT(*) FILTER (WHERE outcome <> 'done'), \
+             array_agg(round(date_part('epoch', started_at - due_at) * 1000000)::int8) FILTER (WHERE due_at IS NOT NULL) \
+             FROM job_attempts WHERE finished_at >= $1 AND finished_at < $2 GROUP BY 1, 2",
+        )
+        .bind(from)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(q, minute, done, failed, pickups)| {
+                (q, minute, done, failed, pickups.unwrap_or_default())
+            })
+            .collect())
+    }
+
+    fn follow_inserts(&self, hub: Arc<WakeHub>) {
+        tokio::spawn(listen(self.pool.clone(), hub));
+    }
+}
+
+/// Listens to the insert notifications (`apalis::job::insert`, one per queue and insert
+/// statement, migration 0012) and wakes the matching queues in this
+/// process; reconnects by itself. Runs until the process ends.
+async fn listen(pool: PgPool, hub: Arc<WakeHub>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(2));
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen("apalis::job::insert").await {
+                    tracing::warn!(error = %e, "cannot LISTEN for new jobs; retrying");
+                } else {
+                    loop {
+                        match listener.recv().await {
+                            Ok(n) => {
+                                let payload: Option<serde_json::Value> =
+                                    serde_json::from_str(n.payload()).ok();
+                                if let Some(queue) = payload
+                                    .as_ref()
+                                    .and_then(|v| v.get("job_type"))
+                                    .and_then(|q| q.as_str())
+                                {
+                                    hub.wake(queue);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "job notifications interrupted; reconnecting");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot connect the job listener; retrying"),
+        }
+        interval.tick().await;
     }
 }

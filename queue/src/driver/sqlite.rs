@@ -6,15 +6,17 @@
 //! never runs early), and a job due at once counts as due when it was enqueued, which its id
 //! records to the millisecond.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
-use super::{ClaimedJob, Completion, Driver, NewJob};
+use super::{ClaimedJob, Completion, Driver, MinuteGroup, NewJob, rounds};
 use crate::db::{StoreError, TxInner};
 use crate::facade::{EnqueueOptions, Enqueued};
+use crate::runtime::wake::WakeHub;
 
 /// The queue's operations on SQLite.
 #[derive(Debug, Clone)]
@@ -139,58 +141,17 @@ impl Driver for SqliteDriver {
     }
 
     async fn complete(&self, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
+        let mut answers = vec![false; batch.len()];
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "WITH i(id, worker, status, attempt, result, run_at) AS (",
-        );
-        update.push_values(batch, |mut row, c| {
-            row.push_bind(&c.job_id)
-                .push_bind(&c.worker)
-                .push_bind(c.status)
-                .push_bind(c.attempt)
-                .push_bind(&c.result)
-                .push_bind(c.run_at.map(epoch_seconds_ceil));
-        });
-        update.push(
-            ") UPDATE Jobs SET status = i.status, attempts = i.attempt, last_result = i.result, \
-             done_at = CASE WHEN i.status = 'Pending' THEN Jobs.done_at ELSE strftime('%s', 'now') END, \
-             run_at = COALESCE(i.run_at, Jobs.run_at), \
-             lock_by = CASE WHEN i.status = 'Pending' THEN NULL ELSE Jobs.lock_by END, \
-             lock_at = CASE WHEN i.status = 'Pending' THEN NULL ELSE Jobs.lock_at END \
-             FROM i WHERE Jobs.id = i.id AND Jobs.lock_by = i.worker RETURNING Jobs.id",
-        );
-        let updated: HashSet<String> = update
-            .build_query_scalar::<String>()
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-        let recorded: Vec<&Completion> = batch
-            .iter()
-            .filter(|c| updated.contains(&c.job_id))
-            .collect();
-        if !recorded.is_empty() {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, \
-                 finished_at, outcome, error, due_at) ",
-            );
-            insert.push_values(recorded, |mut row, c| {
-                row.push_bind(&c.job_id)
-                    .push_bind(c.attempt)
-                    .push_bind(c.queue)
-                    .push_bind(&c.kind)
-                    .push_bind(&c.worker)
-                    .push_bind(c.started_at)
-                    .push_bind(c.finished_at)
-                    .push_bind(c.outcome)
-                    .push_bind(&c.error)
-                    .push_bind(c.due_at);
-            });
-            insert.push(" ON CONFLICT (job_id, attempt) DO NOTHING");
-            insert.build().execute(&mut *tx).await?;
+        for round in rounds(batch) {
+            let outcomes: Vec<&Completion> = round.iter().map(|&i| &batch[i]).collect();
+            let written = complete_round(&mut tx, &outcomes).await?;
+            for i in round {
+                answers[i] = written.contains(&batch[i].job_id);
+            }
         }
         tx.commit().await?;
-        Ok(batch.iter().map(|c| updated.contains(&c.job_id)).collect())
+        Ok(answers)
     }
 
     fn concurrent_completions(&self) -> usize {
@@ -257,4 +218,109 @@ impl Driver for SqliteDriver {
         tx.commit().await?;
         Ok(rescued)
     }
+
+    async fn attempt_minutes(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<MinuteGroup>, StoreError> {
+        // No array aggregate here: group the hour's rows in Rust.
+        let rows: Vec<(
+            String,
+            String,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+        )> = sqlx::query_as(
+            "SELECT queue, outcome, started_at, finished_at, due_at FROM job_attempts \
+                 WHERE finished_at >= $1 AND finished_at < $2",
+        )
+        .bind(from)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_minute: HashMap<(String, i64), (i64, i64, Vec<i64>)> = HashMap::new();
+        for (queue, outcome, started_at, finished_at, due_at) in rows {
+            let minute = (finished_at - from).num_seconds().div_euclid(60);
+            let group = by_minute.entry((queue, minute)).or_default();
+            if outcome == "done" {
+                group.0 += 1;
+            } else {
+                group.1 += 1;
+            }
+            if let Some(due) = due_at {
+                group
+                    .2
+                    .push((started_at - due).num_microseconds().unwrap_or(i64::MAX));
+            }
+        }
+        Ok(by_minute
+            .into_iter()
+            .map(|((q, minute), (done, failed, pickups))| (q, minute, done, failed, pickups))
+            .collect())
+    }
+
+    fn follow_inserts(&self, _hub: Arc<WakeHub>) {
+        // One process: its own enqueues wake its workers after commit.
+    }
+}
+
+/// Writes one round of outcomes (each job once) in `tx`: one `UPDATE ... FROM` over their
+/// values, which returns the jobs still held by their workers, then one insert of those
+/// attempts' history rows. Answers the jobs written.
+async fn complete_round(
+    tx: &mut sqlx::SqliteConnection,
+    batch: &[&Completion],
+) -> Result<HashSet<String>, StoreError> {
+    let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "WITH i(id, worker, status, attempt, result, run_at) AS (",
+    );
+    update.push_values(batch.iter(), |mut row, c| {
+        row.push_bind(&c.job_id)
+            .push_bind(&c.worker)
+            .push_bind(c.status)
+            .push_bind(c.attempt)
+            .push_bind(&c.result)
+            .push_bind(c.run_at.map(epoch_seconds_ceil));
+    });
+    update.push(
+        ") UPDATE Jobs SET status = i.status, attempts = i.attempt, last_result = i.result, \
+         done_at = CASE WHEN i.status = 'Pending' THEN Jobs.done_at ELSE strftime('%s', 'now') END, \
+         run_at = COALESCE(i.run_at, Jobs.run_at), \
+         lock_by = CASE WHEN i.status = 'Pending' THEN NULL ELSE Jobs.lock_by END, \
+         lock_at = CASE WHEN i.status = 'Pending' THEN NULL ELSE Jobs.lock_at END \
+         FROM i WHERE Jobs.id = i.id AND Jobs.lock_by = i.worker RETURNING Jobs.id",
+    );
+    let updated: HashSet<String> = update
+        .build_query_scalar::<String>()
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    let recorded: Vec<&Completion> = batch
+        .iter()
+        .copied()
+        .filter(|c| updated.contains(&c.job_id))
+        .collect();
+    if !recorded.is_empty() {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO job_attempts (job_id, attempt, queue, kind, worker, started_at, \
+             finished_at, outcome, error, due_at) ",
+        );
+        insert.push_values(recorded, |mut row, c| {
+            row.push_bind(&c.job_id)
+                .push_bind(c.attempt)
+                .push_bind(c.queue)
+                .push_bind(&c.kind)
+                .push_bind(&c.worker)
+                .push_bind(c.started_at)
+                .push_bind(c.finished_at)
+                .push_bind(c.outcome)
+                .push_bind(&c.error)
+                .push_bind(c.due_at);
+        });
+        insert.push(" ON CONFLICT (job_id, attempt) DO NOTHING");
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(updated)
 }

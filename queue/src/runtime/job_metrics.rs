@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::board::search::{Arg, Sql};
-use crate::db::{Db, Pool, StoreError};
+use crate::db::{Db, StoreError};
+use crate::driver::sql::{Arg, Sql};
 
 /// Histogram: seconds from when a job was due (its `run_at`: the enqueue time unless
 /// scheduled or retried later) to the start of its attempt, by `queue` and `kind`. SQLite
@@ -109,16 +109,5 @@ pub async fn unfinished_counts(
         state = STATE_CASE.replace("{now}", &now_p),
         jobs = sql.jobs_table(),
     );
-    Ok(match db.pool() {
-        Pool::Postgres(p) => {
-            sqlx::query_as_with(sqlx::AssertSqlSafe(statement), sql.pg_args()?)
-                .fetch_all(p)
-                .await?
-        }
-        Pool::Sqlite(p) => {
-            sqlx::query_as_with(sqlx::AssertSqlSafe(statement), sql.sqlite_args()?)
-                .fetch_all(p)
-                .await?
-        }
-    })
+    sql.fetch_all(db, statement).await
 }

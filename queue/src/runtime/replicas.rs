@@ -8,7 +8,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::db::{Db, Pool, StoreError};
+use crate::db::{Db, StoreError};
+use crate::driver::sql::Sql;
 
 /// Days a stopped or dead replica stays listed before the prune job deletes it.
 pub const RETAIN_DAYS: i64 = 7;
@@ -134,18 +135,10 @@ pub async fn list(db: &Db, now: DateTime<Utc>) -> Result<Vec<ReplicaRecord>, Sto
          r.started_at, r.heartbeat_at, r.stopped_at, \
          (SELECT COUNT(*) FROM {jobs} j WHERE j.status IN ('Queued', 'Running') AND j.lock_by LIKE r.name || '-%') \
          FROM worker_replicas r";
-    let rows: Vec<Row> = match db.pool() {
-        Pool::Postgres(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(SELECT.replace("{jobs}", "apalis.jobs")))
-                .fetch_all(p)
-                .await?
-        }
-        Pool::Sqlite(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(SELECT.replace("{jobs}", "Jobs")))
-                .fetch_all(p)
-                .await?
-        }
-    };
+    let sql = Sql::new(db.backend());
+    let rows: Vec<Row> = sql
+        .fetch_all(db, SELECT.replace("{jobs}", sql.jobs_table()))
+        .await?;
     let mut replicas: Vec<ReplicaRecord> = rows
         .into_iter()
         .map(
@@ -220,6 +213,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::db::Pool;
     use crate::test_db::TestDb;
 
     fn at(text: &str) -> DateTime<Utc> {

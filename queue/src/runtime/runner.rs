@@ -253,12 +253,7 @@ impl Runner {
         queues: &[&'static str],
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StoreError> {
-        if let crate::db::Pool::Postgres(pool) = self.db.pool() {
-            tokio::spawn(super::wake::listen_postgres(
-                pool.clone(),
-                self.db.wake_hub().clone(),
-            ));
-        }
+        self.db.driver().follow_inserts(self.db.wake_hub().clone());
         let names: Vec<&'static str> = queues.to_vec();
         // Know the paused queues before the first claim.
         if let Err(e) = super::pauses::refresh(&self.db, &names).await {

@@ -1,7 +1,6 @@
 //! Prompt pickup. An idle queue worker waits on a stream of wake-ups that fires at once when
-//! a job is enqueued in this process (after commit), when PostgreSQL announces due jobs
-//! inserted by another process (`apalis::job::insert`, one notification per queue and insert
-//! statement), and on a fallback poll for jobs that become due later (scheduled runs and
+//! a job is enqueued in this process (after commit), when the driver hears of jobs inserted
+//! by another process (PostgreSQL's insert notifications), and on a fallback poll for jobs that become due later (scheduled runs and
 //! retries).
 //!
 //! The hub also holds each queue's pause flag: while a queue is paused its streams do not
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use tokio::sync::watch;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 /// In-process wake-ups, one counter per queue, and each queue's pause flag.
 #[derive(Debug, Default)]
@@ -204,44 +203,6 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Listens to PostgreSQL's insert notifications and wakes the matching queues in this
-/// process; reconnects by itself. Runs until the process ends.
-pub async fn listen_postgres(pool: sqlx::PgPool, hub: std::sync::Arc<WakeHub>) {
-    let mut interval = tokio::time::interval(Duration::from_secs(2));
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        match sqlx::postgres::PgListener::connect_with(&pool).await {
-            Ok(mut listener) => {
-                if let Err(e) = listener.listen("apalis::job::insert").await {
-                    tracing::warn!(error = %e, "cannot LISTEN for new jobs; retrying");
-                } else {
-                    loop {
-                        match listener.recv().await {
-                            Ok(n) => {
-                                let payload: Option<serde_json::Value> =
-                                    serde_json::from_str(n.payload()).ok();
-                                if let Some(queue) = payload
-                                    .as_ref()
-                                    .and_then(|v| v.get("job_type"))
-                                    .and_then(|q| q.as_str())
-                                {
-                                    hub.wake(queue);
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "job notifications interrupted; reconnecting");
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot connect the job listener; retrying"),
-        }
-        interval.tick().await;
     }
 }
 
