@@ -65,10 +65,8 @@ pub struct CalendarSettings {
     pub refresh_before_secs: u64,
     /// How long a push-notification channel is asked to live, in hours.
     pub channel_ttl_hours: u64,
-    /// Channels expiring within this many hours are renewed by the cron entry.
+    /// Channels expiring within this many hours are renewed by the hourly cron entry.
     pub renew_channels_within_hours: u64,
-    /// When the RenewCalendarChannels cron entry ticks: a cron expression with seconds, in UTC.
-    pub renew_channels_cron: String,
 }
 
 /// `[analysis]`: how call transcripts are analysed.
@@ -474,12 +472,6 @@ impl CalendarSettings {
                 "calendar.renew_channels_within_hours: must be less than calendar.channel_ttl_hours"
                     .into(),
             ));
-        }
-        if let Err(e) = <cron::Schedule as std::str::FromStr>::from_str(&self.renew_channels_cron) {
-            return Err(ConfigError(format!(
-                "calendar.renew_channels_cron: {:?} is not a cron expression with seconds ({e})",
-                self.renew_channels_cron
-            )));
         }
         crate::domain::sealed::Sealer::from_config(&self.encryption_keys, &self.active_key_id)
             .map_err(|e| ConfigError(e.to_string()))?;

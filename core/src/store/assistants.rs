@@ -327,6 +327,29 @@ pub async fn set_calendar(
     Ok(n == 1)
 }
 
+/// Detaches a connection's calendars from every assistant of `org_id`, inside `tx` (the
+/// connection was disconnected); returns how many lost their calendar.
+pub async fn detach_calendar_connection(
+    tx: &mut Tx,
+    org_id: &str,
+    connection_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE assistants SET calendar_connection_id = NULL, calendar_id = NULL, updated_at = $1 \
+             WHERE org_id = $2 AND calendar_connection_id = $3",
+        )
+        .bind(super::now_micros(now))
+        .bind(org_id)
+        .bind(connection_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(n)
+}
+
 /// Moves a live assistant to `deleting` inside `tx`; false when none matched.
 pub async fn mark_deleting(
     tx: &mut Tx,

@@ -4,9 +4,16 @@
 //! the SHA-256 of each channel's token is kept.
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use super::{Db, StoreError};
 use zencall_queue::on_pool;
+
+/// The SHA-256 of a channel's token, hex: what is stored, and what a notification's token is
+/// compared with.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
+}
 
 /// Where a channel stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
