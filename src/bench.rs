@@ -274,6 +274,11 @@ async fn measure(
             zencall_core::rate_limiter::KeyedRateLimiter::from_settings(&settings.redis).await?,
         ),
         analyzer: providers.analyzer,
+        calendar: Arc::new(zencall_providers::SimulatedCalendar::new(
+            &settings.providers.google_calendar,
+            &settings.server.public_url,
+        )),
+        sealer: Arc::new(zencall_core::domain::sealed::Sealer::disabled()),
     };
     let pass = |id: String| {
         let ctx = &ctx;

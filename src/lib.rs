@@ -21,13 +21,17 @@ use zencall_core::jobs::QueueName;
 use zencall_core::store::api_keys::{self, Scope};
 use zencall_core::store::{Db, organisations};
 use zencall_providers::analyzer::LexiconAnalyzer;
+use zencall_providers::calendar_notifier::CalendarNotifier;
 use zencall_providers::llm_analyzer::LlmAnalyzer;
 use zencall_providers::simulated_calls::CallReporter;
 use zencall_providers::simulator::Simulator;
 use zencall_providers::twilio::TwilioClient;
 use zencall_providers::vapi::VapiClient;
 use zencall_providers::webhook_sender::{SenderSettings, WebhookSender};
-use zencall_providers::{Telephony, TranscriptAnalyzer, VoicePlatform};
+use zencall_providers::{
+    CalendarProvider, GoogleCalendarClient, SimulatedCalendar, Telephony, TranscriptAnalyzer,
+    VoicePlatform,
+};
 use zencall_queue::runtime::runner::Runner;
 use zencall_worker::JobContext;
 
@@ -97,6 +101,11 @@ pub struct Providers {
     pub simulator: Option<Simulator>,
     /// Reads call transcripts: the offline analyzer unless `analysis.analyzer = "llm"`.
     pub analyzer: Arc<dyn TranscriptAnalyzer>,
+    /// The calendar provider; `None` builds the one the settings call for at start.
+    pub calendar: Option<Arc<dyn CalendarProvider>>,
+    /// The simulated calendar, when it stands in for Google: its consent page is served and
+    /// its push notifications are delivered to the API of the same process.
+    pub simulated_calendar: Option<SimulatedCalendar>,
 }
 
 impl Providers {
@@ -107,6 +116,8 @@ impl Providers {
             telephony: Arc::new(sim.clone()),
             simulator: Some(sim.clone()),
             analyzer: Arc::new(LexiconAnalyzer),
+            calendar: None,
+            simulated_calendar: None,
         }
     }
 
@@ -117,7 +128,23 @@ impl Providers {
             telephony,
             simulator: None,
             analyzer: Arc::new(LexiconAnalyzer),
+            calendar: None,
+            simulated_calendar: None,
         }
+    }
+
+    /// The same providers with this simulated calendar standing in for Google.
+    pub fn with_simulated_calendar(mut self, calendar: SimulatedCalendar) -> Self {
+        self.calendar = Some(Arc::new(calendar.clone()));
+        self.simulated_calendar = Some(calendar);
+        self
+    }
+
+    /// The same providers with this calendar provider (a real one, or a test's).
+    pub fn with_calendar(mut self, calendar: Arc<dyn CalendarProvider>) -> Self {
+        self.calendar = Some(calendar);
+        self.simulated_calendar = None;
+        self
     }
 
     /// The same providers with another transcript analyzer.
@@ -178,6 +205,89 @@ pub fn providers(settings: &Settings) -> anyhow::Result<Providers> {
             .context("cannot build the Twilio client")?;
         Ok(Providers::real(Arc::new(vapi), Arc::new(twilio)).with_analyzer(analyzer(settings)?))
     }
+}
+
+/// The calendar provider the settings call for: Google Calendar when
+/// `providers.google_calendar.client_id` is set (and `providers.simulate` is not "always"),
+/// otherwise the simulated calendar (refused when `providers.simulate` is "never").
+pub fn calendar_provider(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn CalendarProvider>, Option<SimulatedCalendar>)> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let p = &settings.providers;
+    let configured = !p.google_calendar.client_id.trim().is_empty();
+    let simulate = match p.simulate {
+        SimulateMode::Always => true,
+        SimulateMode::Auto => !configured,
+        SimulateMode::Never => {
+            if !configured {
+                anyhow::bail!(
+                    "providers.google_calendar.client_id is empty and providers.simulate is \"never\""
+                );
+            }
+            false
+        }
+    };
+    if simulate {
+        let calendar = SimulatedCalendar::new(&p.google_calendar, &settings.server.public_url);
+        Ok((Arc::new(calendar.clone()), Some(calendar)))
+    } else {
+        let google = GoogleCalendarClient::new(&p.google_calendar, &settings.server.public_url)
+            .context("cannot build the Google Calendar client (providers.google_calendar)")?;
+        Ok((Arc::new(google), None))
+    }
+}
+
+/// For `zencall up` without `calendar.encryption_keys`: the key in `{data_dir}/calendar.key`,
+/// generated there on first start (and logged, so it is backed up with the database), made
+/// the active key. Configured keys are left alone.
+pub fn local_calendar_key(
+    settings: &mut Settings,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    if !settings.calendar.encryption_keys.is_empty() {
+        return Ok(());
+    }
+    const KEY_ID: &str = "local";
+    let path = data_dir.join("calendar.key");
+    let key = if path.exists() {
+        std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the calendar key {}", path.display()))?
+            .trim()
+            .to_string()
+    } else {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let key = zencall_core::domain::sealed::Sealer::generate_key()
+            .map_err(|e| anyhow::anyhow!("cannot generate a calendar key: {e}"))?;
+        write_private(&path, key.expose_secret())
+            .with_context(|| format!("cannot write the calendar key {}", path.display()))?;
+        tracing::warn!(path = %path.display(), "generated the key that seals calendar tokens; back it up with the database (without it, connected calendars must be connected again)");
+        key.expose_secret().to_string()
+    };
+    settings
+        .calendar
+        .encryption_keys
+        .insert(KEY_ID.to_string(), SecretString::from(key));
+    settings.calendar.active_key_id = KEY_ID.to_string();
+    zencall_core::domain::sealed::Sealer::from_config(
+        &settings.calendar.encryption_keys,
+        &settings.calendar.active_key_id,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Writes `text` to a new file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 /// On an empty database, creates the first organisation and an admin key; returns the key's
@@ -241,6 +351,27 @@ pub async fn start_on_clock(
         sign_simulated_webhooks(&mut settings);
     }
     let settings = Arc::new(settings);
+    let sealer = Arc::new(
+        zencall_core::domain::sealed::Sealer::from_config(
+            &settings.calendar.encryption_keys,
+            &settings.calendar.active_key_id,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    if !sealer.is_enabled() {
+        tracing::info!("no calendar.encryption_keys: calendars cannot be connected");
+    }
+    let (calendar, simulated_calendar) = match providers.as_ref().and_then(|p| {
+        p.calendar
+            .clone()
+            .map(|c| (c, p.simulated_calendar.clone()))
+    }) {
+        Some(chosen) => chosen,
+        None => calendar_provider(&settings)?,
+    };
+    if simulated_calendar.is_some() {
+        tracing::info!("using the simulated calendar");
+    }
     let (stop, _) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
     let mut addr = None;
@@ -285,7 +416,19 @@ pub async fn start_on_clock(
             webhooks: webhooks.clone(),
             simulator: simulator.clone(),
             live: Arc::default(),
+            calendar: calendar.clone(),
+            simulated_calendar: simulated_calendar.clone(),
+            sealer: sealer.clone(),
         };
+        if let Some(sim) = &simulated_calendar {
+            let notifier = CalendarNotifier::new(&format!("http://{local}"))
+                .context("cannot build the simulated calendar's notifier")?;
+            tasks.push(tokio::spawn(deliver_simulated_notifications(
+                sim.clone(),
+                notifier,
+                stop.subscribe(),
+            )));
+        }
         let shutdown = stopped(stop.subscribe());
         tasks.push(tokio::spawn(async move {
             zencall_api::serve(listener, state, shutdown)
@@ -327,6 +470,8 @@ pub async fn start_on_clock(
                     .context("the call pacer needs Redis when redis.url is set")?,
             ),
             analyzer,
+            calendar: calendar.clone(),
+            sealer: sealer.clone(),
         };
         let runner = Runner::new(
             db.clone(),
@@ -361,6 +506,28 @@ pub async fn start_on_clock(
         stop,
         tasks,
     })
+}
+
+/// Delivers the notifications the simulated calendar queues (for writes made through its API
+/// and new channels) to our own webhook endpoint, as Google would, until `stop`.
+async fn deliver_simulated_notifications(
+    calendar: SimulatedCalendar,
+    notifier: CalendarNotifier,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() { return Ok(()) },
+            _ = tick.tick() => {
+                let due = calendar.take_notifications();
+                notifier.deliver_all(&due).await;
+            }
+        }
+    }
 }
 
 /// The simulator signs its webhooks like the providers do, so they are verified like theirs.

@@ -246,13 +246,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(url) => url.clone(),
                 None => format!("sqlite://{}", args.data_dir.join("zencall.db").display()),
             };
-            let settings = load(
+            let mut settings = load(
                 config,
                 &[
                     ("server.port", args.port.into()),
                     ("database.url", url.into()),
                 ],
             )?;
+            zencall::local_calendar_key(&mut settings, &args.data_dir)?;
             let db = connect(&settings).await?;
             db.migrate().await.context("cannot apply migrations")?;
             if let Some(secret) = bootstrap(&db, &SystemClock).await? {

@@ -218,9 +218,12 @@ async fn show(
     tag = "assistants",
     operation_id = "update_assistant",
     summary = "Change an assistant",
-    description = "Changes `system_prompt`, `voice` or `greeting` (at least one); \
+    description = "Changes `system_prompt`, `voice`, `greeting` or `calendar` (at least one); \
         `config_version` goes up at once and `synced_version` catches up when the voice platform \
-        has the change. An assistant being deleted, deleted or failed cannot be changed (409). \
+        has the change. `calendar` must name a writable calendar of an active connection of the \
+        organisation (422 naming the field otherwise); choosing another calendar of the \
+        connection makes it the one synced (a full sync and a watch are queued); `null` \
+        detaches it. An assistant being deleted, deleted or failed cannot be changed (409). \
         Needs the `write` scope.",
     params(("id" = String, Path, description = ASSISTANT_ID)),
     request_body = AssistantPatch,
@@ -242,38 +245,60 @@ async fn change(
 ) -> Result<(StatusCode, axum::Json<AssistantView>), ApiError> {
     caller.require(Scope::Write)?;
     let change = patch.validate().map_err(ApiError::Invalid)?;
+    let org_id = caller.org_id();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let Some(version) =
-        assistants::apply_change(&mut tx, caller.org_id(), &id, &change, state.clock.now()).await?
-    else {
-        tx.rollback().await?;
-        return Err(
-            match assistants::find(&state.db, caller.org_id(), &id).await? {
-                None => ApiError::NotFound(format!("assistant {id}")),
-                Some(a) => ApiError::Conflict(format!(
-                    "an assistant in status {} cannot be changed",
-                    a.status.as_str()
-                )),
-            },
-        );
-    };
-    let job = SyncAssistant {
-        org_id: caller.org_id().to_string(),
-        assistant_id: id.clone(),
-        version,
-    };
-    enqueue_in(
-        &mut tx,
-        &job,
-        EnqueueOptions::unique(format!("sync:{id}:{version}")),
-        state.settings.queue.max_attempts,
-    )
-    .await?;
+    if let Some(choice) = &patch.calendar {
+        let calendar = match choice {
+            None => None,
+            Some(choice) => Some(crate::assistant_calendar::check(&mut tx, org_id, choice).await?),
+        };
+        if !assistants::set_calendar(&mut tx, org_id, &id, calendar.as_ref(), now).await? {
+            tx.rollback().await?;
+            return Err(not_changeable(&state, org_id, &id).await);
+        }
+        if let Some(calendar) = &calendar {
+            crate::assistant_calendar::sync_chosen(&mut tx, org_id, calendar, now).await?;
+        }
+    }
+    let has_config =
+        change.system_prompt.is_some() || change.voice.is_some() || change.greeting.is_some();
+    if has_config {
+        let Some(version) = assistants::apply_change(&mut tx, org_id, &id, &change, now).await?
+        else {
+            tx.rollback().await?;
+            return Err(not_changeable(&state, org_id, &id).await);
+        };
+        let job = SyncAssistant {
+            org_id: org_id.to_string(),
+            assistant_id: id.clone(),
+            version,
+        };
+        enqueue_in(
+            &mut tx,
+            &job,
+            EnqueueOptions::unique(format!("sync:{id}:{version}")),
+            state.settings.queue.max_attempts,
+        )
+        .await?;
+    }
     tx.commit().await?;
-    let a = assistants::find(&state.db, caller.org_id(), &id)
+    let a = assistants::find(&state.db, org_id, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("assistant {id}")))?;
     Ok((StatusCode::ACCEPTED, axum::Json(a.into())))
+}
+
+/// Why assistant `id` could not be changed: it does not exist, or its status forbids it.
+async fn not_changeable(state: &AppState, org_id: &str, id: &str) -> ApiError {
+    match assistants::find(&state.db, org_id, id).await {
+        Ok(None) => ApiError::NotFound(format!("assistant {id}")),
+        Ok(Some(a)) => ApiError::Conflict(format!(
+            "an assistant in status {} cannot be changed",
+            a.status.as_str()
+        )),
+        Err(e) => e.into(),
+    }
 }
 
 /// Deletes an assistant; a job removes it from the providers and releases its number.

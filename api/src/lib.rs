@@ -1,10 +1,12 @@
 //! Zencall HTTP API: a thin axum layer that authenticates, validates, writes and enqueues,
 //! then answers. Every resource has its own `router()`, merged here.
 
+pub mod assistant_calendar;
 pub mod assistant_stats;
 pub mod assistants;
 pub mod auth;
 pub mod board;
+pub mod calendar_connections;
 pub mod calls;
 pub mod campaign_contacts;
 pub mod campaigns;
@@ -17,6 +19,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod security;
+pub mod simulated_calendar;
 pub mod simulator;
 pub mod webhook_endpoints;
 pub mod webhooks;
@@ -50,6 +53,12 @@ pub struct AppState {
     pub simulator: Option<zencall_providers::simulator::Simulator>,
     /// Tells open queue board pages when the queue changed.
     pub live: Arc<board::live::LiveFeed>,
+    /// The calendar provider (Google Calendar or the simulated calendar).
+    pub calendar: Arc<dyn zencall_providers::CalendarProvider>,
+    /// The simulated calendar, when it stands in for Google in this process.
+    pub simulated_calendar: Option<zencall_providers::SimulatedCalendar>,
+    /// Seals and opens the calendar tokens stored.
+    pub sealer: Arc<zencall_core::domain::sealed::Sealer>,
 }
 
 impl axum::extract::FromRef<AppState> for Db {
@@ -63,6 +72,7 @@ pub fn app(state: AppState) -> Router {
     metrics::install();
     let settings = state.settings.clone();
     let timeout = Duration::from_secs(settings.server.request_timeout_secs);
+    let simulating_calendar = state.simulated_calendar.is_some();
     let router = Router::new()
         .merge(health::router())
         .merge(metrics::router())
@@ -77,6 +87,8 @@ pub fn app(state: AppState) -> Router {
         .merge(webhook_endpoints::router())
         .merge(openapi::router())
         .merge(simulator::router())
+        .merge(calendar_connections::router())
+        .merge(simulated_calendar::router(simulating_calendar))
         .merge(board::router())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

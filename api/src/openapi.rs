@@ -159,6 +159,13 @@ async fn openapi_json() -> Result<Response, ApiError> {
         crate::webhooks::stripe,
         crate::webhooks::google_calendar,
         crate::simulator::create,
+        crate::calendar_connections::begin,
+        crate::calendar_connections::callback,
+        crate::calendar_connections::list,
+        crate::calendar_connections::show,
+        crate::calendar_connections::calendars,
+        crate::calendar_connections::disconnect,
+        crate::simulated_calendar::authorize,
     ),
     components(
         schemas(Problem),
@@ -192,6 +199,8 @@ async fn openapi_json() -> Result<Response, ApiError> {
         (name = "provider-webhooks", description = "Called by Vapi, Twilio, Stripe and Google, \
             verified by signature; anything unsigned gets 401"),
         (name = "simulator", description = "Simulated calls, while the providers are simulated"),
+        (name = "calendar", description = "Google Calendar connections: connect an account, \
+            pick the calendar an assistant books into, disconnect"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document"),
     )
@@ -420,6 +429,13 @@ mod tests {
         ("POST", "/webhooks/stripe"),
         ("POST", "/webhooks/google-calendar"),
         ("POST", "/v1/simulator/calls"),
+        ("GET", "/v1/calendar/connections"),
+        ("POST", "/v1/calendar/connections"),
+        ("GET", "/v1/calendar/connections/{id}"),
+        ("DELETE", "/v1/calendar/connections/{id}"),
+        ("GET", "/v1/calendar/connections/{id}/calendars"),
+        ("GET", "/oauth/google/callback"),
+        ("GET", "/simulator/google/authorize"),
     ];
 
     const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -491,6 +507,10 @@ mod tests {
             allow_plain_http: false,
         })
         .unwrap();
+        let calendar = zencall_providers::SimulatedCalendar::new(
+            &settings.providers.google_calendar,
+            &settings.server.public_url,
+        );
         crate::app(AppState {
             db,
             clock: Arc::new(SystemClock),
@@ -499,6 +519,9 @@ mod tests {
             webhooks: Arc::new(webhooks),
             simulator: None,
             live: Arc::default(),
+            calendar: Arc::new(calendar.clone()),
+            simulated_calendar: Some(calendar),
+            sealer: Arc::new(zencall_core::domain::sealed::Sealer::disabled()),
         })
     }
 

@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use zencall_core::jobs::payloads::ProcessInboundEvent;
+use zencall_core::jobs::payloads::{ProcessInboundEvent, SyncCalendar};
+use zencall_core::store::calendar_channels::{self, ChannelStatus};
+use zencall_core::store::calendar_connections::{self, ConnectionStatus};
 use zencall_core::store::webhook_events;
 use zencall_providers::signatures::{self, SignatureError};
 use zencall_queue::{EnqueueOptions, enqueue_in};
@@ -46,8 +48,11 @@ struct Accepted {
     event_id: String,
     event_type: String,
     payload: String,
-    /// Whether a ProcessInboundEvent job follows (Stripe and Google are only stored for now).
+    /// Whether a ProcessInboundEvent job follows (Stripe is only stored for now).
     process: bool,
+    /// The calendar connection (organisation, connection) to sync once stored: a Google
+    /// notification of a change on a known channel.
+    calendar_sync: Option<(String, String)>,
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -148,6 +153,14 @@ async fn accept(state: &AppState, event: Accepted) -> Result<Response, ApiError>
                 )
                 .await?;
             }
+            if let Some((org_id, connection_id)) = &event.calendar_sync
+                && let Some(connection) =
+                    calendar_connections::find_in(&mut tx, org_id, connection_id).await?
+                && connection.status == ConnectionStatus::Active
+            {
+                SyncCalendar::enqueue(&mut tx, org_id, connection_id, connection.sync_generation)
+                    .await?;
+            }
             tx.commit().await?;
             tracing::info!(provider = event.provider, event.id = %id, event.kind = %event.event_type, "webhook accepted");
         }
@@ -223,6 +236,7 @@ async fn vapi(
             event_type,
             payload,
             process: true,
+            calendar_sync: None,
         },
     )
     .await
@@ -305,6 +319,7 @@ async fn twilio_voice_status(
             event_type: format!("call.{status}"),
             payload,
             process: true,
+            calendar_sync: None,
         },
     )
     .await
@@ -369,6 +384,7 @@ async fn stripe(
             event_type,
             payload,
             process: false,
+            calendar_sync: None,
         },
     )
     .await
@@ -381,8 +397,11 @@ async fn stripe(
     tag = "provider-webhooks",
     operation_id = "google_calendar_webhook",
     summary = "Google Calendar push notifications",
-    description = "Verified by `X-Goog-Channel-Token`, the token given when watching the \
-        calendar. Stored once per channel and message number.",
+    description = "Verified by `X-Goog-Channel-Token`: the token of the channel named by \
+        `X-Goog-Channel-ID` (each channel we open has its own), or for a channel we do not know, \
+        the configured `webhooks.google_channel_token`. Stored once per channel and message \
+        number; a change on a live channel (`exists`, `not_exists`) queues a sync of its \
+        connection, at most one pending per connection (`sync` only confirms a new channel).",
     params(
         ("x-goog-channel-token" = Option<String>, Header, description = "The channel's token"),
         ("x-goog-channel-id" = Option<String>, Header, description = "The channel (needed once verified)"),
@@ -403,12 +422,28 @@ async fn google_calendar(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let w = &state.settings.webhooks;
-    let accepted = secrets([&w.google_channel_token, &w.google_previous_channel_token]);
-    if let Err(e) = signatures::google::verify(header(&headers, "x-goog-channel-token"), &accepted)
-    {
+    let token = header(&headers, "x-goog-channel-token");
+    // A channel we opened is verified with its own token (its hash is stored); a stopped one
+    // is refused; any other falls back to the configured tokens.
+    let channel = match header(&headers, "x-goog-channel-id") {
+        Some(id) => calendar_channels::find(&state.db, id).await?,
+        None => None,
+    };
+    let verified = match &channel {
+        Some(c) if c.status == ChannelStatus::Stopped => Err(signatures::SignatureError::Mismatch),
+        Some(c) => signatures::google::verify(
+            token.map(calendar_channels::token_hash).as_deref(),
+            &[c.token_hash.as_bytes()],
+        ),
+        None => signatures::google::verify(
+            token,
+            &secrets([&w.google_channel_token, &w.google_previous_channel_token]),
+        ),
+    };
+    if let Err(e) = verified {
         return Ok(refuse(&state, "google", e, &source.0).await);
     }
-    let channel = header(&headers, "x-goog-channel-id")
+    let channel_id = header(&headers, "x-goog-channel-id")
         .ok_or_else(|| ApiError::BadRequest("X-Goog-Channel-ID: missing".into()))?;
     let number = header(&headers, "x-goog-message-number")
         .ok_or_else(|| ApiError::BadRequest("X-Goog-Message-Number: missing".into()))?;
@@ -416,21 +451,25 @@ async fn google_calendar(
         .unwrap_or("unknown")
         .to_string();
     let payload = serde_json::json!({
-        "channel_id": channel,
+        "channel_id": channel_id,
         "message_number": number,
         "resource_state": state_name,
         "resource_id": header(&headers, "x-goog-resource-id"),
         "channel_expiration": header(&headers, "x-goog-channel-expiration"),
     })
     .to_string();
+    let calendar_sync = channel
+        .filter(|c| state_name != "sync" && c.status != ChannelStatus::Stopped)
+        .map(|c| (c.org_id, c.connection_id));
     accept(
         &state,
         Accepted {
             provider: "google",
-            event_id: format!("{channel}:{number}"),
+            event_id: format!("{channel_id}:{number}"),
             event_type: state_name,
             payload,
             process: false,
+            calendar_sync,
         },
     )
     .await

@@ -41,6 +41,32 @@ pub struct Settings {
     pub board: BoardSettings,
     /// Transcript analysis.
     pub analysis: AnalysisSettings,
+    /// Calendar sync.
+    pub calendar: CalendarSettings,
+}
+
+/// `[calendar]`: calendar connections and their sync.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSettings {
+    /// Keys that seal OAuth tokens at rest: key id → base64 of 32 random bytes.
+    pub encryption_keys: std::collections::HashMap<String, SecretString>,
+    /// The key new secrets are sealed with; empty with no keys: calendars cannot be connected.
+    pub active_key_id: String,
+    /// How long a begun connection waits for the owner's consent, in seconds.
+    pub authorization_ttl_secs: u64,
+    /// A full sync reads events ending after now minus this many days.
+    pub sync_past_days: u32,
+    /// A full sync reads events starting before now plus this many days.
+    pub sync_future_days: u32,
+    /// Events per page read from the calendar (1 to 2500).
+    pub page_size: u32,
+    /// An access token expiring within this many seconds is refreshed before use.
+    pub refresh_before_secs: u64,
+    /// How long a push-notification channel is asked to live, in hours.
+    pub channel_ttl_hours: u64,
+    /// Channels expiring within this many hours are renewed by the hourly cron entry.
+    pub renew_channels_within_hours: u64,
 }
 
 /// `[analysis]`: how call transcripts are analysed.
@@ -412,6 +438,47 @@ pub enum LogFormat {
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
 
+impl CalendarSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                "calendar.authorization_ttl_secs",
+                self.authorization_ttl_secs,
+            ),
+            ("calendar.sync_past_days", u64::from(self.sync_past_days)),
+            (
+                "calendar.sync_future_days",
+                u64::from(self.sync_future_days),
+            ),
+            ("calendar.page_size", u64::from(self.page_size)),
+            ("calendar.channel_ttl_hours", self.channel_ttl_hours),
+            (
+                "calendar.renew_channels_within_hours",
+                self.renew_channels_within_hours,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError(format!("{key}: must be greater than 0")));
+            }
+        }
+        if self.page_size > 2500 {
+            return Err(ConfigError(
+                "calendar.page_size: must be at most 2500".into(),
+            ));
+        }
+        if self.renew_channels_within_hours >= self.channel_ttl_hours {
+            return Err(ConfigError(
+                "calendar.renew_channels_within_hours: must be less than calendar.channel_ttl_hours"
+                    .into(),
+            ));
+        }
+        crate::domain::sealed::Sealer::from_config(&self.encryption_keys, &self.active_key_id)
+            .map_err(|e| ConfigError(e.to_string()))?;
+        Ok(())
+    }
+}
+
 impl Settings {
     /// Loads the defaults, then `file` if given, then the environment, then `overrides`
     /// (dotted keys such as `server.port`, as set by command-line flags).
@@ -562,6 +629,7 @@ impl Settings {
                 return Err(ConfigError(format!("{key}: must be greater than 0")));
             }
         }
+        self.calendar.validate()?;
         if let Err(e) =
             <cron::Schedule as std::str::FromStr>::from_str(&self.scheduler.rescue_stuck_jobs_cron)
         {

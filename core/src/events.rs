@@ -25,16 +25,19 @@ pub enum EventType {
     CallEnded,
     /// A call's transcript was analysed (again, after a re-analysis).
     CallAnalyzed,
+    /// A calendar connection lost its grant: the account must be connected again.
+    CalendarDisconnected,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 6] = [
         EventType::AssistantProvisioned,
         EventType::AssistantFailed,
         EventType::CallStarted,
         EventType::CallEnded,
         EventType::CallAnalyzed,
+        EventType::CalendarDisconnected,
     ];
 
     /// The name customers see (`call.ended`).
@@ -45,6 +48,7 @@ impl EventType {
             Self::CallStarted => "call.started",
             Self::CallEnded => "call.ended",
             Self::CallAnalyzed => "call.analyzed",
+            Self::CalendarDisconnected => "calendar.disconnected",
         }
     }
 

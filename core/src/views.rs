@@ -47,6 +47,9 @@ pub struct AssistantView {
     pub config_version: i64,
     /// Latest version live at the voice platform.
     pub synced_version: i64,
+    /// The calendar it books into; null when none is attached.
+    #[schema(required = true)]
+    pub calendar: Option<crate::store::assistants::AssistantCalendar>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -76,6 +79,7 @@ impl From<Assistant> for AssistantView {
             system_prompt: a.system_prompt,
             config_version: a.config_version,
             synced_version: a.synced_version,
+            calendar: a.calendar,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }

@@ -4,6 +4,8 @@
 
 pub mod analyzer;
 pub mod calendar;
+pub mod calendar_notifier;
+pub mod calendar_session;
 pub mod error;
 pub mod google_calendar;
 mod http;

@@ -10,6 +10,7 @@ mod assistants;
 mod auth;
 mod board;
 mod board_browser;
+mod calendar;
 mod call_analysis;
 mod campaign_simulation;
 mod campaigns;

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use zencall_core::clock::Clock;
 use zencall_core::config::Settings;
+use zencall_core::domain::sealed::Sealer;
 use zencall_core::events::{self, EventType};
 use zencall_core::rate_limiter::KeyedRateLimiter;
 use zencall_core::store::{Db, StoreError};
+use zencall_providers::calendar_session::CalendarSession;
 use zencall_providers::webhook_sender::WebhookSender;
-use zencall_providers::{Telephony, TranscriptAnalyzer, VoicePlatform};
+use zencall_providers::{CalendarProvider, Telephony, TranscriptAnalyzer, VoicePlatform};
 
 /// Shared by all handlers of a worker process; cheap to clone.
 #[derive(Clone)]
@@ -30,9 +32,27 @@ pub struct JobContext {
     pub pacer: Arc<KeyedRateLimiter>,
     /// Reads call transcripts (the offline analyzer, or a language model).
     pub analyzer: Arc<dyn TranscriptAnalyzer>,
+    /// The calendar provider (Google Calendar or the simulator).
+    pub calendar: Arc<dyn CalendarProvider>,
+    /// Seals and opens the calendar tokens stored.
+    pub sealer: Arc<Sealer>,
 }
 
 impl JobContext {
+    /// Access to Google for calendar connections, with the configured refresh margin.
+    pub fn calendar_session(&self) -> CalendarSession<'_> {
+        CalendarSession {
+            db: &self.db,
+            provider: self.calendar.as_ref(),
+            sealer: self.sealer.as_ref(),
+            clock: self.clock.as_ref(),
+            refresh_before: std::time::Duration::from_secs(
+                self.settings.calendar.refresh_before_secs,
+            ),
+            event_max_attempts: self.settings.webhooks.outbound.max_attempts,
+        }
+    }
+
     /// Emits one of our events about `subject` (once per type and subject, however often this
     /// is called) to every endpoint of `org_id` that wants it.
     pub async fn emit<T: Serialize>(

@@ -167,6 +167,30 @@ pub struct AssistantPatch {
     /// New first sentence: 1 to 500 characters, not blank.
     #[schema(min_length = 1, max_length = 500)]
     pub greeting: Option<String>,
+    /// The calendar the assistant books into: a writable calendar of one of the
+    /// organisation's active calendar connections; `null` detaches it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<CalendarChoice>, required = false)]
+    pub calendar: Option<Option<CalendarChoice>>,
+}
+
+/// The calendar an assistant books into, as `PATCH /v1/assistants/{id}` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarChoice {
+    /// The connection, `ccon_...`.
+    pub connection_id: String,
+    /// The calendar's id at Google (see `GET /v1/calendar/connections/{id}/calendars`).
+    pub calendar_id: String,
+}
+
+/// A field given, even as `null`, is `Some`; a missing one stays `None` (`#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 const MAX_NAME: usize = 120;
@@ -384,10 +408,27 @@ impl AssistantPatch {
             .greeting
             .as_ref()
             .and_then(|g| required_text(&mut errors, "greeting", Some(g), MAX_TEXT));
-        if errors.is_empty() && system_prompt.is_none() && voice.is_none() && greeting.is_none() {
+        if let Some(Some(choice)) = &self.calendar {
+            for (field, value) in [
+                ("calendar.connection_id", &choice.connection_id),
+                ("calendar.calendar_id", &choice.calendar_id),
+            ] {
+                if value.trim().is_empty() {
+                    errors.push(FieldError::new(field, "is required"));
+                } else if value.len() > 1024 {
+                    errors.push(FieldError::new(field, "must be at most 1024 characters"));
+                }
+            }
+        }
+        if errors.is_empty()
+            && system_prompt.is_none()
+            && voice.is_none()
+            && greeting.is_none()
+            && self.calendar.is_none()
+        {
             errors.push(FieldError::new(
                 "body",
-                "give at least one of system_prompt, voice, greeting",
+                "give at least one of system_prompt, voice, greeting, calendar",
             ));
         }
         if errors.is_empty() {

@@ -10,4 +10,5 @@ pub mod holidays;
 pub mod ids;
 pub mod phone;
 pub mod public_address;
+pub mod sealed;
 pub mod sector;

@@ -4,7 +4,7 @@
 
 use zencall_queue::runtime::cron::CronEntry;
 
-use super::payloads::{PlanCampaigns, PruneJobs, RescueStuckJobs};
+use super::payloads::{PlanCampaigns, PruneJobs, RenewCalendarChannels, RescueStuckJobs};
 use crate::config::{SchedulerSettings, Settings};
 
 /// The platform's cron table, with the built-in configuration.
@@ -24,6 +24,12 @@ pub fn cron_table_for(settings: &SchedulerSettings) -> Vec<CronEntry> {
             "rescue-stuck-jobs",
             &settings.rescue_stuck_jobs_cron,
             &RescueStuckJobs {},
+        ),
+        // Hourly: channels are renewed a day (`calendar.renew_channels_within_hours`) ahead.
+        CronEntry::new(
+            "renew-calendar-channels",
+            "0 41 * * * *",
+            &RenewCalendarChannels {},
         ),
     ];
     entries

@@ -201,3 +201,92 @@ impl Job for RescueStuckJobs {
     const QUEUE: &'static str = QueueName::Maintenance.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(3);
 }
+
+/// Read the changes of a calendar connection's calendar: in full (a window of days) until a
+/// sync token is kept, incrementally afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCalendar {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The connection (`ccon_...`).
+    pub connection_id: String,
+    /// The connection's sync generation when the sync was asked for (see [`SyncCalendar::enqueue`]).
+    pub generation: i64,
+}
+
+impl Job for SyncCalendar {
+    const KIND: &'static str = "SyncCalendar";
+    const QUEUE: &'static str = QueueName::Calendar.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(10);
+}
+
+impl SyncCalendar {
+    /// Queues a sync of the connection inside `tx`, given its current sync generation. The
+    /// unique key holds the generation, and a sync bumps the generation before it reads
+    /// anything: while a sync is pending, more requests are duplicates (a burst of
+    /// notifications costs one run); once it has started, the next request queues a new one,
+    /// so a change made during a run is read by the next.
+    pub async fn enqueue(
+        tx: &mut crate::store::Tx,
+        org_id: &str,
+        connection_id: &str,
+        generation: i64,
+    ) -> Result<zencall_queue::Enqueued, crate::store::StoreError> {
+        let job = SyncCalendar {
+            org_id: org_id.to_string(),
+            connection_id: connection_id.to_string(),
+            generation,
+        };
+        let options = zencall_queue::EnqueueOptions::unique(format!(
+            "calendar-sync:{connection_id}:{generation}"
+        ));
+        zencall_queue::enqueue_in(tx, &job, options, 10).await
+    }
+}
+
+/// Open a push-notification channel on a connection's calendar; the channel it replaces is
+/// stopped afterwards by [`RenewCalendarChannels`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchCalendar {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The connection (`ccon_...`).
+    pub connection_id: String,
+}
+
+impl Job for WatchCalendar {
+    const KIND: &'static str = "WatchCalendar";
+    const QUEUE: &'static str = QueueName::Calendar.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(10);
+}
+
+impl WatchCalendar {
+    /// Queues a watch of the connection inside `tx`, once per `reason` (the connection and its
+    /// calendar, or the channel being renewed).
+    pub async fn enqueue(
+        tx: &mut crate::store::Tx,
+        org_id: &str,
+        connection_id: &str,
+        reason: &str,
+    ) -> Result<zencall_queue::Enqueued, crate::store::StoreError> {
+        let job = WatchCalendar {
+            org_id: org_id.to_string(),
+            connection_id: connection_id.to_string(),
+        };
+        let options = zencall_queue::EnqueueOptions::unique(format!(
+            "calendar-watch:{connection_id}:{reason}"
+        ));
+        zencall_queue::enqueue_in(tx, &job, options, 10).await
+    }
+}
+
+/// Renew the channels that expire soon, stop the replaced ones, forget expired OAuth states
+/// (the scheduler's tick).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewCalendarChannels {}
+
+impl Job for RenewCalendarChannels {
+    const KIND: &'static str = "RenewCalendarChannels";
+    const QUEUE: &'static str = QueueName::Calendar.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(3);
+}

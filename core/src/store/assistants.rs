@@ -51,10 +51,21 @@ pub struct Assistant {
     pub twilio_number_sid: Option<String>,
     /// Id of the number at the voice platform.
     pub vapi_phone_number_id: Option<String>,
+    /// The calendar it books into, when one is attached.
+    pub calendar: Option<AssistantCalendar>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+}
+
+/// The calendar an assistant books into: a calendar of one of its organisation's connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AssistantCalendar {
+    /// The connection (`ccon_...`).
+    pub connection_id: String,
+    /// The calendar's id at Google.
+    pub calendar_id: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -78,13 +89,15 @@ struct AssistantRow {
     vapi_assistant_id: Option<String>,
     twilio_number_sid: Option<String>,
     vapi_phone_number_id: Option<String>,
+    calendar_connection_id: Option<String>,
+    calendar_id: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, org_id, name, sector, language, business, phone_country, area_code, voice, greeting, \
     system_prompt, config_version, synced_version, status, failure_reason, phone_number, vapi_assistant_id, \
-    twilio_number_sid, vapi_phone_number_id, created_at, updated_at";
+    twilio_number_sid, vapi_phone_number_id, calendar_connection_id, calendar_id, created_at, updated_at";
 
 impl TryFrom<AssistantRow> for Assistant {
     type Error = StoreError;
@@ -114,6 +127,13 @@ impl TryFrom<AssistantRow> for Assistant {
             vapi_assistant_id: r.vapi_assistant_id,
             twilio_number_sid: r.twilio_number_sid,
             vapi_phone_number_id: r.vapi_phone_number_id,
+            calendar: match (r.calendar_connection_id, r.calendar_id) {
+                (Some(connection_id), Some(calendar_id)) => Some(AssistantCalendar {
+                    connection_id,
+                    calendar_id,
+                }),
+                _ => None,
+            },
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -155,6 +175,7 @@ pub async fn insert(
         vapi_assistant_id: None,
         twilio_number_sid: None,
         vapi_phone_number_id: None,
+        calendar: None,
         created_at: now,
         updated_at: now,
     };
@@ -278,6 +299,55 @@ pub async fn apply_change(
     .await
     })?;
     Ok(version)
+}
+
+/// Attaches a calendar to a live assistant (or detaches it with `None`) inside `tx`; false
+/// when no live assistant matched. The caller has checked the calendar against its connection.
+pub async fn set_calendar(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    calendar: Option<&AssistantCalendar>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE assistants SET calendar_connection_id = $1, calendar_id = $2, updated_at = $3 \
+             WHERE org_id = $4 AND id = $5 AND status IN ('provisioning', 'active')",
+        )
+        .bind(calendar.map(|c| c.connection_id.as_str()))
+        .bind(calendar.map(|c| c.calendar_id.as_str()))
+        .bind(super::now_micros(now))
+        .bind(org_id)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(n == 1)
+}
+
+/// Detaches a connection's calendars from every assistant of `org_id`, inside `tx` (the
+/// connection was disconnected); returns how many lost their calendar.
+pub async fn detach_calendar_connection(
+    tx: &mut Tx,
+    org_id: &str,
+    connection_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE assistants SET calendar_connection_id = NULL, calendar_id = NULL, updated_at = $1 \
+             WHERE org_id = $2 AND calendar_connection_id = $3",
+        )
+        .bind(super::now_micros(now))
+        .bind(org_id)
+        .bind(connection_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(n)
 }
 
 /// Moves a live assistant to `deleting` inside `tx`; false when none matched.

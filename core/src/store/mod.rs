@@ -7,6 +7,12 @@
 pub mod api_keys;
 pub mod assistants;
 pub mod board_sessions;
+pub mod calendar_channels;
+#[cfg(test)]
+mod calendar_conformance_tests;
+pub mod calendar_connections;
+pub mod calendar_events;
+pub mod calendar_oauth_states;
 pub mod call_analyses;
 pub mod call_attempts;
 pub mod calls;

@@ -10,13 +10,17 @@ pub mod plan_campaigns;
 pub mod process_inbound_event;
 pub mod provision_assistant;
 pub mod prune_jobs;
+pub mod renew_calendar_channels;
 pub mod rescue_stuck_jobs;
 pub mod sync_assistant;
+pub mod sync_calendar;
+pub mod watch_calendar;
 
 use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::{
     AnalyzeTranscript, DeleteAssistant, DeliverWebhook, DialContact, PlanCampaign, PlanCampaigns,
-    ProcessInboundEvent, ProvisionAssistant, PruneJobs, RescueStuckJobs, SyncAssistant,
+    ProcessInboundEvent, ProvisionAssistant, PruneJobs, RenewCalendarChannels, RescueStuckJobs,
+    SyncAssistant, SyncCalendar, WatchCalendar,
 };
 use zencall_core::store::assistants::Assistant;
 use zencall_providers::voice::AssistantSpec;
@@ -53,6 +57,9 @@ pub fn registry(ctx: JobContext) -> Registry {
         PruneJobs => prune_jobs,
         RescueStuckJobs => rescue_stuck_jobs,
         AnalyzeTranscript => analyze_transcript,
+        SyncCalendar => sync_calendar,
+        WatchCalendar => watch_calendar,
+        RenewCalendarChannels => renew_calendar_channels,
         Noop => noop,
     );
     r

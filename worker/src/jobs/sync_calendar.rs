@@ -1,0 +1,191 @@
+//! SyncCalendar: read what changed in a connection's calendar. Without a sync token, a full
+//! sync pages `events.list` over a window of days (`calendar.sync_past_days` and
+//! `sync_future_days`) and replaces the stored events; with one, an incremental sync applies
+//! the changes (cancelled events removed). The events and the next sync token are written in
+//! one transaction, and only if no other run moved the token meanwhile, so a re-run or an
+//! overlapping run never loses a change. An expired sync token (410) wipes the connection's
+//! events and syncs in full. Quota answers are transient with Google's `Retry-After`; a lost
+//! grant marks the connection `needs_reconnect` and is not retried.
+
+use chrono::Duration;
+use zencall_core::jobs::payloads::SyncCalendar;
+use zencall_core::store::calendar_connections::{self, Connection, ConnectionStatus};
+use zencall_core::store::calendar_events::{self, EventSpan, SyncedEvent};
+use zencall_providers::ProviderError;
+use zencall_providers::calendar::{CalendarEvent, EventQuery, EventStatus, EventTime};
+use zencall_providers::calendar_session::SessionError;
+use zencall_queue::{JobError, JobRun};
+
+use crate::JobContext;
+
+/// What one sync read: the events to store or remove, and the next sync token.
+struct Changes {
+    events: Vec<CalendarEvent>,
+    next_sync_token: String,
+    full: bool,
+}
+
+/// Runs one attempt.
+pub async fn run(ctx: &JobContext, job: SyncCalendar, _run: JobRun) -> Result<(), JobError> {
+    let Some(connection) =
+        calendar_connections::find(&ctx.db, &job.org_id, &job.connection_id).await?
+    else {
+        return Err(JobError::permanent(format!(
+            "calendar connection {} does not exist",
+            job.connection_id
+        )));
+    };
+    if connection.status != ConnectionStatus::Active {
+        tracing::info!(connection.id = %connection.id, status = connection.status.as_str(), "calendar sync skipped: the connection is not active");
+        return Ok(());
+    }
+    // Before reading anything: a sync asked for from now on is a new job, so a change made
+    // while this run reads is read by the next one.
+    calendar_connections::begin_sync(&ctx.db, &job.org_id, &job.connection_id).await?;
+
+    let changes = match read_changes(ctx, &connection, connection.sync_token.clone()).await {
+        Err(SessionError::Provider(ProviderError::SyncTokenExpired { .. })) => {
+            tracing::info!(connection.id = %connection.id, "sync token expired; syncing in full");
+            let mut tx = ctx.db.begin().await?;
+            calendar_connections::restart_sync(&mut tx, &connection.org_id, &connection.id).await?;
+            tx.commit().await?;
+            let restarted = Connection {
+                sync_token: None,
+                ..connection.clone()
+            };
+            return store(ctx, &restarted, read_changes(ctx, &restarted, None).await?).await;
+        }
+        other => other?,
+    };
+    store(ctx, &connection, changes).await
+}
+
+/// Reads every page of a full sync (no token) or of the changes since `sync_token`.
+async fn read_changes(
+    ctx: &JobContext,
+    connection: &Connection,
+    sync_token: Option<String>,
+) -> Result<Changes, SessionError> {
+    let settings = &ctx.settings.calendar;
+    let now = ctx.clock.now();
+    let session = ctx.calendar_session();
+    let full = sync_token.is_none();
+    let mut events = Vec::new();
+    let mut page_token: Option<String> = None;
+    loop {
+        let query = match &sync_token {
+            Some(token) => EventQuery::Incremental {
+                sync_token: token.clone(),
+                page_size: settings.page_size,
+                page_token: page_token.clone(),
+            },
+            None => EventQuery::Full {
+                time_min: now - Duration::days(i64::from(settings.sync_past_days)),
+                time_max: now + Duration::days(i64::from(settings.sync_future_days)),
+                page_size: settings.page_size,
+                page_token: page_token.clone(),
+            },
+        };
+        let calendar_id = connection.calendar_id.as_str();
+        let provider = ctx.calendar.as_ref();
+        let page = session
+            .call(connection, |token| {
+                let query = query.clone();
+                async move { provider.list_events(&token, calendar_id, &query).await }
+            })
+            .await?;
+        events.extend(page.events);
+        match (page.next_page_token, page.next_sync_token) {
+            (Some(next), _) => page_token = Some(next),
+            (None, Some(next_sync_token)) => {
+                return Ok(Changes {
+                    events,
+                    next_sync_token,
+                    full,
+                });
+            }
+            (None, None) => {
+                return Err(SessionError::Provider(ProviderError::Permanent {
+                    provider: "google-calendar",
+                    message: "the last page of events carried no sync token".into(),
+                }));
+            }
+        }
+    }
+}
+
+/// The stored form of an event still happening; `None` for one without a usable span.
+fn synced(event: &CalendarEvent) -> Option<SyncedEvent> {
+    let span = match (event.start?, event.end?) {
+        (EventTime::At(start), EventTime::At(end)) if end > start => {
+            EventSpan::Timed { start, end }
+        }
+        (EventTime::AllDay(start), EventTime::AllDay(end)) if end > start => {
+            EventSpan::AllDay { start, end }
+        }
+        _ => return None,
+    };
+    Some(SyncedEvent {
+        event_id: event.id.clone(),
+        status: event.status.as_str().to_string(),
+        span,
+        summary: event.summary.clone(),
+        transparency: event.transparency.as_str().to_string(),
+        updated: event.updated,
+    })
+}
+
+/// Writes what a sync read, and its next sync token, in one transaction.
+async fn store(
+    ctx: &JobContext,
+    connection: &Connection,
+    changes: Changes,
+) -> Result<(), JobError> {
+    let now = ctx.clock.now();
+    let (org_id, id) = (connection.org_id.as_str(), connection.id.as_str());
+    let mut tx = ctx.db.begin().await?;
+    if changes.full {
+        // A full sync lists everything that exists: what it does not list is gone.
+        calendar_events::delete_all(&mut tx, org_id, id).await?;
+    }
+    let (mut stored, mut removed, mut skipped) = (0u32, 0u32, 0u32);
+    for event in &changes.events {
+        if event.status == EventStatus::Cancelled {
+            if calendar_events::delete(&mut tx, org_id, id, &event.id).await? {
+                removed += 1;
+            }
+            continue;
+        }
+        match synced(event) {
+            Some(e) => {
+                calendar_events::upsert(&mut tx, org_id, id, &e, now).await?;
+                stored += 1;
+            }
+            None => {
+                // Google never sends these for live events; storing one would break availability.
+                calendar_events::delete(&mut tx, org_id, id, &event.id).await?;
+                skipped += 1;
+            }
+        }
+    }
+    let recorded = calendar_connections::finish_sync(
+        &mut tx,
+        org_id,
+        id,
+        &connection.calendar_id,
+        connection.sync_token.as_deref(),
+        &changes.next_sync_token,
+        now,
+    )
+    .await?;
+    if !recorded {
+        // Another run moved the token, the calendar changed, or the connection stopped: what
+        // this run read may be older than what is stored.
+        tx.rollback().await?;
+        tracing::info!(connection.id = %id, "calendar sync superseded; nothing written");
+        return Ok(());
+    }
+    tx.commit().await?;
+    tracing::info!(connection.id = %id, org_id, full = changes.full, stored, removed, skipped, "calendar synced");
+    Ok(())
+}
