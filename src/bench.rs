@@ -274,6 +274,13 @@ async fn measure(
             zencall_core::rate_limiter::KeyedRateLimiter::from_settings(&settings.redis).await?,
         ),
         analyzer: providers.analyzer,
+        payments: Arc::new(zencall_providers::SimulatedPayments::new(
+            zencall_providers::simulated_payments::SimulatedPaymentsSettings::for_plans(
+                &settings.billing,
+                &settings.server.public_url,
+                secrecy::SecretString::from("whsec_bench"),
+            ),
+        )?),
     };
     let pass = |id: String| {
         let ctx = &ctx;

@@ -23,11 +23,15 @@ use zencall_core::store::{Db, organisations};
 use zencall_providers::analyzer::LexiconAnalyzer;
 use zencall_providers::llm_analyzer::LlmAnalyzer;
 use zencall_providers::simulated_calls::CallReporter;
+use zencall_providers::simulated_payments::SimulatedPaymentsSettings;
 use zencall_providers::simulator::Simulator;
+use zencall_providers::stripe_event_poster::StripeEventPoster;
 use zencall_providers::twilio::TwilioClient;
 use zencall_providers::vapi::VapiClient;
 use zencall_providers::webhook_sender::{SenderSettings, WebhookSender};
-use zencall_providers::{Telephony, TranscriptAnalyzer, VoicePlatform};
+use zencall_providers::{
+    Payments, SimulatedPayments, StripePayments, Telephony, TranscriptAnalyzer, VoicePlatform,
+};
 use zencall_queue::runtime::runner::Runner;
 use zencall_worker::JobContext;
 
@@ -240,7 +244,12 @@ pub async fn start_on_clock(
     if simulator.is_some() {
         sign_simulated_webhooks(&mut settings);
     }
+    let simulated_payments = simulating_payments(&settings);
+    if simulated_payments {
+        sign_simulated_stripe_events(&mut settings);
+    }
     let settings = Arc::new(settings);
+    let (payments, simulated_payments) = payments(&settings, simulated_payments, clock.clone())?;
     let (stop, _) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
     let mut addr = None;
@@ -285,6 +294,15 @@ pub async fn start_on_clock(
             webhooks: webhooks.clone(),
             simulator: simulator.clone(),
             live: Arc::default(),
+            payments: payments.clone(),
+            stripe_simulator: match &simulated_payments {
+                Some(sim) => Some(zencall_api::stripe_simulator::StripeSimulator {
+                    payments: sim.clone(),
+                    poster: StripeEventPoster::new(&format!("http://{local}"))
+                        .context("cannot build the Stripe simulator's event poster")?,
+                }),
+                None => None,
+            },
         };
         let shutdown = stopped(stop.subscribe());
         tasks.push(tokio::spawn(async move {
@@ -327,6 +345,7 @@ pub async fn start_on_clock(
                     .context("the call pacer needs Redis when redis.url is set")?,
             ),
             analyzer,
+            payments,
         };
         let runner = Runner::new(
             db.clone(),
@@ -361,6 +380,54 @@ pub async fn start_on_clock(
         stop,
         tasks,
     })
+}
+
+/// Whether payments are simulated: when no Stripe secret key is configured.
+fn simulating_payments(settings: &Settings) -> bool {
+    settings
+        .providers
+        .stripe
+        .secret_key
+        .expose_secret()
+        .trim()
+        .is_empty()
+}
+
+/// Stripe Billing, or the simulated payments provider (returned twice then: as the trait
+/// object, and as itself for the simulator's routes).
+fn payments(
+    settings: &Settings,
+    simulate: bool,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(Arc<dyn Payments>, Option<SimulatedPayments>)> {
+    if simulate {
+        let sim = SimulatedPayments::new(SimulatedPaymentsSettings::for_plans(
+            &settings.billing,
+            &settings.server.public_url,
+            settings.webhooks.stripe_secret.clone(),
+        ))
+        .context("cannot build the simulated payments provider (billing)")?
+        .with_clock(clock);
+        tracing::info!(
+            "using the simulated payments provider (providers.stripe.secret_key is empty); it lives in this process only"
+        );
+        Ok((Arc::new(sim.clone()), Some(sim)))
+    } else {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let stripe = StripePayments::new(&settings.providers.stripe)
+            .context("cannot build the Stripe client (providers.stripe)")?;
+        Ok((Arc::new(stripe), None))
+    }
+}
+
+/// The simulated payments provider signs its events like Stripe; where no Stripe webhook
+/// secret is configured, one is made up for this process.
+fn sign_simulated_stripe_events(settings: &mut Settings) {
+    if settings.webhooks.stripe_secret.expose_secret().is_empty() {
+        let bytes: [u8; 32] = rand::rng().random();
+        settings.webhooks.stripe_secret =
+            SecretString::from(format!("whsec_{}", hex_lower(&bytes)));
+    }
 }
 
 /// The simulator signs its webhooks like the providers do, so they are verified like theirs.

@@ -4,6 +4,7 @@
 pub mod assistant_stats;
 pub mod assistants;
 pub mod auth;
+pub mod billing;
 pub mod board;
 pub mod calls;
 pub mod campaign_contacts;
@@ -18,6 +19,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod security;
 pub mod simulator;
+pub mod stripe_simulator;
 pub mod webhook_endpoints;
 pub mod webhooks;
 
@@ -50,6 +52,11 @@ pub struct AppState {
     pub simulator: Option<zencall_providers::simulator::Simulator>,
     /// Tells open queue board pages when the queue changed.
     pub live: Arc<board::live::LiveFeed>,
+    /// Stripe Billing, or the simulated payments provider.
+    pub payments: Arc<dyn zencall_providers::Payments>,
+    /// The simulated payments provider and the poster of its events, when it stands in for
+    /// Stripe in this process; its routes are mounted only then.
+    pub stripe_simulator: Option<stripe_simulator::StripeSimulator>,
 }
 
 impl axum::extract::FromRef<AppState> for Db {
@@ -63,6 +70,7 @@ pub fn app(state: AppState) -> Router {
     metrics::install();
     let settings = state.settings.clone();
     let timeout = Duration::from_secs(settings.server.request_timeout_secs);
+    let simulating_payments = state.stripe_simulator.is_some();
     let router = Router::new()
         .merge(health::router())
         .merge(metrics::router())
@@ -77,6 +85,12 @@ pub fn app(state: AppState) -> Router {
         .merge(webhook_endpoints::router())
         .merge(openapi::router())
         .merge(simulator::router())
+        .merge(billing::router())
+        .merge(if simulating_payments {
+            stripe_simulator::router()
+        } else {
+            Router::new()
+        })
         .merge(board::router())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

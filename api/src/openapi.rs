@@ -159,6 +159,13 @@ async fn openapi_json() -> Result<Response, ApiError> {
         crate::webhooks::stripe,
         crate::webhooks::google_calendar,
         crate::simulator::create,
+        crate::billing::checkout,
+        crate::billing::portal,
+        crate::billing::subscription,
+        crate::billing::usage,
+        crate::stripe_simulator::show_checkout,
+        crate::stripe_simulator::complete_checkout,
+        crate::stripe_simulator::close_period,
     ),
     components(
         schemas(Problem),
@@ -167,6 +174,7 @@ async fn openapi_json() -> Result<Response, ApiError> {
             Unauthorized,
             SignatureRefused,
             Forbidden,
+            PaymentRequired,
             NotFound,
             MethodNotAllowed,
             RequestTimeout,
@@ -191,7 +199,10 @@ async fn openapi_json() -> Result<Response, ApiError> {
         (name = "webhook-endpoints", description = "Where Zencall sends your organisation's events"),
         (name = "provider-webhooks", description = "Called by Vapi, Twilio, Stripe and Google, \
             verified by signature; anything unsigned gets 401"),
-        (name = "simulator", description = "Simulated calls, while the providers are simulated"),
+        (name = "billing", description = "Your plan and subscription (Stripe Checkout and \
+            customer portal), and the call minutes billed"),
+        (name = "simulator", description = "Simulated calls and payments, while the providers \
+            are simulated"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document"),
     )
@@ -286,6 +297,7 @@ problem_responses! {
         [("WWW-Authenticate", Type::String, "`Bearer`")];
     SignatureRefused => "The delivery's signature or token is missing or wrong (no detail is given, and the refusal is recorded)";
     Forbidden => "The key's scope does not allow this request";
+    PaymentRequired => "The organisation has no trialing or active subscription and its grace period is over; `detail` says why";
     NotFound => "No such resource in the caller's organisation";
     MethodNotAllowed => "The path does not support this method";
     RequestTimeout => "The request took longer than the server allows and was abandoned";
@@ -420,6 +432,13 @@ mod tests {
         ("POST", "/webhooks/stripe"),
         ("POST", "/webhooks/google-calendar"),
         ("POST", "/v1/simulator/calls"),
+        ("POST", "/v1/billing/checkout"),
+        ("POST", "/v1/billing/portal"),
+        ("GET", "/v1/billing/subscription"),
+        ("GET", "/v1/billing/usage"),
+        ("GET", "/simulator/stripe/checkout/{id}"),
+        ("POST", "/simulator/stripe/checkout/{id}/complete"),
+        ("POST", "/simulator/stripe/close-period"),
     ];
 
     const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -491,6 +510,14 @@ mod tests {
             allow_plain_http: false,
         })
         .unwrap();
+        let payments = zencall_providers::SimulatedPayments::new(
+            zencall_providers::simulated_payments::SimulatedPaymentsSettings::for_plans(
+                &settings.billing,
+                &settings.server.public_url,
+                SecretString::from("whsec_test"),
+            ),
+        )
+        .unwrap();
         crate::app(AppState {
             db,
             clock: Arc::new(SystemClock),
@@ -499,6 +526,14 @@ mod tests {
             webhooks: Arc::new(webhooks),
             simulator: None,
             live: Arc::default(),
+            payments: Arc::new(payments.clone()),
+            stripe_simulator: Some(crate::stripe_simulator::StripeSimulator {
+                payments,
+                poster: zencall_providers::stripe_event_poster::StripeEventPoster::new(
+                    "http://127.0.0.1:9",
+                )
+                .unwrap(),
+            }),
         })
     }
 

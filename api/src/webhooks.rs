@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use zencall_core::jobs::payloads::ProcessInboundEvent;
+use zencall_core::jobs::payloads::{ApplyStripeEvent, ProcessInboundEvent};
 use zencall_core::store::webhook_events;
 use zencall_providers::signatures::{self, SignatureError};
 use zencall_queue::{EnqueueOptions, enqueue_in};
@@ -46,7 +46,8 @@ struct Accepted {
     event_id: String,
     event_type: String,
     payload: String,
-    /// Whether a ProcessInboundEvent job follows (Stripe and Google are only stored for now).
+    /// Whether a processing job follows (ApplyStripeEvent for Stripe's events,
+    /// ProcessInboundEvent for the others; Google's are only stored for now).
     process: bool,
 }
 
@@ -136,7 +137,19 @@ async fn accept(state: &AppState, event: Accepted) -> Result<Response, ApiError>
     .await?;
     match stored {
         Some(id) => {
-            if event.process {
+            if event.process && event.provider == "stripe" {
+                // Stripe's events are billing's: its own job, on the billing queue.
+                let job = ApplyStripeEvent {
+                    event_id: id.clone(),
+                };
+                enqueue_in(
+                    &mut tx,
+                    &job,
+                    EnqueueOptions::unique(ApplyStripeEvent::unique_key(&id)),
+                    state.settings.queue.max_attempts,
+                )
+                .await?;
+            } else if event.process {
                 let job = ProcessInboundEvent {
                     event_id: id.clone(),
                 };
@@ -318,7 +331,7 @@ async fn twilio_voice_status(
     operation_id = "stripe_webhook",
     summary = "Stripe events",
     description = "Verified by `Stripe-Signature` (`t=...,v1=...`, any matching `v1`, 300 s \
-        tolerance). Stored once per event id.",
+        tolerance). Stored once per event id, then applied to billing by a job.",
     params(
         ("stripe-signature" = Option<String>, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256>`"),
     ),
@@ -368,7 +381,7 @@ async fn stripe(
             event_id,
             event_type,
             payload,
-            process: false,
+            process: true,
         },
     )
     .await

@@ -9,7 +9,7 @@ use zencall_core::events::{self, EventType};
 use zencall_core::rate_limiter::KeyedRateLimiter;
 use zencall_core::store::{Db, StoreError};
 use zencall_providers::webhook_sender::WebhookSender;
-use zencall_providers::{Telephony, TranscriptAnalyzer, VoicePlatform};
+use zencall_providers::{Payments, Telephony, TranscriptAnalyzer, VoicePlatform};
 
 /// Shared by all handlers of a worker process; cheap to clone.
 #[derive(Clone)]
@@ -30,6 +30,8 @@ pub struct JobContext {
     pub pacer: Arc<KeyedRateLimiter>,
     /// Reads call transcripts (the offline analyzer, or a language model).
     pub analyzer: Arc<dyn TranscriptAnalyzer>,
+    /// Stripe Billing (or the simulated payments provider).
+    pub payments: Arc<dyn Payments>,
 }
 
 impl JobContext {

@@ -1,6 +1,7 @@
 //! One module per job kind, and the list that registers them all.
 
 pub mod analyze_transcript;
+pub mod apply_stripe_event;
 pub mod delete_assistant;
 pub mod deliver_webhook;
 pub mod dial_contact;
@@ -10,13 +11,15 @@ pub mod plan_campaigns;
 pub mod process_inbound_event;
 pub mod provision_assistant;
 pub mod prune_jobs;
+pub mod report_usage;
 pub mod rescue_stuck_jobs;
 pub mod sync_assistant;
 
 use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::{
-    AnalyzeTranscript, DeleteAssistant, DeliverWebhook, DialContact, PlanCampaign, PlanCampaigns,
-    ProcessInboundEvent, ProvisionAssistant, PruneJobs, RescueStuckJobs, SyncAssistant,
+    AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
+    PlanCampaign, PlanCampaigns, ProcessInboundEvent, ProvisionAssistant, PruneJobs, ReportUsage,
+    RescueStuckJobs, SyncAssistant,
 };
 use zencall_core::store::assistants::Assistant;
 use zencall_providers::voice::AssistantSpec;
@@ -53,6 +56,8 @@ pub fn registry(ctx: JobContext) -> Registry {
         PruneJobs => prune_jobs,
         RescueStuckJobs => rescue_stuck_jobs,
         AnalyzeTranscript => analyze_transcript,
+        ApplyStripeEvent => apply_stripe_event,
+        ReportUsage => report_usage,
         Noop => noop,
     );
     r
