@@ -3,10 +3,12 @@
 //! subscription, lifts the entitlement refusal; ended calls are metered once; duplicate and
 //! stale events change nothing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use zencall_core::clock::ManualClock;
 use zencall_core::jobs::payloads::ReportUsage;
 use zencall_core::store::test_db::TestDb;
 use zencall_core::store::{billing_usage, stripe_invoices, webhook_events};
@@ -405,6 +407,56 @@ async fn without_a_subscription_past_the_grace_period_new_assistants_are_refused
         assert_eq!(json["entitlement"]["status"], "subscribed");
         let id = app.create_assistant(marcel()).await;
         app.await_assistant(&id, "active").await;
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_start_past_the_grace_period_is_refused_until_the_organisation_subscribes() {
+    for db in TestDb::all().await {
+        let clock = ManualClock::new(chrono::Utc::now());
+        let settings = test_settings();
+        let sim = Simulator::new(&settings.providers.simulator);
+        let app = TestApp::spawn_on_clock(
+            db,
+            settings,
+            simulated(&sim),
+            Arc::new(clock.clone()),
+            false,
+        )
+        .await;
+        let key = Some(app.key.as_str());
+        let assistant = app.create_assistant(marcel()).await;
+        let active = app.await_assistant(&assistant, "active").await;
+        let (status, campaign) = app
+            .call(
+                Method::POST,
+                "/v1/campaigns",
+                key,
+                Some(json!({
+                    "name": "Rappel rendez-vous", "assistant_id": assistant,
+                    "caller_number": active["phone_number"], "purpose": "service",
+                    "calling_rules": {"preset": "fr-consumer"}, "time_zone": "Europe/Paris",
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{campaign}");
+        let start = format!("/v1/campaigns/{}/start", campaign["id"].as_str().unwrap());
+
+        // Fifteen days later, the 14-day grace period of a new organisation is over.
+        clock.advance(chrono::TimeDelta::days(15));
+        let (status, problem) = app.call(Method::POST, &start, key, None).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("grace period"),
+            "{problem}"
+        );
+        assert_eq!(problem["type"], "about:blank", "a problem body: {problem}");
+
+        subscribe(&app, "starter").await;
+        await_subscription(&app, "trialing").await;
+        let (status, started) = app.call(Method::POST, &start, key, None).await;
+        assert_eq!(status, StatusCode::OK, "{started}");
         app.stop().await;
     }
 }
