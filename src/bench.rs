@@ -279,6 +279,13 @@ async fn measure(
             &settings.server.public_url,
         )),
         sealer: Arc::new(zencall_core::domain::sealed::Sealer::disabled()),
+        payments: Arc::new(zencall_providers::SimulatedPayments::new(
+            zencall_providers::simulated_payments::SimulatedPaymentsSettings::for_plans(
+                &settings.billing,
+                &settings.server.public_url,
+                secrecy::SecretString::from("whsec_bench"),
+            ),
+        )?),
     };
     let pass = |id: String| {
         let ctx = &ctx;

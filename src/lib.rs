@@ -24,13 +24,15 @@ use zencall_providers::analyzer::LexiconAnalyzer;
 use zencall_providers::calendar_notifier::CalendarNotifier;
 use zencall_providers::llm_analyzer::LlmAnalyzer;
 use zencall_providers::simulated_calls::CallReporter;
+use zencall_providers::simulated_payments::SimulatedPaymentsSettings;
 use zencall_providers::simulator::Simulator;
+use zencall_providers::stripe_event_poster::StripeEventPoster;
 use zencall_providers::twilio::TwilioClient;
 use zencall_providers::vapi::VapiClient;
 use zencall_providers::webhook_sender::{SenderSettings, WebhookSender};
 use zencall_providers::{
-    CalendarProvider, GoogleCalendarClient, SimulatedCalendar, Telephony, TranscriptAnalyzer,
-    VoicePlatform,
+    CalendarProvider, GoogleCalendarClient, Payments, SimulatedCalendar, SimulatedPayments,
+    StripePayments, Telephony, TranscriptAnalyzer, VoicePlatform,
 };
 use zencall_queue::runtime::runner::Runner;
 use zencall_worker::JobContext;
@@ -350,6 +352,10 @@ pub async fn start_on_clock(
     if simulator.is_some() {
         sign_simulated_webhooks(&mut settings);
     }
+    let simulated_payments = simulating_payments(&settings);
+    if simulated_payments {
+        sign_simulated_stripe_events(&mut settings);
+    }
     let settings = Arc::new(settings);
     let sealer = Arc::new(
         zencall_core::domain::sealed::Sealer::from_config(
@@ -372,6 +378,7 @@ pub async fn start_on_clock(
     if simulated_calendar.is_some() {
         tracing::info!("using the simulated calendar");
     }
+    let (payments, simulated_payments) = payments(&settings, simulated_payments, clock.clone())?;
     let (stop, _) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
     let mut addr = None;
@@ -419,6 +426,15 @@ pub async fn start_on_clock(
             calendar: calendar.clone(),
             simulated_calendar: simulated_calendar.clone(),
             sealer: sealer.clone(),
+            payments: payments.clone(),
+            stripe_simulator: match &simulated_payments {
+                Some(sim) => Some(zencall_api::stripe_simulator::StripeSimulator {
+                    payments: sim.clone(),
+                    poster: StripeEventPoster::new(&format!("http://{local}"))
+                        .context("cannot build the Stripe simulator's event poster")?,
+                }),
+                None => None,
+            },
         };
         if let Some(sim) = &simulated_calendar {
             let notifier = CalendarNotifier::new(&format!("http://{local}"))
@@ -472,6 +488,7 @@ pub async fn start_on_clock(
             analyzer,
             calendar: calendar.clone(),
             sealer: sealer.clone(),
+            payments,
         };
         let runner = Runner::new(
             db.clone(),
@@ -527,6 +544,54 @@ async fn deliver_simulated_notifications(
                 notifier.deliver_all(&due).await;
             }
         }
+    }
+}
+
+/// Whether payments are simulated: when no Stripe secret key is configured.
+fn simulating_payments(settings: &Settings) -> bool {
+    settings
+        .providers
+        .stripe
+        .secret_key
+        .expose_secret()
+        .trim()
+        .is_empty()
+}
+
+/// Stripe Billing, or the simulated payments provider (returned twice then: as the trait
+/// object, and as itself for the simulator's routes).
+fn payments(
+    settings: &Settings,
+    simulate: bool,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(Arc<dyn Payments>, Option<SimulatedPayments>)> {
+    if simulate {
+        let sim = SimulatedPayments::new(SimulatedPaymentsSettings::for_plans(
+            &settings.billing,
+            &settings.server.public_url,
+            settings.webhooks.stripe_secret.clone(),
+        ))
+        .context("cannot build the simulated payments provider (billing)")?
+        .with_clock(clock);
+        tracing::info!(
+            "using the simulated payments provider (providers.stripe.secret_key is empty); it lives in this process only"
+        );
+        Ok((Arc::new(sim.clone()), Some(sim)))
+    } else {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let stripe = StripePayments::new(&settings.providers.stripe)
+            .context("cannot build the Stripe client (providers.stripe)")?;
+        Ok((Arc::new(stripe), None))
+    }
+}
+
+/// The simulated payments provider signs its events like Stripe; where no Stripe webhook
+/// secret is configured, one is made up for this process.
+fn sign_simulated_stripe_events(settings: &mut Settings) {
+    if settings.webhooks.stripe_secret.expose_secret().is_empty() {
+        let bytes: [u8; 32] = rand::rng().random();
+        settings.webhooks.stripe_secret =
+            SecretString::from(format!("whsec_{}", hex_lower(&bytes)));
     }
 }
 

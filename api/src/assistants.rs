@@ -17,7 +17,9 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::openapi::{BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, V1Errors};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, PaymentRequired, V1Errors,
+};
 
 /// Assistant routes.
 pub fn router() -> Router<AppState> {
@@ -104,7 +106,8 @@ const ASSISTANT_ID: &str = "The assistant's id, `asst_...`";
     summary = "Create an assistant",
     description = "Validates every field (422 lists each invalid one), stores the assistant as \
         `provisioning` and enqueues its provisioning; it becomes `active`, with a phone number, \
-        or `failed`, with `failure_reason`. Needs the `write` scope.",
+        or `failed`, with `failure_reason`. 402 when the organisation has no trialing or active \
+        subscription past its grace period. Needs the `write` scope.",
     request_body = AssistantRequest,
     security(("bearer" = [])),
     responses(
@@ -113,6 +116,7 @@ const ASSISTANT_ID: &str = "The assistant's id, `asst_...`";
             ("UpdateAssistant" = (operation_id = "update_assistant", parameters(("id" = "$response.body#/id")))),
             ("DeleteAssistant" = (operation_id = "delete_assistant", parameters(("id" = "$response.body#/id")))),
         )),
+        (status = 402, response = PaymentRequired),
         (status = 403, response = Forbidden),
         JsonBodyErrors,
         V1Errors,
@@ -125,6 +129,7 @@ async fn create(
 ) -> Result<(StatusCode, axum::Json<AssistantView>), ApiError> {
     caller.require(Scope::Write)?;
     let new = request.validate().map_err(ApiError::Invalid)?;
+    crate::billing::require_entitlement(&state, caller.org_id()).await?;
     let mut tx = state.db.begin().await?;
     let assistant = assistants::insert(&mut tx, caller.org_id(), &new, state.clock.now()).await?;
     let job = ProvisionAssistant {

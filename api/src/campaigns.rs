@@ -29,7 +29,9 @@ use crate::assistants::{Page, page_limit};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::openapi::{BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, V1Errors};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, PaymentRequired, V1Errors,
+};
 
 /// Campaign routes.
 pub fn router() -> Router<AppState> {
@@ -512,6 +514,9 @@ async fn act(
     action: CampaignAction,
 ) -> Result<axum::Json<CampaignView>, ApiError> {
     caller.require(Scope::Write)?;
+    if matches!(action, CampaignAction::Start | CampaignAction::Resume) {
+        crate::billing::require_entitlement(&state, caller.org_id()).await?;
+    }
     let now = now_micros(state.clock.now());
     let mut tx = state.db.begin().await?;
     let changed = campaigns::transition(&mut tx, caller.org_id(), &id, action, now).await?;
@@ -536,12 +541,14 @@ async fn act(
     operation_id = "start_campaign",
     summary = "Start a campaign",
     description = "A `draft` becomes `running` (or `scheduled` before its start); calls are \
-        planned within seconds. Needs the `write` scope.",
+        planned within seconds. 402 when the organisation has no trialing or active \
+        subscription past its grace period. Needs the `write` scope.",
     params(("id" = String, Path, description = CAMPAIGN_ID)),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Started", body = CampaignView),
         (status = 400, response = BadRequest),
+        (status = 402, response = PaymentRequired),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -591,13 +598,15 @@ async fn pause(
     tag = "campaigns",
     operation_id = "resume_campaign",
     summary = "Resume a campaign",
-    description = "A `paused` campaign runs again (or waits for its start). Needs the `write` \
-        scope.",
+    description = "A `paused` campaign runs again (or waits for its start). 402 when the \
+        organisation has no trialing or active subscription past its grace period. Needs the \
+        `write` scope.",
     params(("id" = String, Path, description = CAMPAIGN_ID)),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Resumed", body = CampaignView),
         (status = 400, response = BadRequest),
+        (status = 402, response = PaymentRequired),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),

@@ -22,6 +22,9 @@ pub enum ApiError {
     /// 404: no such resource (or another organisation's).
     #[error("{0} not found")]
     NotFound(String),
+    /// 402: the organisation's subscription does not allow this; the message says why.
+    #[error("{0}")]
+    PaymentRequired(String),
     /// 409: the resource's state forbids this.
     #[error("{0}")]
     Conflict(String),
@@ -103,6 +106,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,

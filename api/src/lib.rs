@@ -5,6 +5,7 @@ pub mod assistant_calendar;
 pub mod assistant_stats;
 pub mod assistants;
 pub mod auth;
+pub mod billing;
 pub mod board;
 pub mod calendar_connections;
 pub mod calls;
@@ -21,6 +22,7 @@ pub mod rate_limit;
 pub mod security;
 pub mod simulated_calendar;
 pub mod simulator;
+pub mod stripe_simulator;
 pub mod webhook_endpoints;
 pub mod webhooks;
 
@@ -59,6 +61,11 @@ pub struct AppState {
     pub simulated_calendar: Option<zencall_providers::SimulatedCalendar>,
     /// Seals and opens the calendar tokens stored.
     pub sealer: Arc<zencall_core::domain::sealed::Sealer>,
+    /// Stripe Billing, or the simulated payments provider.
+    pub payments: Arc<dyn zencall_providers::Payments>,
+    /// The simulated payments provider and the poster of its events, when it stands in for
+    /// Stripe in this process; its routes are mounted only then.
+    pub stripe_simulator: Option<stripe_simulator::StripeSimulator>,
 }
 
 impl axum::extract::FromRef<AppState> for Db {
@@ -73,6 +80,7 @@ pub fn app(state: AppState) -> Router {
     let settings = state.settings.clone();
     let timeout = Duration::from_secs(settings.server.request_timeout_secs);
     let simulating_calendar = state.simulated_calendar.is_some();
+    let simulating_payments = state.stripe_simulator.is_some();
     let router = Router::new()
         .merge(health::router())
         .merge(metrics::router())
@@ -89,6 +97,12 @@ pub fn app(state: AppState) -> Router {
         .merge(simulator::router())
         .merge(calendar_connections::router())
         .merge(simulated_calendar::router(simulating_calendar))
+        .merge(billing::router())
+        .merge(if simulating_payments {
+            stripe_simulator::router()
+        } else {
+            Router::new()
+        })
         .merge(board::router())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -166,6 +166,13 @@ async fn openapi_json() -> Result<Response, ApiError> {
         crate::calendar_connections::calendars,
         crate::calendar_connections::disconnect,
         crate::simulated_calendar::authorize,
+        crate::billing::checkout,
+        crate::billing::portal,
+        crate::billing::subscription,
+        crate::billing::usage,
+        crate::stripe_simulator::show_checkout,
+        crate::stripe_simulator::complete_checkout,
+        crate::stripe_simulator::close_period,
     ),
     components(
         schemas(Problem),
@@ -174,6 +181,7 @@ async fn openapi_json() -> Result<Response, ApiError> {
             Unauthorized,
             SignatureRefused,
             Forbidden,
+            PaymentRequired,
             NotFound,
             MethodNotAllowed,
             RequestTimeout,
@@ -198,9 +206,12 @@ async fn openapi_json() -> Result<Response, ApiError> {
         (name = "webhook-endpoints", description = "Where Zencall sends your organisation's events"),
         (name = "provider-webhooks", description = "Called by Vapi, Twilio, Stripe and Google, \
             verified by signature; anything unsigned gets 401"),
-        (name = "simulator", description = "Simulated calls, while the providers are simulated"),
         (name = "calendar", description = "Google Calendar connections: connect an account, \
             pick the calendar an assistant books into, disconnect"),
+        (name = "billing", description = "Your plan and subscription (Stripe Checkout and \
+            customer portal), and the call minutes billed"),
+        (name = "simulator", description = "Simulated calls, payments and calendars, while the \
+            providers are simulated"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document"),
     )
@@ -295,6 +306,7 @@ problem_responses! {
         [("WWW-Authenticate", Type::String, "`Bearer`")];
     SignatureRefused => "The delivery's signature or token is missing or wrong (no detail is given, and the refusal is recorded)";
     Forbidden => "The key's scope does not allow this request";
+    PaymentRequired => "The organisation has no trialing or active subscription and its grace period is over; `detail` says why";
     NotFound => "No such resource in the caller's organisation";
     MethodNotAllowed => "The path does not support this method";
     RequestTimeout => "The request took longer than the server allows and was abandoned";
@@ -436,6 +448,13 @@ mod tests {
         ("GET", "/v1/calendar/connections/{id}/calendars"),
         ("GET", "/oauth/google/callback"),
         ("GET", "/simulator/google/authorize"),
+        ("POST", "/v1/billing/checkout"),
+        ("POST", "/v1/billing/portal"),
+        ("GET", "/v1/billing/subscription"),
+        ("GET", "/v1/billing/usage"),
+        ("GET", "/simulator/stripe/checkout/{id}"),
+        ("POST", "/simulator/stripe/checkout/{id}/complete"),
+        ("POST", "/simulator/stripe/close-period"),
     ];
 
     const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -511,6 +530,14 @@ mod tests {
             &settings.providers.google_calendar,
             &settings.server.public_url,
         );
+        let payments = zencall_providers::SimulatedPayments::new(
+            zencall_providers::simulated_payments::SimulatedPaymentsSettings::for_plans(
+                &settings.billing,
+                &settings.server.public_url,
+                SecretString::from("whsec_test"),
+            ),
+        )
+        .unwrap();
         crate::app(AppState {
             db,
             clock: Arc::new(SystemClock),
@@ -522,6 +549,14 @@ mod tests {
             calendar: Arc::new(calendar.clone()),
             simulated_calendar: Some(calendar),
             sealer: Arc::new(zencall_core::domain::sealed::Sealer::disabled()),
+            payments: Arc::new(payments.clone()),
+            stripe_simulator: Some(crate::stripe_simulator::StripeSimulator {
+                payments,
+                poster: zencall_providers::stripe_event_poster::StripeEventPoster::new(
+                    "http://127.0.0.1:9",
+                )
+                .unwrap(),
+            }),
         })
     }
 

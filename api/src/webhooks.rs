@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use zencall_core::jobs::payloads::{ProcessInboundEvent, SyncCalendar};
+use zencall_core::jobs::payloads::{ApplyStripeEvent, ProcessInboundEvent, SyncCalendar};
 use zencall_core::store::calendar_channels::{self, ChannelStatus};
 use zencall_core::store::calendar_connections::{self, ConnectionStatus};
 use zencall_core::store::webhook_events;
@@ -48,7 +48,8 @@ struct Accepted {
     event_id: String,
     event_type: String,
     payload: String,
-    /// Whether a ProcessInboundEvent job follows (Stripe is only stored for now).
+    /// Whether a processing job follows (ApplyStripeEvent for Stripe's events,
+    /// ProcessInboundEvent for Vapi's and Twilio's; Google's lead to `calendar_sync` instead).
     process: bool,
     /// The calendar connection (organisation, connection) to sync once stored: a Google
     /// notification of a change on a known channel.
@@ -141,7 +142,19 @@ async fn accept(state: &AppState, event: Accepted) -> Result<Response, ApiError>
     .await?;
     match stored {
         Some(id) => {
-            if event.process {
+            if event.process && event.provider == "stripe" {
+                // Stripe's events are billing's: its own job, on the billing queue.
+                let job = ApplyStripeEvent {
+                    event_id: id.clone(),
+                };
+                enqueue_in(
+                    &mut tx,
+                    &job,
+                    EnqueueOptions::unique(ApplyStripeEvent::unique_key(&id)),
+                    state.settings.queue.max_attempts,
+                )
+                .await?;
+            } else if event.process {
                 let job = ProcessInboundEvent {
                     event_id: id.clone(),
                 };
@@ -333,7 +346,7 @@ async fn twilio_voice_status(
     operation_id = "stripe_webhook",
     summary = "Stripe events",
     description = "Verified by `Stripe-Signature` (`t=...,v1=...`, any matching `v1`, 300 s \
-        tolerance). Stored once per event id.",
+        tolerance). Stored once per event id, then applied to billing by a job.",
     params(
         ("stripe-signature" = Option<String>, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256>`"),
     ),
@@ -383,7 +396,7 @@ async fn stripe(
             event_id,
             event_type,
             payload,
-            process: false,
+            process: true,
             calendar_sync: None,
         },
     )

@@ -8,6 +8,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+pub use crate::plans::{BillingSettings, PlanSettings};
+
 /// The defaults, built into the binary so `zencall` runs from any directory.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
@@ -43,6 +45,8 @@ pub struct Settings {
     pub analysis: AnalysisSettings,
     /// Calendar sync.
     pub calendar: CalendarSettings,
+    /// Plans and billing rules.
+    pub billing: BillingSettings,
 }
 
 /// `[calendar]`: calendar connections and their sync.
@@ -713,6 +717,7 @@ impl Settings {
                 "server.public_url: must start with http:// or https://".into(),
             ));
         }
+        self.billing.validate().map_err(ConfigError)?;
         Ok(())
     }
 }
@@ -780,6 +785,62 @@ mod tests {
         std::fs::write(&path, "[queue]\nconcurency = 3\n").expect("write");
         let err = Settings::load_from(Some(&path), &[], env()).expect_err("must fail");
         assert!(err.to_string().contains("concurency"), "{err}");
+    }
+
+    #[test]
+    fn the_default_plans_load_and_are_found_by_name_and_by_fee_price() {
+        let s = Settings::defaults().expect("defaults");
+        let starter = s.billing.plan("starter").expect("starter");
+        assert_eq!(starter.trial_days, 14);
+        assert_eq!(
+            s.billing
+                .plan_of_prices(["price_other", "price_zencall_pro_fee"])
+                .map(|p| p.name.as_str()),
+            Some("pro")
+        );
+        assert!(s.billing.plan("gold").is_none());
+        assert_eq!(
+            s.billing.minute_rounding,
+            crate::domain::billing::MinuteRounding::PerStartedMinute
+        );
+    }
+
+    #[test]
+    fn bad_billing_settings_are_refused_naming_their_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cases = [
+            ("grace_period_days = 1000\n", "billing.grace_period_days"),
+            ("success_path = \"https://x\"\n", "billing.success_path"),
+            ("currency = \"EURO\"\n", "billing.currency"),
+            (
+                "minute_rounding = \"per_hour\"\n",
+                "billing.minute_rounding",
+            ),
+            ("plans = []\n", "billing.plans"),
+            (
+                "[[billing.plans]]\nname = \"Gold Plan\"\nfee_price_id = \"price_a\"\nincluded_minutes = 1\nmetered_price_id = \"price_b\"\nmeter_event_name = \"m\"\nmeter_id = \"mtr_1\"\ntrial_days = 0\nmonthly_fee_cents = 1\nminute_price_cents = 1\n",
+                "billing.plans[0].name",
+            ),
+            (
+                "[[billing.plans]]\nname = \"gold\"\nfee_price_id = \"price_a\"\nincluded_minutes = 1\nmetered_price_id = \"prod_b\"\nmeter_event_name = \"m\"\nmeter_id = \"mtr_1\"\ntrial_days = 0\nmonthly_fee_cents = 1\nminute_price_cents = 1\n",
+                "billing.plans[0].metered_price_id",
+            ),
+            (
+                "[[billing.plans]]\nname = \"gold\"\nfee_price_id = \"price_a\"\nincluded_minutes = 1\nmetered_price_id = \"price_b\"\nmeter_event_name = \"m\"\nmeter_id = \"mtr_1\"\ntrial_days = 900\nmonthly_fee_cents = 1\nminute_price_cents = 1\n",
+                "billing.plans[0].trial_days",
+            ),
+        ];
+        for (i, (body, key)) in cases.iter().enumerate() {
+            let path = dir.path().join(format!("b{i}.toml"));
+            let text = if body.starts_with("[[") {
+                format!("[billing]\nplans = []\n{body}").replace("plans = []\n[[", "[[")
+            } else {
+                format!("[billing]\n{body}")
+            };
+            std::fs::write(&path, text).expect("write");
+            let err = Settings::load_from(Some(&path), &[], env()).expect_err(key);
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
     }
 
     #[test]

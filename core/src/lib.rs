@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod jobs;
+pub mod plans;
 pub mod rate_limiter;
 pub mod schema;
 pub mod store;

@@ -17,6 +17,7 @@ pub mod simulated_calls;
 pub mod simulated_payments;
 pub mod simulator;
 pub mod stripe;
+pub mod stripe_event_poster;
 mod stripe_objects;
 pub mod telephony;
 pub mod twilio;

@@ -312,6 +312,14 @@ pub struct MeterEventSummary {
     pub aggregated_value: f64,
 }
 
+/// Reads a Stripe `subscription` object as a webhook event carries it (`data.object`), with
+/// the same rules as a subscription read back from Stripe. For the rare case where it cannot be
+/// read back any more.
+pub fn subscription_from_event_object(json: &str) -> Result<Subscription, ProviderError> {
+    crate::stripe_objects::read::<crate::stripe_objects::WireSubscription>("stripe", json)?
+        .into_domain("stripe")
+}
+
 /// The payment provider's capabilities used by Zencall's billing.
 #[async_trait]
 pub trait Payments: Send + Sync {

@@ -73,6 +73,47 @@ pub struct SimulatedPaymentsSettings {
     pub meters: Vec<SimulatedMeter>,
 }
 
+impl SimulatedPaymentsSettings {
+    /// A simulated account selling the configured plans: each plan's fee and metered price at
+    /// its configured amounts, and its meter.
+    pub fn for_plans(
+        billing: &zencall_core::config::BillingSettings,
+        public_url: &str,
+        webhook_secret: SecretString,
+    ) -> Self {
+        let mut prices = Vec::new();
+        let mut meters: Vec<SimulatedMeter> = Vec::new();
+        for plan in &billing.plans {
+            prices.push(SimulatedPrice {
+                id: plan.fee_price_id.clone(),
+                description: format!("Zencall {}", plan.name),
+                unit_amount: plan.monthly_fee_cents,
+                meter_id: None,
+            });
+            prices.push(SimulatedPrice {
+                id: plan.metered_price_id.clone(),
+                description: format!("Zencall {} minutes", plan.name),
+                unit_amount: plan.minute_price_cents,
+                meter_id: Some(plan.meter_id.clone()),
+            });
+            if !meters.iter().any(|m| m.id == plan.meter_id) {
+                meters.push(SimulatedMeter {
+                    id: plan.meter_id.clone(),
+                    event_name: plan.meter_event_name.clone(),
+                });
+            }
+        }
+        Self {
+            public_url: public_url.to_string(),
+            webhook_secret,
+            currency: billing.currency.clone(),
+            tax_rate_basis_points: billing.simulated_tax_rate_basis_points,
+            prices,
+            meters,
+        }
+    }
+}
+
 /// An event as Stripe would POST it to our webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedEvent {

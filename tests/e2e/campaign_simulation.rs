@@ -179,6 +179,9 @@ async fn weeks_of_campaigns_in_three_time_zones_on_a_simulated_clock_keep_every_
         let mut settings = test_settings();
         settings.campaigns.calls_per_second_per_number = 1000.0;
         settings.providers.simulator.seed = 20270326;
+        // The organisation is created on the real clock, months before the simulated start;
+        // billing is not what this test is about: a grace period long enough to cover it.
+        settings.billing.grace_period_days = 365;
         let sim = Simulator::new(&settings.providers.simulator)
             .with_clock(Arc::new(clock.clone()) as Arc<dyn Clock>);
         let app = TestApp::spawn_on_clock(

@@ -82,6 +82,12 @@ fn body_for(method: &Method, path: &str, owned: &Owned, hook_url: &str) -> Optio
         ("POST", "/v1/simulator/calls") => {
             Some(json!({"assistant_id": owned.assistant, "customer_number": "+33612345678"}))
         }
+        // The intruder subscribes for itself (its own customer, its own checkout), then opens
+        // its own portal: paths sort, so the checkout comes first.
+        ("POST", "/v1/billing/checkout") => {
+            Some(json!({"plan": "starter", "email": "intrus@example.fr"}))
+        }
+        ("POST", "/v1/billing/portal") => None,
         ("GET" | "DELETE", _) => None,
         _ => panic!("no isolation rule for {method} {path}: add one to this test"),
     }

@@ -11,7 +11,7 @@ use zencall_core::rate_limiter::KeyedRateLimiter;
 use zencall_core::store::{Db, StoreError};
 use zencall_providers::calendar_session::CalendarSession;
 use zencall_providers::webhook_sender::WebhookSender;
-use zencall_providers::{CalendarProvider, Telephony, TranscriptAnalyzer, VoicePlatform};
+use zencall_providers::{CalendarProvider, Payments, Telephony, TranscriptAnalyzer, VoicePlatform};
 
 /// Shared by all handlers of a worker process; cheap to clone.
 #[derive(Clone)]
@@ -36,6 +36,8 @@ pub struct JobContext {
     pub calendar: Arc<dyn CalendarProvider>,
     /// Seals and opens the calendar tokens stored.
     pub sealer: Arc<Sealer>,
+    /// Stripe Billing (or the simulated payments provider).
+    pub payments: Arc<dyn Payments>,
 }
 
 impl JobContext {

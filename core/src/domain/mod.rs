@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod assistant;
+pub mod billing;
 pub mod calling_window;
 pub mod campaign;
 pub mod contact_import;

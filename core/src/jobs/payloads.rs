@@ -290,3 +290,55 @@ impl Job for RenewCalendarChannels {
     const QUEUE: &'static str = QueueName::Calendar.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(3);
 }
+/// Apply one stored Stripe event to billing: the organisation's subscription or an invoice's
+/// state, read back from Stripe where the order of events matters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyStripeEvent {
+    /// The stored event (`evt_...`, our id in the webhook inbox).
+    pub event_id: String,
+}
+
+impl Job for ApplyStripeEvent {
+    const KIND: &'static str = "ApplyStripeEvent";
+    const QUEUE: &'static str = QueueName::Billing.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(12);
+}
+
+impl ApplyStripeEvent {
+    /// The unique key of the job of stored event `event_id`.
+    pub fn unique_key(event_id: &str) -> String {
+        format!("stripe-event:{event_id}")
+    }
+}
+
+/// Report one ended call's minutes to the billing meter of the organisation's plan, once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportUsage {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The call (`call_...`): the meter event's identifier.
+    pub call_id: String,
+}
+
+impl Job for ReportUsage {
+    const KIND: &'static str = "ReportUsage";
+    const QUEUE: &'static str = QueueName::Billing.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(12);
+}
+
+impl ReportUsage {
+    /// Queues the report of a call's usage inside `tx` (the transaction that writes its ledger
+    /// row). Unique per call, so a repeated end of call queues one report.
+    pub async fn enqueue_for_call(
+        tx: &mut crate::store::Tx,
+        org_id: &str,
+        call_id: &str,
+    ) -> Result<zencall_queue::Enqueued, crate::store::StoreError> {
+        let job = ReportUsage {
+            org_id: org_id.to_string(),
+            call_id: call_id.to_string(),
+        };
+        let options = zencall_queue::EnqueueOptions::unique(format!("usage:{call_id}"));
+        zencall_queue::enqueue_in(tx, &job, options, 12).await
+    }
+}

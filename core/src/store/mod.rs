@@ -6,6 +6,9 @@
 
 pub mod api_keys;
 pub mod assistants;
+pub mod billing_customers;
+pub mod billing_subscriptions;
+pub mod billing_usage;
 pub mod board_sessions;
 pub mod calendar_channels;
 #[cfg(test)]
@@ -23,6 +26,8 @@ mod conformance_tests;
 pub mod consents;
 pub mod dnc;
 pub mod organisations;
+pub mod stripe_events;
+pub mod stripe_invoices;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 pub mod webhook_events;

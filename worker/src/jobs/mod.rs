@@ -1,6 +1,7 @@
 //! One module per job kind, and the list that registers them all.
 
 pub mod analyze_transcript;
+pub mod apply_stripe_event;
 pub mod delete_assistant;
 pub mod deliver_webhook;
 pub mod dial_contact;
@@ -11,6 +12,7 @@ pub mod process_inbound_event;
 pub mod provision_assistant;
 pub mod prune_jobs;
 pub mod renew_calendar_channels;
+pub mod report_usage;
 pub mod rescue_stuck_jobs;
 pub mod sync_assistant;
 pub mod sync_calendar;
@@ -18,9 +20,10 @@ pub mod watch_calendar;
 
 use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::{
-    AnalyzeTranscript, DeleteAssistant, DeliverWebhook, DialContact, PlanCampaign, PlanCampaigns,
-    ProcessInboundEvent, ProvisionAssistant, PruneJobs, RenewCalendarChannels, RescueStuckJobs,
-    SyncAssistant, SyncCalendar, WatchCalendar,
+    AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
+    PlanCampaign, PlanCampaigns, ProcessInboundEvent, ProvisionAssistant, PruneJobs,
+    RenewCalendarChannels, ReportUsage, RescueStuckJobs, SyncAssistant, SyncCalendar,
+    WatchCalendar,
 };
 use zencall_core::store::assistants::Assistant;
 use zencall_providers::voice::AssistantSpec;
@@ -60,6 +63,8 @@ pub fn registry(ctx: JobContext) -> Registry {
         SyncCalendar => sync_calendar,
         WatchCalendar => watch_calendar,
         RenewCalendarChannels => renew_calendar_channels,
+        ApplyStripeEvent => apply_stripe_event,
+        ReportUsage => report_usage,
         Noop => noop,
     );
     r

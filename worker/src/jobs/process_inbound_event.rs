@@ -6,14 +6,15 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use zencall_core::domain::billing::billable_minutes;
 use zencall_core::domain::campaign::Outcome;
 use zencall_core::events::EventType;
 use zencall_core::jobs::payloads::ProcessInboundEvent;
-use zencall_core::jobs::payloads::{AnalyzeTranscript, PlanCampaign};
+use zencall_core::jobs::payloads::{AnalyzeTranscript, PlanCampaign, ReportUsage};
 use zencall_core::store::assistants;
 use zencall_core::store::calls::{self, Call, CallReport};
 use zencall_core::store::webhook_events::{self, InboundEvent};
-use zencall_core::store::{call_attempts, campaigns, now_micros};
+use zencall_core::store::{Tx, billing_usage, call_attempts, campaigns, now_micros};
 use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
@@ -296,6 +297,9 @@ async fn vapi(ctx: &JobContext, event: &InboundEvent) -> Result<String, JobError
         )
         .await?;
     }
+    if end_report && call.status == "ended" {
+        record_usage(ctx, &mut tx, &call).await?;
+    }
     tx.commit().await?;
     announce_call(ctx, &call, end_report).await?;
     if end_report && parsed.direction == "outbound" {
@@ -312,6 +316,33 @@ async fn vapi(ctx: &JobContext, event: &InboundEvent) -> Result<String, JobError
         }
     }
     Ok(format!("call {} is {}", call.id, call.status))
+}
+
+/// Writes the ledger row of a call that just ended, in the transaction that records its end,
+/// and queues its report to the billing meter; a repeated end-of-call report writes and queues
+/// nothing (the first row stays).
+async fn record_usage(ctx: &JobContext, tx: &mut Tx, call: &Call) -> Result<(), JobError> {
+    let duration = call
+        .duration_secs
+        .and_then(|secs| u64::try_from(secs).ok())
+        .unwrap_or(0);
+    let minutes = billable_minutes(duration, ctx.settings.billing.minute_rounding);
+    let ended_at = call.ended_at.unwrap_or(call.updated_at);
+    let written = billing_usage::record(
+        tx,
+        &call.org_id,
+        &call.id,
+        call.assistant_id.as_deref(),
+        ended_at,
+        duration,
+        minutes,
+        ctx.clock.now(),
+    )
+    .await?;
+    if written {
+        ReportUsage::enqueue_for_call(tx, &call.org_id, &call.id).await?;
+    }
+    Ok(())
 }
 
 /// Emits `call.started` once the call has been answered, and `call.ended` when the voice
