@@ -367,18 +367,29 @@ pub async fn start_on_clock(
     if !sealer.is_enabled() {
         tracing::info!("no calendar.encryption_keys: calendars cannot be connected");
     }
+    // Only the API and the workers reach the calendar; a scheduler alone needs no credentials.
     let (calendar, simulated_calendar) = match providers.as_ref().and_then(|p| {
         p.calendar
             .clone()
             .map(|c| (c, p.simulated_calendar.clone()))
     }) {
-        Some(chosen) => chosen,
-        None => calendar_provider(&settings)?,
+        Some((calendar, simulated)) => (Some(calendar), simulated),
+        None if roles.api || !roles.queues.is_empty() => {
+            let (calendar, simulated) = calendar_provider(&settings)?;
+            (Some(calendar), simulated)
+        }
+        None => (None, None),
     };
     if simulated_calendar.is_some() {
         tracing::info!("using the simulated calendar");
     }
-    let (payments, simulated_payments) = payments(&settings, simulated_payments, clock.clone())?;
+    // Only the API and the workers reach Stripe; a scheduler alone needs no credentials.
+    let (payments, simulated_payments) = if roles.api || !roles.queues.is_empty() {
+        let (payments, simulated) = payments(&settings, simulated_payments, clock.clone())?;
+        (Some(payments), simulated)
+    } else {
+        (None, None)
+    };
     let (stop, _) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
     let mut addr = None;
@@ -423,10 +434,14 @@ pub async fn start_on_clock(
             webhooks: webhooks.clone(),
             simulator: simulator.clone(),
             live: Arc::default(),
-            calendar: calendar.clone(),
+            calendar: calendar
+                .clone()
+                .context("the API role needs the calendar provider")?,
             simulated_calendar: simulated_calendar.clone(),
             sealer: sealer.clone(),
-            payments: payments.clone(),
+            payments: payments
+                .clone()
+                .context("the API role needs the payments provider")?,
             stripe_simulator: match &simulated_payments {
                 Some(sim) => Some(zencall_api::stripe_simulator::StripeSimulator {
                     payments: sim.clone(),
@@ -486,9 +501,13 @@ pub async fn start_on_clock(
                     .context("the call pacer needs Redis when redis.url is set")?,
             ),
             analyzer,
-            calendar: calendar.clone(),
+            calendar: calendar
+                .clone()
+                .context("the workers need the calendar provider")?,
             sealer: sealer.clone(),
-            payments,
+            payments: payments
+                .clone()
+                .context("the workers need the payments provider")?,
         };
         let runner = Runner::new(
             db.clone(),
@@ -547,15 +566,22 @@ async fn deliver_simulated_notifications(
     }
 }
 
-/// Whether payments are simulated: when no Stripe secret key is configured.
+/// Whether payments are simulated: when no Stripe secret key is configured (and
+/// `providers.simulate` allows it), or always when it says so. With "never" and no key,
+/// building the Stripe client refuses to start the API and the workers.
 fn simulating_payments(settings: &Settings) -> bool {
-    settings
+    let configured = !settings
         .providers
         .stripe
         .secret_key
         .expose_secret()
         .trim()
-        .is_empty()
+        .is_empty();
+    match settings.providers.simulate {
+        SimulateMode::Always => true,
+        SimulateMode::Auto => !configured,
+        SimulateMode::Never => false,
+    }
 }
 
 /// Stripe Billing, or the simulated payments provider (returned twice then: as the trait

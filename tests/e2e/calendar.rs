@@ -2,7 +2,6 @@
 //! consent page and the OAuth callback, the full sync, a change in Google reaching us as a
 //! push notification and an incremental sync, a revoked grant, and a bad state.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
@@ -22,13 +21,8 @@ use zencall_queue::board::admin::{self, JobState};
 use crate::test_app::{TestApp, marcel, simulated, test_settings};
 
 fn settings() -> Settings {
-    let mut s = test_settings();
-    s.calendar.encryption_keys = HashMap::from([(
-        "test-key".to_string(),
-        SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
-    )]);
-    s.calendar.active_key_id = "test-key".into();
-    s
+    // The test settings seal calendar tokens with a test key.
+    test_settings()
 }
 
 async fn spawn(test_db: TestDb) -> (TestApp, SimulatedCalendar) {
@@ -340,7 +334,10 @@ async fn a_callback_with_a_bad_state_is_refused_naming_it() {
 #[tokio::test]
 async fn without_an_encryption_key_calendars_cannot_be_connected() {
     let sim = Simulator::new(&test_settings().providers.simulator);
-    let app = TestApp::spawn_with(TestDb::sqlite().await, test_settings(), simulated(&sim)).await;
+    let mut settings = test_settings();
+    settings.calendar.encryption_keys.clear();
+    settings.calendar.active_key_id.clear();
+    let app = TestApp::spawn_with(TestDb::sqlite().await, settings, simulated(&sim)).await;
     let (status, body) = app
         .call(
             Method::POST,

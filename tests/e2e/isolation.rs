@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use wiremock::MockServer;
 use zencall_core::store::api_keys::Scope;
+use zencall_core::store::calendar_connections::{self, CalendarEntry, Connected};
 use zencall_core::store::test_db::TestDb;
 use zencall_core::store::webhook_events;
 
@@ -27,6 +28,7 @@ struct Owned {
     endpoint: String,
     consent: String,
     campaign: String,
+    calendar_connection: String,
 }
 
 impl Owned {
@@ -37,13 +39,15 @@ impl Owned {
             Some("webhook-endpoints") => &self.endpoint,
             Some("dnc" | "consents") => OUR_NUMBER,
             Some("campaigns") => &self.campaign,
+            Some("calendar") => &self.calendar_connection,
             other => panic!("no isolation rule for {path} ({other:?}): add one to this test"),
         }
     }
 
-    fn all(&self) -> [&str; 6] {
+    fn all(&self) -> [&str; 7] {
         [
             &self.campaign,
+            &self.calendar_connection,
             &self.assistant,
             &self.call,
             &self.endpoint,
@@ -88,6 +92,8 @@ fn body_for(method: &Method, path: &str, owned: &Owned, hook_url: &str) -> Optio
             Some(json!({"plan": "starter", "email": "intrus@example.fr"}))
         }
         ("POST", "/v1/billing/portal") => None,
+        // The intruder begins connecting a calendar of its own.
+        ("POST", "/v1/calendar/connections") => None,
         ("GET" | "DELETE", _) => None,
         _ => panic!("no isolation rule for {method} {path}: add one to this test"),
     }
@@ -153,6 +159,7 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
             call,
             endpoint: endpoint["id"].as_str().unwrap().to_string(),
             consent: consent["id"].as_str().unwrap().to_string(),
+            calendar_connection: connect_a_calendar(&app).await,
         };
         let before = snapshot(&app, &owned).await;
 
@@ -255,6 +262,42 @@ async fn await_call_id(app: &TestApp) -> String {
 }
 
 /// Our resources as we see them.
+/// A calendar connection of ours, stored as the OAuth callback stores one (its tokens are
+/// never opened here: every request of the intruder must stop before).
+async fn connect_a_calendar(app: &TestApp) -> String {
+    let calendars = [CalendarEntry {
+        id: "salon@example.fr".into(),
+        summary: "Salon".into(),
+        primary: true,
+        time_zone: Some("Europe/Paris".into()),
+        access_role: Some("owner".into()),
+        writable: true,
+    }];
+    let connected = Connected {
+        org_id: &app.org_id,
+        account: "salon@example.fr",
+        calendars: &calendars,
+        default_calendar_id: "salon@example.fr",
+        scopes: &[],
+    };
+    let now = chrono::Utc::now();
+    let mut tx = app.test_db.db.begin().await.unwrap();
+    let id = calendar_connections::new_connection_id();
+    let connection = calendar_connections::upsert_connected(
+        &mut tx,
+        &id,
+        &connected,
+        "sealed-refresh",
+        "sealed-access",
+        now + chrono::Duration::hours(1),
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    connection.id
+}
+
 async fn snapshot(app: &TestApp, owned: &Owned) -> Vec<Value> {
     let mut seen = Vec::new();
     for path in [
@@ -270,6 +313,8 @@ async fn snapshot(app: &TestApp, owned: &Owned) -> Vec<Value> {
         format!("/v1/campaigns/{}", owned.campaign),
         format!("/v1/campaigns/{}/contacts", owned.campaign),
         "/v1/campaigns".to_string(),
+        format!("/v1/calendar/connections/{}", owned.calendar_connection),
+        "/v1/calendar/connections".to_string(),
     ] {
         let (status, body) = app.call(Method::GET, &path, Some(&app.key), None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");

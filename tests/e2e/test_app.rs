@@ -39,6 +39,12 @@ pub fn test_settings() -> Settings {
     s.webhooks.outbound.retry_base_secs = 1;
     s.webhooks.outbound.retry_max_secs = 1;
     s.webhooks.outbound.timeout_ms = 2000;
+    // Calendar tokens are sealed with a test key.
+    s.calendar.encryption_keys = std::collections::HashMap::from([(
+        "test-key".to_string(),
+        SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+    )]);
+    s.calendar.active_key_id = "test-key".into();
     s
 }
 
