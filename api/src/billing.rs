@@ -9,11 +9,10 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zencall_core::domain::assistant::FieldError;
-use zencall_core::domain::billing::{BillingPeriod, Entitlement, entitlement, is_live_status};
+use zencall_core::domain::billing::{BillingPeriod, Entitlement, is_live_status};
 use zencall_core::domain::ids::new_id;
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::billing_customers::BillingCustomer;
-use zencall_core::store::billing_subscriptions::StoredSubscription;
 use zencall_core::store::{billing_customers, billing_subscriptions, billing_usage, organisations};
 use zencall_providers::ProviderError;
 use zencall_providers::payments::{CheckoutRequest, CustomerSpec, PortalRequest};
@@ -43,16 +42,14 @@ pub async fn require_entitlement(state: &AppState, org_id: &str) -> Result<(), A
 }
 
 async fn entitlement_of(state: &AppState, org_id: &str) -> Result<Entitlement, ApiError> {
-    let org = organisations::find(&state.db, org_id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("organisation {org_id} is missing")))?;
-    let current = billing_subscriptions::current(&state.db, org_id).await?;
-    Ok(entitlement(
-        org.created_at,
-        current.as_ref().map(StoredSubscription::standing).as_ref(),
+    billing_subscriptions::entitlement_of(
+        &state.db,
+        org_id,
         state.settings.billing.grace_period_days,
         state.clock.now(),
-    ))
+    )
+    .await?
+    .ok_or_else(|| ApiError::Internal(format!("organisation {org_id} is missing")))
 }
 
 /// A failure of the payment provider, as the API answers it: retry later (503) or a fault of

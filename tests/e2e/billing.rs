@@ -4,12 +4,14 @@
 //! stale events change nothing.
 
 use std::sync::Arc;
+
+use chrono::Datelike;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zencall_core::clock::ManualClock;
-use zencall_core::jobs::payloads::ReportUsage;
+use zencall_core::jobs::payloads::{PlanCampaigns, ReportUsage};
 use zencall_core::store::test_db::TestDb;
 use zencall_core::store::{billing_usage, stripe_invoices, webhook_events};
 use zencall_providers::signatures;
@@ -457,6 +459,118 @@ async fn a_campaign_start_past_the_grace_period_is_refused_until_the_organisatio
         await_subscription(&app, "trialing").await;
         let (status, started) = app.call(Method::POST, &start, key, None).await;
         assert_eq!(status, StatusCode::OK, "{started}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_campaigns_of_an_organisation_whose_grace_period_ended_pause_until_it_subscribes() {
+    for db in TestDb::all().await {
+        // Sunday night in Paris, when the French rules allow no call: planning keeps the
+        // campaign running with its contact waiting, and the organisation (created now) is
+        // inside its grace period.
+        let mut night = chrono::Utc::now()
+            .date_naive()
+            .and_hms_opt(2, 0, 0)
+            .unwrap()
+            .and_utc();
+        while night.weekday() != chrono::Weekday::Sun || night <= chrono::Utc::now() {
+            night += chrono::TimeDelta::days(1);
+        }
+        let clock = ManualClock::new(night);
+        let settings = test_settings();
+        let sim = Simulator::new(&settings.providers.simulator);
+        let app = TestApp::spawn_on_clock(
+            db,
+            settings,
+            simulated(&sim),
+            Arc::new(clock.clone()),
+            false,
+        )
+        .await;
+        let key = Some(app.key.as_str());
+        let assistant = app.create_assistant(marcel()).await;
+        let active = app.await_assistant(&assistant, "active").await;
+        let (status, campaign) = app
+            .call(
+                Method::POST,
+                "/v1/campaigns",
+                key,
+                Some(json!({
+                    "name": "Relance", "assistant_id": assistant,
+                    "caller_number": active["phone_number"], "purpose": "service",
+                    "calling_rules": {"preset": "fr-consumer"}, "time_zone": "Europe/Paris",
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{campaign}");
+        let id = campaign["id"].as_str().unwrap().to_string();
+        let (status, uploaded) = app
+            .call(
+                Method::POST,
+                &format!("/v1/campaigns/{id}/contacts"),
+                key,
+                Some(json!({"contacts": [{"number": "+33612345678"}]})),
+            )
+            .await;
+        assert!(status.is_success(), "{uploaded}");
+        // Started inside the grace period of a new organisation.
+        let (status, started) = app
+            .call(
+                Method::POST,
+                &format!("/v1/campaigns/{id}/start"),
+                key,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{started}");
+        assert_eq!(started["state"], "running", "{started}");
+
+        // A minute tick inside the grace period plans it and leaves it running.
+        let tick = || async {
+            enqueue(
+                &app.test_db.db,
+                &PlanCampaigns {},
+                EnqueueOptions::default(),
+                3,
+            )
+            .await
+            .unwrap()
+        };
+        let Enqueued::New(first) = tick().await else {
+            panic!("a new tick")
+        };
+        await_some("the first tick done", || async {
+            let job = admin::find(&app.test_db.db, &first).await.unwrap()?;
+            (job.state == JobState::Done).then_some(())
+        })
+        .await;
+        let path = format!("/v1/campaigns/{id}");
+        let state = || async {
+            let (status, body) = app.call(Method::GET, &path, key, None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["state"].as_str().unwrap().to_string()
+        };
+        assert_eq!(state().await, "running");
+
+        // Fifteen days later (a Monday, 3 a.m. in Paris) the 14-day grace period is over: the
+        // next tick pauses it.
+        clock.advance(chrono::TimeDelta::days(15));
+        tick().await;
+        await_some("the campaign paused", || async {
+            (state().await == "paused").then_some(())
+        })
+        .await;
+        let resume = format!("/v1/campaigns/{id}/resume");
+        let (status, problem) = app.call(Method::POST, &resume, key, None).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{problem}");
+
+        // Paying lifts it: the campaign can be resumed.
+        subscribe(&app, "starter").await;
+        await_subscription(&app, "trialing").await;
+        let (status, resumed) = app.call(Method::POST, &resume, key, None).await;
+        assert_eq!(status, StatusCode::OK, "{resumed}");
+        assert_eq!(resumed["state"], "running", "{resumed}");
         app.stop().await;
     }
 }

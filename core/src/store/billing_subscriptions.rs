@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, StoreError};
-use crate::domain::billing::{SubscriptionStanding, is_live_status};
+use crate::domain::billing::{Entitlement, SubscriptionStanding, entitlement, is_live_status};
 use zencall_queue::on_pool;
 
 /// A subscription as stored.
@@ -156,6 +156,29 @@ pub async fn current(db: &Db, org_id: &str) -> Result<Option<StoredSubscription>
     .bind(org_id)
     .fetch_optional(p)
     .await)?)
+}
+
+/// What organisation `org_id` may do at `now` (its latest subscription and the grace period of
+/// `grace_days`); `None` when there is no such organisation.
+pub async fn entitlement_of(
+    db: &Db,
+    org_id: &str,
+    grace_days: u32,
+    now: DateTime<Utc>,
+) -> Result<Option<Entitlement>, StoreError> {
+    let Some(org) = super::organisations::find(db, org_id).await? else {
+        return Ok(None);
+    };
+    let subscription = current(db, org_id).await?;
+    Ok(Some(entitlement(
+        org.created_at,
+        subscription
+            .as_ref()
+            .map(StoredSubscription::standing)
+            .as_ref(),
+        grace_days,
+        now,
+    )))
 }
 
 #[cfg(test)]
