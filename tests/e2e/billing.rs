@@ -413,37 +413,45 @@ async fn without_a_subscription_past_the_grace_period_new_assistants_are_refused
     }
 }
 
+/// A platform on `clock` with an active assistant and a draft campaign under the French rules;
+/// returns it with the campaign's id.
+async fn app_with_draft_campaign(db: TestDb, clock: &ManualClock) -> (TestApp, String) {
+    let settings = test_settings();
+    let sim = Simulator::new(&settings.providers.simulator);
+    let app = TestApp::spawn_on_clock(
+        db,
+        settings,
+        simulated(&sim),
+        Arc::new(clock.clone()),
+        false,
+    )
+    .await;
+    let assistant = app.create_assistant(marcel()).await;
+    let active = app.await_assistant(&assistant, "active").await;
+    let (status, campaign) = app
+        .call(
+            Method::POST,
+            "/v1/campaigns",
+            Some(&app.key),
+            Some(json!({
+                "name": "Rappel rendez-vous", "assistant_id": assistant,
+                "caller_number": active["phone_number"], "purpose": "service",
+                "calling_rules": {"preset": "fr-consumer"}, "time_zone": "Europe/Paris",
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{campaign}");
+    let id = campaign["id"].as_str().unwrap().to_string();
+    (app, id)
+}
+
 #[tokio::test]
 async fn a_campaign_start_past_the_grace_period_is_refused_until_the_organisation_subscribes() {
     for db in TestDb::all().await {
         let clock = ManualClock::new(chrono::Utc::now());
-        let settings = test_settings();
-        let sim = Simulator::new(&settings.providers.simulator);
-        let app = TestApp::spawn_on_clock(
-            db,
-            settings,
-            simulated(&sim),
-            Arc::new(clock.clone()),
-            false,
-        )
-        .await;
+        let (app, id) = app_with_draft_campaign(db, &clock).await;
         let key = Some(app.key.as_str());
-        let assistant = app.create_assistant(marcel()).await;
-        let active = app.await_assistant(&assistant, "active").await;
-        let (status, campaign) = app
-            .call(
-                Method::POST,
-                "/v1/campaigns",
-                key,
-                Some(json!({
-                    "name": "Rappel rendez-vous", "assistant_id": assistant,
-                    "caller_number": active["phone_number"], "purpose": "service",
-                    "calling_rules": {"preset": "fr-consumer"}, "time_zone": "Europe/Paris",
-                })),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{campaign}");
-        let start = format!("/v1/campaigns/{}/start", campaign["id"].as_str().unwrap());
+        let start = format!("/v1/campaigns/{id}/start");
 
         // Fifteen days later, the 14-day grace period of a new organisation is over.
         clock.advance(chrono::TimeDelta::days(15));
@@ -478,33 +486,8 @@ async fn the_campaigns_of_an_organisation_whose_grace_period_ended_pause_until_i
             night += chrono::TimeDelta::days(1);
         }
         let clock = ManualClock::new(night);
-        let settings = test_settings();
-        let sim = Simulator::new(&settings.providers.simulator);
-        let app = TestApp::spawn_on_clock(
-            db,
-            settings,
-            simulated(&sim),
-            Arc::new(clock.clone()),
-            false,
-        )
-        .await;
+        let (app, id) = app_with_draft_campaign(db, &clock).await;
         let key = Some(app.key.as_str());
-        let assistant = app.create_assistant(marcel()).await;
-        let active = app.await_assistant(&assistant, "active").await;
-        let (status, campaign) = app
-            .call(
-                Method::POST,
-                "/v1/campaigns",
-                key,
-                Some(json!({
-                    "name": "Relance", "assistant_id": assistant,
-                    "caller_number": active["phone_number"], "purpose": "service",
-                    "calling_rules": {"preset": "fr-consumer"}, "time_zone": "Europe/Paris",
-                })),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{campaign}");
-        let id = campaign["id"].as_str().unwrap().to_string();
         let (status, uploaded) = app
             .call(
                 Method::POST,
