@@ -844,6 +844,29 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_seller_identity_or_invoice_term_is_refused_naming_its_key() {
+        for (key, value) in [
+            ("billing.seller.siren", "900000002"),
+            ("billing.seller.vat_id", "FR00900000001"),
+            ("billing.seller.vat_id", "DE129273398"),
+            ("billing.seller.email", "facturation"),
+            ("billing.seller.name", " "),
+            ("billing.invoices.number_prefix", "F 2026"),
+            ("billing.invoices.payment_terms", ""),
+        ] {
+            let err = Settings::load_from(None, &[(key, value.into())], env()).expect_err(key);
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
+        let err = Settings::load_from(
+            None,
+            &[("billing.invoices.payment_terms_days", 90.into())],
+            env(),
+        )
+        .expect_err("90 days");
+        assert!(err.to_string().contains("payment_terms_days"), "{err}");
+    }
+
+    #[test]
     fn a_bad_database_scheme_is_refused() {
         let err = Settings::load_from(None, &[("database.url", "mysql://x".into())], env())
             .expect_err("must fail");

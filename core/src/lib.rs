@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod invoice_settings;
 pub mod jobs;
 pub mod plans;
 pub mod rate_limiter;

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use crate::domain::billing::MinuteRounding;
+use crate::invoice_settings::{InvoiceSettings, SellerSettings};
 
 /// `[billing]`
 #[derive(Debug, Clone, Deserialize)]
@@ -28,6 +29,10 @@ pub struct BillingSettings {
     pub simulated_tax_rate_basis_points: u32,
     /// The plans, in the order they are offered.
     pub plans: Vec<PlanSettings>,
+    /// Who issues the invoices.
+    pub seller: SellerSettings,
+    /// Numbering and terms of the invoices.
+    pub invoices: InvoiceSettings,
 }
 
 /// `[[billing.plans]]`: one plan.
@@ -115,6 +120,8 @@ impl BillingSettings {
                 "billing.simulated_tax_rate_basis_points: must be at most 10000 (100 %)".into(),
             );
         }
+        self.seller.validate()?;
+        self.invoices.validate()?;
         if self.plans.is_empty() {
             return Err("billing.plans: at least one plan is needed".into());
         }

@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod context;
+pub mod invoice_pdf;
+pub mod invoicing;
 pub mod jobs;
 
 pub use context::JobContext;

@@ -205,7 +205,7 @@ pub fn default_voice(language: Language) -> &'static str {
     }
 }
 
-fn required_text(
+pub(crate) fn required_text(
     errors: &mut Vec<FieldError>,
     field: &str,
     value: Option<&String>,
@@ -234,7 +234,7 @@ fn required_text(
     }
 }
 
-fn optional_text(
+pub(crate) fn optional_text(
     errors: &mut Vec<FieldError>,
     field: &str,
     value: Option<&String>,

@@ -4,12 +4,16 @@
 pub mod analysis;
 pub mod assistant;
 pub mod billing;
+pub mod billing_profile;
 pub mod calling_window;
 pub mod campaign;
 pub mod contact_import;
+pub mod email;
 pub mod holidays;
 pub mod ids;
+pub mod invoice;
 pub mod phone;
 pub mod public_address;
 pub mod sealed;
 pub mod sector;
+pub mod vat;

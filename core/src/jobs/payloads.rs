@@ -342,3 +342,35 @@ impl ReportUsage {
         zencall_queue::enqueue_in(tx, &job, options, 12).await
     }
 }
+
+/// Issue our invoice document (numbered, with its PDF) for a finalized Stripe invoice, once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueInvoice {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The Stripe invoice (`in_...`).
+    pub stripe_invoice_id: String,
+}
+
+impl Job for IssueInvoice {
+    const KIND: &'static str = "IssueInvoice";
+    const QUEUE: &'static str = QueueName::Billing.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(12);
+}
+
+impl IssueInvoice {
+    /// Queues the issue of the document of `stripe_invoice_id`; unique per Stripe invoice, so
+    /// the several events about one invoice queue one job.
+    pub async fn enqueue(
+        db: &crate::store::Db,
+        org_id: &str,
+        stripe_invoice_id: &str,
+    ) -> Result<zencall_queue::Enqueued, crate::store::StoreError> {
+        let job = IssueInvoice {
+            org_id: org_id.to_string(),
+            stripe_invoice_id: stripe_invoice_id.to_string(),
+        };
+        let options = zencall_queue::EnqueueOptions::unique(format!("invoice:{stripe_invoice_id}"));
+        zencall_queue::enqueue(db, &job, options, 12).await
+    }
+}

@@ -7,6 +7,7 @@
 pub mod api_keys;
 pub mod assistants;
 pub mod billing_customers;
+pub mod billing_profiles;
 pub mod billing_subscriptions;
 pub mod billing_usage;
 pub mod board_sessions;
@@ -25,6 +26,7 @@ pub mod campaigns;
 mod conformance_tests;
 pub mod consents;
 pub mod dnc;
+pub mod invoices;
 pub mod organisations;
 pub mod stripe_events;
 pub mod stripe_invoices;

@@ -6,12 +6,12 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use zencall_core::jobs::payloads::ApplyStripeEvent;
+use zencall_core::jobs::payloads::{ApplyStripeEvent, IssueInvoice};
 use zencall_core::store::billing_subscriptions::{self, SubscriptionState};
 use zencall_core::store::stripe_invoices::{self, InvoiceState};
 use zencall_core::store::{billing_customers, now_micros, stripe_events, webhook_events};
 use zencall_providers::ProviderError;
-use zencall_providers::payments::{self, Subscription};
+use zencall_providers::payments::{self, InvoiceStatus, Subscription};
 use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
@@ -296,6 +296,13 @@ async fn sync_invoice(
             .await?
     {
         outcome.push_str("; a payment attempt failed");
+    }
+    // Whichever event comes first about a finalized invoice queues its document (one job per
+    // Stripe invoice, by its unique key).
+    if invoice.finalized_at.is_some()
+        && !matches!(invoice.status, InvoiceStatus::Draft | InvoiceStatus::Void)
+    {
+        IssueInvoice::enqueue(&ctx.db, &org_id, &invoice.id).await?;
     }
     Ok((Some(org_id), outcome))
 }

@@ -5,6 +5,7 @@ pub mod apply_stripe_event;
 pub mod delete_assistant;
 pub mod deliver_webhook;
 pub mod dial_contact;
+pub mod issue_invoice;
 pub mod noop;
 pub mod plan_campaign;
 pub mod plan_campaigns;
@@ -21,7 +22,7 @@ pub mod watch_calendar;
 use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::{
     AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
-    PlanCampaign, PlanCampaigns, ProcessInboundEvent, ProvisionAssistant, PruneJobs,
+    IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent, ProvisionAssistant, PruneJobs,
     RenewCalendarChannels, ReportUsage, RescueStuckJobs, SyncAssistant, SyncCalendar,
     WatchCalendar,
 };
@@ -65,6 +66,7 @@ pub fn registry(ctx: JobContext) -> Registry {
         RenewCalendarChannels => renew_calendar_channels,
         ApplyStripeEvent => apply_stripe_event,
         ReportUsage => report_usage,
+        IssueInvoice => issue_invoice,
         Noop => noop,
     );
     r

@@ -1,0 +1,128 @@
+//! `[billing.seller]` and `[billing.invoices]`: who issues our invoices, and the terms every
+//! invoice states. French law (articles 242 nonies A of annex II of the CGI and L441-9 of the
+//! Code de commerce) requires the seller's identity, its SIREN and VAT number, the payment
+//! terms, the late-payment penalty rate and the EUR 40 recovery indemnity on each invoice;
+//! these keys hold them, checked at start-up.
+
+use serde::Deserialize;
+
+use crate::domain::vat;
+
+/// `[billing.seller]`: the company that issues the invoices.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SellerSettings {
+    /// Legal name (`Zencall SAS`).
+    pub name: String,
+    /// Legal form and share capital, as the invoice prints it (`SAS au capital de 10 000 €`).
+    pub legal_form: String,
+    /// Postal address, one entry per line.
+    pub address: Vec<String>,
+    /// SIREN, 9 digits.
+    pub siren: String,
+    /// Registry city (`RCS Paris`), printed with the SIREN.
+    pub rcs: String,
+    /// Intra-community VAT number.
+    pub vat_id: String,
+    /// Where buyers write about invoices.
+    pub email: String,
+}
+
+/// `[billing.invoices]`: numbering and terms.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceSettings {
+    /// What precedes the sequence number (`F-` gives `F-000001`).
+    pub number_prefix: String,
+    /// The standard French VAT rate, in basis points (2000 = 20 %).
+    pub vat_rate_basis_points: u32,
+    /// Days from issue to due date when Stripe gives none (cards are charged at once).
+    pub payment_terms_days: u32,
+    /// How invoices are paid, as printed.
+    pub payment_terms: String,
+    /// The late-payment penalty rate, as printed.
+    pub late_payment_penalty: String,
+    /// The early-payment discount, as printed.
+    pub early_payment_discount: String,
+}
+
+impl SellerSettings {
+    /// Checks every key; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("name", &self.name),
+            ("legal_form", &self.legal_form),
+            ("rcs", &self.rcs),
+        ] {
+            if value.trim().is_empty() || value.chars().count() > 200 {
+                return Err(format!("billing.seller.{key}: must be 1 to 200 characters"));
+            }
+        }
+        if self.address.is_empty()
+            || self.address.len() > 4
+            || self.address.iter().any(|l| l.trim().is_empty())
+        {
+            return Err("billing.seller.address: give 1 to 4 non-empty lines".into());
+        }
+        let siren =
+            vat::normalize_siren(&self.siren).map_err(|e| format!("billing.seller.siren: {e}"))?;
+        let vat_id = vat::normalize_vat_id(&self.vat_id)
+            .map_err(|e| format!("billing.seller.vat_id: {e}"))?;
+        if !vat_id.ends_with(&siren) || !vat_id.starts_with("FR") {
+            return Err(format!(
+                "billing.seller.vat_id: {vat_id} is not the French VAT number of SIREN {siren}"
+            ));
+        }
+        if !crate::domain::email::is_plausible(&self.email) {
+            return Err(format!(
+                "billing.seller.email: {:?} is not an email address",
+                self.email
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl InvoiceSettings {
+    /// Checks every key; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        let prefix_ok = self.number_prefix.len() <= 10
+            && self
+                .number_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'/');
+        if !prefix_ok {
+            return Err(
+                "billing.invoices.number_prefix: at most 10 letters, digits, '-', '_' or '/'"
+                    .into(),
+            );
+        }
+        if self.vat_rate_basis_points > 10_000 {
+            return Err(
+                "billing.invoices.vat_rate_basis_points: must be at most 10000 (100 %)".into(),
+            );
+        }
+        if self.payment_terms_days > 60 {
+            return Err(
+                "billing.invoices.payment_terms_days: at most 60 days (article L441-10 of the Code de commerce)".into(),
+            );
+        }
+        for (key, value) in [
+            ("payment_terms", &self.payment_terms),
+            ("late_payment_penalty", &self.late_payment_penalty),
+            ("early_payment_discount", &self.early_payment_discount),
+        ] {
+            if value.trim().is_empty() || value.chars().count() > 300 {
+                return Err(format!(
+                    "billing.invoices.{key}: must be 1 to 300 characters"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of the `sequence`-th invoice.
+    pub fn number(&self, sequence: i64) -> String {
+        format!("{}{sequence:06}", self.number_prefix)
+    }
+}

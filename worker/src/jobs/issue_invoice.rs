@@ -1,0 +1,75 @@
+//! IssueInvoice: our invoice document for a finalized Stripe invoice. The invoice is read back
+//! from Stripe (the event that queued the job may be stale), checked against the French VAT
+//! rule for the buyer's billing profile, numbered, rendered to PDF and stored once. What
+//! cannot be issued fails with the reason (no billing profile, Stripe's tax disagreeing), to be
+//! retried from the board once fixed.
+
+use zencall_core::domain::invoice;
+use zencall_core::jobs::payloads::IssueInvoice;
+use zencall_core::store::{billing_customers, billing_profiles};
+use zencall_providers::ProviderError;
+use zencall_providers::payments::InvoiceStatus;
+use zencall_queue::{JobError, JobRun};
+
+use crate::JobContext;
+use crate::invoicing;
+
+/// Runs one attempt.
+pub async fn run(ctx: &JobContext, job: IssueInvoice, _run: JobRun) -> Result<(), JobError> {
+    let stripe = match ctx.payments.retrieve_invoice(&job.stripe_invoice_id).await {
+        Ok(i) => i,
+        Err(ProviderError::NotFound { .. }) => {
+            return Err(JobError::permanent(format!(
+                "Stripe invoice {} does not exist",
+                job.stripe_invoice_id
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let ours = billing_customers::find(&ctx.db, &job.org_id).await?;
+    if ours.as_ref().map(|c| c.stripe_customer_id.as_str()) != Some(stripe.customer_id.as_str()) {
+        return Err(JobError::permanent(format!(
+            "Stripe invoice {} belongs to customer {}, which is not organisation {}'s",
+            stripe.id, stripe.customer_id, job.org_id
+        )));
+    }
+    if matches!(stripe.status, InvoiceStatus::Draft | InvoiceStatus::Void) {
+        tracing::info!(stripe_invoice = %stripe.id, status = %stripe.status.as_str(), "no invoice document for a draft or void Stripe invoice");
+        return Ok(());
+    }
+    let Some(charged) = invoicing::charged(&stripe) else {
+        return Err(JobError::permanent(format!(
+            "Stripe invoice {} is {} but has no finalization time",
+            stripe.id,
+            stripe.status.as_str()
+        )));
+    };
+    let Some(profile) = billing_profiles::find(&ctx.db, &job.org_id).await? else {
+        return Err(JobError::permanent(format!(
+            "organisation {} has no billing profile: the invoice needs the buyer's name and address \
+             (PUT /v1/billing/profile), then retry this job",
+            job.org_id
+        )));
+    };
+    let billing = &ctx.settings.billing;
+    let document = invoice::build(
+        &charged,
+        &profile.profile(),
+        &billing.seller,
+        &billing.invoices,
+        &billing.plans,
+    )
+    .map_err(JobError::permanent)?;
+    let issued = invoicing::issue(
+        &ctx.db,
+        &job.org_id,
+        document,
+        &billing.invoices,
+        ctx.clock.now(),
+    )
+    .await?;
+    if issued.created {
+        tracing::info!(org_id = %job.org_id, invoice = %issued.invoice.id, number = %issued.invoice.number, stripe_invoice = %stripe.id, "invoice issued");
+    }
+    Ok(())
+}
