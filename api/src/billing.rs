@@ -13,9 +13,11 @@ use zencall_core::domain::billing::{BillingPeriod, Entitlement, is_live_status};
 use zencall_core::domain::ids::new_id;
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::billing_customers::BillingCustomer;
-use zencall_core::store::{billing_customers, billing_subscriptions, billing_usage, organisations};
+use zencall_core::store::{
+    billing_customers, billing_profiles, billing_subscriptions, billing_usage, organisations,
+};
 use zencall_providers::ProviderError;
-use zencall_providers::payments::{CheckoutRequest, CustomerSpec, PortalRequest};
+use zencall_providers::payments::{CheckoutRequest, CustomerSpec, PortalRequest, PostalAddress};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -71,7 +73,8 @@ struct CheckoutBody {
     #[schema(examples("starter"))]
     plan: String,
     /// Where invoices and payment notices go; needed the first time only (when the
-    /// organisation's Stripe customer is created).
+    /// organisation's Stripe customer is created), and not at all when a billing profile is
+    /// given (its email is used).
     #[serde(default)]
     #[schema(examples("compta@salon-dupont.fr"))]
     email: Option<String>,
@@ -200,21 +203,42 @@ async fn customer_for(
     if let Some(found) = billing_customers::find(&state.db, org_id).await? {
         return Ok(found);
     }
-    let Some(email) = email.map(str::trim) else {
-        return Err(ApiError::Invalid(vec![FieldError::new(
-            "email",
-            "is required the first time: the address invoices and payment notices go to",
-        )]));
-    };
-    let org = organisations::find(&state.db, org_id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("organisation {org_id} is missing")))?;
-    let spec = CustomerSpec {
-        org_id: org_id.to_string(),
-        name: org.name,
-        email: email.to_string(),
-        address: None,
-        vat_id: None,
+    // The billing profile, when given, is the customer's identity at Stripe: its address and
+    // VAT number are what Stripe Tax decides French VAT or reverse charge from.
+    let profile = billing_profiles::find(&state.db, org_id).await?;
+    let spec = match (profile, email.map(str::trim)) {
+        (Some(p), email) => CustomerSpec {
+            org_id: org_id.to_string(),
+            name: p.legal_name,
+            email: email.map(str::to_string).unwrap_or(p.email),
+            address: Some(PostalAddress {
+                line1: p.address_line1,
+                line2: p.address_line2,
+                postal_code: p.postal_code,
+                city: p.city,
+                country: p.country,
+            }),
+            vat_id: p.vat_id,
+        },
+        (None, Some(email)) => {
+            let org = organisations::find(&state.db, org_id)
+                .await?
+                .ok_or_else(|| ApiError::Internal(format!("organisation {org_id} is missing")))?;
+            CustomerSpec {
+                org_id: org_id.to_string(),
+                name: org.name,
+                email: email.to_string(),
+                address: None,
+                vat_id: None,
+            }
+        }
+        (None, None) => {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "email",
+                "is required the first time unless a billing profile is given (PUT /v1/billing/profile): \
+                 the address invoices and payment notices go to",
+            )]));
+        }
     };
     let created = state
         .payments

@@ -6,6 +6,7 @@ pub mod assistant_stats;
 pub mod assistants;
 pub mod auth;
 pub mod billing;
+pub mod billing_profile;
 pub mod board;
 pub mod calendar_connections;
 pub mod calls;
@@ -16,6 +17,7 @@ pub mod dnc;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod invoices;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
@@ -98,6 +100,8 @@ pub fn app(state: AppState) -> Router {
         .merge(calendar_connections::router())
         .merge(simulated_calendar::router(simulating_calendar))
         .merge(billing::router())
+        .merge(billing_profile::router())
+        .merge(invoices::router())
         .merge(if simulating_payments {
             stripe_simulator::router()
         } else {

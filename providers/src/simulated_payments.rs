@@ -22,6 +22,7 @@ use rand::RngExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use zencall_core::clock::{Clock, SystemClock};
+use zencall_core::domain::vat::{self, VatTreatment};
 
 use crate::payments::{
     CheckoutRequest, CheckoutSession, Customer, CustomerSpec, Invoice, MeterEvent,
@@ -54,6 +55,9 @@ pub struct SimulatedPrice {
     pub unit_amount: i64,
     /// The meter it bills, for a metered price; none for a fee.
     pub meter_id: Option<String>,
+    /// Units of each period billed at 0 before `unit_amount` applies (the free first tier of
+    /// a graduated metered price); 0 for a fee.
+    pub free_units: u64,
 }
 
 /// How the simulated account is set up.
@@ -89,12 +93,14 @@ impl SimulatedPaymentsSettings {
                 description: format!("Zencall {}", plan.name),
                 unit_amount: plan.monthly_fee_cents,
                 meter_id: None,
+                free_units: 0,
             });
             prices.push(SimulatedPrice {
                 id: plan.metered_price_id.clone(),
                 description: format!("Zencall {} minutes", plan.name),
                 unit_amount: plan.minute_price_cents,
                 meter_id: Some(plan.meter_id.clone()),
+                free_units: u64::from(plan.included_minutes),
             });
             if !meters.iter().any(|m| m.id == plan.meter_id) {
                 meters.push(SimulatedMeter {
@@ -446,28 +452,42 @@ impl SimulatedPayments {
             event.billed = true;
         }
         let next_end = month_after(now)?;
-        let usage_amount = i64::try_from(usage)
+        // Graduated like Stripe's tiers: the free units first, one line per tier used.
+        let free = usage.min(record.metered.free_units);
+        let paid = usage - free;
+        let paid_amount = i64::try_from(paid)
             .ok()
             .and_then(|u| u.checked_mul(record.metered.unit_amount))
             .ok_or_else(|| refused(format!("the usage {usage} is too large to invoice")))?;
-        let lines = vec![
-            LineSpec {
+        let mut lines = Vec::new();
+        if free > 0 || paid == 0 {
+            lines.push(LineSpec {
                 price: &record.metered,
-                quantity: usage,
-                amount: usage_amount,
-                description: format!("{usage} × {}", record.metered.description),
+                quantity: free,
+                amount: 0,
+                description: format!("{free} × {} (tier 1 at 0.00)", record.metered.description),
                 start: record.period_start,
                 end: now,
-            },
-            LineSpec {
-                price: &record.fee,
-                quantity: 1,
-                amount: record.fee.unit_amount,
-                description: format!("1 × {}", record.fee.description),
-                start: now,
-                end: next_end,
-            },
-        ];
+            });
+        }
+        if paid > 0 {
+            lines.push(LineSpec {
+                price: &record.metered,
+                quantity: paid,
+                amount: paid_amount,
+                description: format!("{paid} × {} (tier 2)", record.metered.description),
+                start: record.period_start,
+                end: now,
+            });
+        }
+        lines.push(LineSpec {
+            price: &record.fee,
+            quantity: 1,
+            amount: record.fee.unit_amount,
+            description: format!("1 × {}", record.fee.description),
+            start: now,
+            end: next_end,
+        });
         let (finalized, paid) = self.issue_invoice(
             &mut state,
             &sub_id,
@@ -573,7 +593,18 @@ impl SimulatedPayments {
             .iter()
             .try_fold(0i64, |sum, line| sum.checked_add(line.amount))
             .ok_or_else(|| refused("the invoice total is too large".into()))?;
-        let rate = i64::from(self.settings.tax_rate_basis_points);
+        // As Stripe Tax does for a French seller: French VAT, except reverse charge for an EU
+        // business abroad with a VAT number, and none for a buyer outside the EU.
+        let spec = &customer.spec;
+        let country = spec
+            .address
+            .as_ref()
+            .map(|a| a.country.to_ascii_uppercase())
+            .unwrap_or_else(|| "FR".into());
+        let rate = match vat::treatment(&country, spec.vat_id.as_deref()) {
+            VatTreatment::Standard => i64::from(self.settings.tax_rate_basis_points),
+            VatTreatment::ReverseCharge | VatTreatment::OutsideScope => 0,
+        };
         // Rounded half up, to the cent.
         let tax = subtotal
             .checked_mul(rate)
@@ -910,12 +941,14 @@ mod tests {
                     description: "Zencall Pro".into(),
                     unit_amount: 4900,
                     meter_id: None,
+                    free_units: 0,
                 },
                 SimulatedPrice {
                     id: "price_minutes".into(),
                     description: "Minutes d'appel".into(),
                     unit_amount: 15,
                     meter_id: Some("mtr_minutes".into()),
+                    free_units: 0,
                 },
             ],
             meters: vec![SimulatedMeter {

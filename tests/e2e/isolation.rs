@@ -29,6 +29,7 @@ struct Owned {
     consent: String,
     campaign: String,
     calendar_connection: String,
+    invoice: String,
 }
 
 impl Owned {
@@ -40,13 +41,15 @@ impl Owned {
             Some("dnc" | "consents") => OUR_NUMBER,
             Some("campaigns") => &self.campaign,
             Some("calendar") => &self.calendar_connection,
+            Some("invoices") => &self.invoice,
             other => panic!("no isolation rule for {path} ({other:?}): add one to this test"),
         }
     }
 
-    fn all(&self) -> [&str; 7] {
+    fn all(&self) -> [&str; 8] {
         [
             &self.campaign,
+            &self.invoice,
             &self.calendar_connection,
             &self.assistant,
             &self.call,
@@ -92,6 +95,11 @@ fn body_for(method: &Method, path: &str, owned: &Owned, hook_url: &str) -> Optio
             Some(json!({"plan": "starter", "email": "intrus@example.fr"}))
         }
         ("POST", "/v1/billing/portal") => None,
+        // The intruder gives its own billing profile.
+        ("PUT", "/v1/billing/profile") => Some(json!({
+            "legal_name": "Intrus SAS", "email": "intrus@example.fr", "address_line1": "1 rue X",
+            "postal_code": "75001", "city": "Paris", "country": "FR"
+        })),
         // The intruder begins connecting a calendar of its own.
         ("POST", "/v1/calendar/connections") => None,
         ("GET" | "DELETE", _) => None,
@@ -160,6 +168,7 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
             endpoint: endpoint["id"].as_str().unwrap().to_string(),
             consent: consent["id"].as_str().unwrap().to_string(),
             calendar_connection: connect_a_calendar(&app).await,
+            invoice: issue_an_invoice(&app).await,
         };
         let before = snapshot(&app, &owned).await;
 
@@ -197,6 +206,9 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
                     text = text.replace(id, "");
                 }
                 if owns_one || path == "/v1/simulator/calls" {
+                    assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {answer}");
+                } else if method == Method::GET && path == "/v1/billing/profile" {
+                    // The intruder has given none yet: ours is not shown instead.
                     assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {answer}");
                 } else if method == Method::POST && path == "/v1/campaigns" {
                     assert_eq!(
@@ -314,6 +326,9 @@ async fn snapshot(app: &TestApp, owned: &Owned) -> Vec<Value> {
         format!("/v1/campaigns/{}/contacts", owned.campaign),
         "/v1/campaigns".to_string(),
         format!("/v1/calendar/connections/{}", owned.calendar_connection),
+        format!("/v1/invoices/{}", owned.invoice),
+        "/v1/invoices".to_string(),
+        "/v1/billing/profile".to_string(),
         "/v1/calendar/connections".to_string(),
     ] {
         let (status, body) = app.call(Method::GET, &path, Some(&app.key), None).await;
@@ -321,4 +336,67 @@ async fn snapshot(app: &TestApp, owned: &Owned) -> Vec<Value> {
         seen.push(body);
     }
     seen
+}
+
+/// Gives our billing profile and issues one invoice of ours (as a finalized Stripe invoice
+/// would); returns its id.
+async fn issue_an_invoice(app: &TestApp) -> String {
+    let (status, profile) = app
+        .call(
+            Method::PUT,
+            "/v1/billing/profile",
+            Some(&app.key),
+            Some(json!({
+                "legal_name": "Chez Marcel SARL", "email": "compta@chez-marcel.fr",
+                "address_line1": "12 rue des Lilas", "postal_code": "69003", "city": "Lyon",
+                "country": "FR"
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    let settings = zencall_core::config::Settings::defaults().unwrap();
+    let profile = zencall_core::store::billing_profiles::find(&app.test_db.db, &app.org_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .profile();
+    let now = chrono::Utc::now();
+    let charged = zencall_core::domain::invoice::ChargedInvoice {
+        id: "in_ours".into(),
+        number: None,
+        currency: "eur".into(),
+        lines: vec![zencall_core::domain::invoice::ChargedLine {
+            description: Some("Zencall".into()),
+            price_id: None,
+            quantity: Some(1),
+            amount: 1000,
+            period_start: now,
+            period_end: now + chrono::TimeDelta::days(30),
+        }],
+        subtotal: 1000,
+        tax: 200,
+        total: 1200,
+        finalized_at: now,
+        due_date: None,
+    };
+    let billing = &settings.billing;
+    let document = zencall_core::domain::invoice::build(
+        &charged,
+        &profile,
+        &billing.seller,
+        &billing.invoices,
+        &billing.plans,
+    )
+    .unwrap();
+    zencall_worker::invoicing::issue(
+        &app.test_db.db,
+        &app.org_id,
+        document,
+        &billing.invoices,
+        now,
+    )
+    .await
+    .unwrap()
+    .invoice
+    .id
 }

@@ -17,6 +17,7 @@ mod campaign_simulation;
 mod campaigns;
 mod chaos;
 mod dnc_and_consents;
+mod invoices;
 mod isolation;
 mod operations;
 mod outbound_webhooks;

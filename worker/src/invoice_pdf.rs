@@ -314,14 +314,14 @@ pub fn render(doc: &InvoiceDocument) -> Vec<u8> {
             page.text(text, COL_DESCRIPTION, y - 4.2 * i as f32, 9.0, false);
         }
         page.text(
-            &format!("du {}", date(line.period.0)),
+            &format!("du {}", date(line.period_start)),
             COL_PERIOD_LEFT,
             y,
             9.0,
             false,
         );
         page.text(
-            &format!("au {}", date(line.period.1)),
+            &format!("au {}", date(line.period_end)),
             COL_PERIOD_LEFT,
             y - 4.2,
             9.0,

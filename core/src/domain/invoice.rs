@@ -88,8 +88,10 @@ pub struct Party {
 pub struct DocumentLine {
     /// What is billed, in French.
     pub description: String,
-    /// The period covered, first and last day.
-    pub period: (NaiveDate, NaiveDate),
+    /// First day of the period covered.
+    pub period_start: NaiveDate,
+    /// Last day of the period covered.
+    pub period_end: NaiveDate,
     /// Units.
     pub quantity: u64,
     /// Unit price excluding tax, in hundredths of a minor unit (1500 = 0.15 EUR), so that a
@@ -284,7 +286,8 @@ fn document_line(line: &ChargedLine, plans: &[PlanSettings], rate: u32) -> Docum
         .unwrap_or(0);
     DocumentLine {
         description,
-        period: (start, end),
+        period_start: start,
+        period_end: end,
         quantity,
         unit_price_centicents,
         amount_excl_tax: line.amount,
@@ -459,7 +462,7 @@ mod tests {
         assert!(doc.lines[0].description.contains("incluses"));
         assert_eq!(doc.lines[1].unit_price_centicents, 1500);
         assert_eq!(
-            doc.lines[0].period,
+            (doc.lines[0].period_start, doc.lines[0].period_end),
             (
                 NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
                 NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()

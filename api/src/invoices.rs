@@ -1,0 +1,222 @@
+//! `/v1/invoices`: the organisation's invoice documents (numbered from our continuous
+//! sequence, one per finalized Stripe invoice) and their PDFs.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use zencall_core::domain::invoice::InvoiceDocument;
+use zencall_core::store::api_keys::Scope;
+use zencall_core::store::invoices::{self, StoredInvoiceDocument};
+
+use crate::AppState;
+use crate::assistants::{Page, page_limit};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::Query;
+use crate::openapi::{BadRequest, NotFound, V1Errors};
+
+/// Invoice routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/invoices", get(list))
+        .route("/v1/invoices/{id}", get(show))
+        .route("/v1/invoices/{id}/pdf", get(pdf))
+}
+
+/// An invoice.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct InvoiceView {
+    /// Always `invoice`.
+    #[schema(schema_with = invoice_object)]
+    object: &'static str,
+    /// Our id (`inv_...`).
+    id: String,
+    /// Our number (`F-000042`).
+    number: String,
+    /// The Stripe invoice it documents.
+    stripe_invoice_id: String,
+    /// Issue date (Paris).
+    issued_on: NaiveDate,
+    /// Due date.
+    due_on: NaiveDate,
+    /// ISO 4217, lower case.
+    currency: String,
+    /// Total excluding tax, in minor units.
+    total_excl_tax: i64,
+    /// VAT, in minor units.
+    vat_amount: i64,
+    /// Total including tax, in minor units.
+    total_incl_tax: i64,
+    /// How VAT applies.
+    vat_treatment: String,
+    /// The PDF.
+    pdf_url: String,
+    /// SHA-256 of the PDF, hex: what was sent is what is kept.
+    pdf_sha256: String,
+    /// When it was issued.
+    created_at: DateTime<Utc>,
+    /// The whole document (parties, lines, mentions); only on `GET /v1/invoices/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document: Option<InvoiceDocument>,
+}
+
+fn invoice_object() -> utoipa::openapi::Object {
+    zencall_core::schema::constant("invoice")
+}
+
+impl InvoiceView {
+    fn of(i: StoredInvoiceDocument, document: Option<InvoiceDocument>) -> Self {
+        InvoiceView {
+            object: "invoice",
+            pdf_url: format!("/v1/invoices/{}/pdf", i.id),
+            id: i.id,
+            number: i.number,
+            stripe_invoice_id: i.stripe_invoice_id,
+            issued_on: i.issued_on,
+            due_on: i.due_on,
+            currency: i.currency,
+            total_excl_tax: i.total_excl_tax,
+            vat_amount: i.vat_amount,
+            total_incl_tax: i.total_incl_tax,
+            vat_treatment: i.vat_treatment,
+            pdf_sha256: i.pdf_sha256,
+            created_at: i.created_at,
+            document,
+        }
+    }
+}
+
+/// The query of `GET /v1/invoices`; any other parameter is refused (400).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ListParams {
+    /// Page size: 1 to 100, 20 by default.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    starting_after: Option<String>,
+}
+
+/// The path parameter of one invoice's routes.
+const INVOICE_ID: &str = "The invoice's id, `inv_...`";
+
+/// Lists the organisation's invoices, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/invoices",
+    tag = "billing",
+    operation_id = "list_invoices",
+    summary = "List invoices",
+    description = "The organisation's invoices, newest number first, without their documents. \
+        Needs the `read` scope.",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of invoices", body = inline(Page<InvoiceView>)),
+        (status = 400, response = BadRequest),
+        V1Errors,
+    )
+)]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<Page<InvoiceView>>, ApiError> {
+    caller.require(Scope::Read)?;
+    let limit = page_limit(params.limit)?;
+    let before = match &params.starting_after {
+        None => None,
+        Some(id) => Some(
+            invoices::find(&state.db, caller.org_id(), id)
+                .await?
+                .ok_or_else(|| ApiError::BadRequest(format!("starting_after: no invoice {id}")))?
+                .sequence_number,
+        ),
+    };
+    let rows = invoices::list(&state.db, caller.org_id(), before, i64::from(limit) + 1).await?;
+    let views = rows.into_iter().map(|i| InvoiceView::of(i, None)).collect();
+    Ok(axum::Json(Page::of(views, limit, |v: &InvoiceView| {
+        v.id.clone()
+    })))
+}
+
+async fn find(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<StoredInvoiceDocument, ApiError> {
+    invoices::find(&state.db, caller.org_id(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("invoice {id}")))
+}
+
+/// Reads one invoice with its document.
+#[utoipa::path(
+    get,
+    path = "/v1/invoices/{id}",
+    tag = "billing",
+    operation_id = "get_invoice",
+    summary = "Read an invoice",
+    description = "The invoice with its whole document: both parties, the lines with their unit \
+        prices excluding tax, VAT, totals and the legal mentions. Needs the `read` scope.",
+    params(("id" = String, Path, description = INVOICE_ID)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The invoice", body = InvoiceView),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<InvoiceView>, ApiError> {
+    caller.require(Scope::Read)?;
+    let invoice = find(&state, &caller, &id).await?;
+    let document = invoice.document()?;
+    Ok(axum::Json(InvoiceView::of(invoice, Some(document))))
+}
+
+/// Downloads an invoice's PDF.
+#[utoipa::path(
+    get,
+    path = "/v1/invoices/{id}/pdf",
+    tag = "billing",
+    operation_id = "get_invoice_pdf",
+    summary = "Download an invoice's PDF",
+    description = "The PDF as issued (its SHA-256 is the invoice's `pdf_sha256`). Needs the \
+        `read` scope.",
+    params(("id" = String, Path, description = INVOICE_ID)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The PDF", content_type = "application/pdf", body = Vec<u8>),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
+async fn pdf(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::Read)?;
+    let (number, bytes) = invoices::pdf(&state.db, caller.org_id(), &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("invoice {id}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"facture-{number}.pdf\""),
+            ),
+        ],
+        bytes,
+    ))
+}

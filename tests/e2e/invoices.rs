@@ -1,0 +1,238 @@
+//! Invoices end to end with the simulated payments provider: the buyer gives its billing
+//! profile, subscribes, and each finalized Stripe invoice (signed events through
+//! `/webhooks/stripe`) becomes one numbered French invoice with its PDF, read back here; a
+//! replayed event issues nothing more; an EU business abroad is invoiced under reverse charge.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use zencall_core::store::test_db::TestDb;
+use zencall_core::store::webhook_events;
+
+use crate::billing::{
+    await_some, await_stripe_events_processed, await_subscription, field_of, post_stripe, subscribe,
+};
+use crate::test_app::TestApp;
+use crate::webhooks::app_with_assistant;
+
+fn profile(country: &str, vat_id: Option<&str>) -> Value {
+    json!({
+        "legal_name": "Chez Marcel SARL", "email": "compta@chez-marcel.fr",
+        "address_line1": "12 rue des Lilas", "postal_code": "69003", "city": "Lyon",
+        "country": country, "vat_id": vat_id,
+    })
+}
+
+async fn put_profile(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    app.call(
+        Method::PUT,
+        "/v1/billing/profile",
+        Some(&app.key),
+        Some(body),
+    )
+    .await
+}
+
+async fn invoices(app: &TestApp) -> Vec<Value> {
+    let (status, page) = app
+        .call(Method::GET, "/v1/invoices", Some(&app.key), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["data"].as_array().unwrap().clone()
+}
+
+async fn await_invoices(app: &TestApp, count: usize) -> Vec<Value> {
+    await_some(&format!("{count} invoices"), || async {
+        let found = invoices(app).await;
+        (found.len() == count).then_some(found)
+    })
+    .await
+}
+
+/// Closes the organisation's simulated billing period now.
+async fn close_period(app: &TestApp) {
+    let (status, closed) = app
+        .call(
+            Method::POST,
+            "/simulator/stripe/close-period",
+            None,
+            Some(json!({"org_id": app.org_id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+}
+
+/// The text of the invoice's PDF, as served.
+async fn pdf_text(app: &TestApp, id: &str) -> String {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/invoices/{id}/pdf", app.base))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/pdf"
+    );
+    let bytes = response.bytes().await.unwrap();
+    let doc = lopdf::Document::load_mem(&bytes).unwrap();
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    doc.extract_text(&pages).unwrap()
+}
+
+#[tokio::test]
+async fn each_finalized_invoice_becomes_one_numbered_french_invoice_with_its_pdf() {
+    for db in TestDb::all().await {
+        let (app, _, _, _) = app_with_assistant(db).await;
+        let (status, problem) = put_profile(
+            &app,
+            json!({"legal_name": "", "email": "nope", "country": "FR", "vat_id": "FR41303265045"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(field_of(&problem), "legal_name");
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        for f in ["email", "address_line1", "vat_id"] {
+            assert!(fields.contains(&f), "{f} not in {problem}");
+        }
+        let (status, stored) = put_profile(&app, profile("FR", None)).await;
+        assert_eq!(status, StatusCode::OK, "{stored}");
+        assert_eq!(stored["vat_treatment"], "standard");
+
+        // The trial's invoice (nothing to pay) is the first; closing the period gives the second.
+        subscribe(&app, "starter").await;
+        await_subscription(&app, "trialing").await;
+        let first = await_invoices(&app, 1).await;
+        assert_eq!(first[0]["number"], "F-000001");
+        assert_eq!(first[0]["total_incl_tax"], 0);
+        close_period(&app).await;
+        await_subscription(&app, "active").await;
+        let listed = await_invoices(&app, 2).await;
+        let invoice = &listed[0];
+        assert_eq!(invoice["number"], "F-000002", "{invoice}");
+        assert_eq!(invoice["total_excl_tax"], 2900);
+        assert_eq!(invoice["vat_amount"], 580);
+        assert_eq!(invoice["total_incl_tax"], 3480);
+        assert_eq!(invoice["vat_treatment"], "standard");
+        let id = invoice["id"].as_str().unwrap();
+
+        let (status, full) = app
+            .call(
+                Method::GET,
+                &format!("/v1/invoices/{id}"),
+                Some(&app.key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{full}");
+        let document = &full["document"];
+        assert_eq!(document["buyer"]["name"], "Chez Marcel SARL");
+        assert_eq!(document["seller"]["vat_id"], "FR68900000001");
+        let lines = document["lines"].as_array().unwrap();
+        assert!(
+            lines.iter().any(|l| l["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("Abonnement mensuel Zencall starter")
+                && l["amount_excl_tax"] == 2900),
+            "{document}"
+        );
+        let text = pdf_text(&app, id).await;
+        for expected in [
+            "F-000002",
+            "Chez Marcel SARL",
+            "69003 Lyon",
+            "Total HT",
+            "29,00 €",
+            "TVA 20 %",
+            "5,80 €",
+            "34,80 €",
+            "40 €",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
+        }
+
+        // Stripe sends the finalization again, and a stale copy under another id: nothing new.
+        let stored = webhook_events::list(&app.test_db.db, "stripe", 100)
+            .await
+            .unwrap();
+        let before = stored.len();
+        let finalized = stored
+            .iter()
+            .rev()
+            .find(|e| e.event_type == "invoice.finalized")
+            .unwrap();
+        assert_eq!(post_stripe(&app, &finalized.payload).await, StatusCode::OK);
+        let mut copy: Value = serde_json::from_str(&finalized.payload).unwrap();
+        copy["id"] = json!("evt_finalized_again");
+        assert_eq!(post_stripe(&app, &copy.to_string()).await, StatusCode::OK);
+        await_stripe_events_processed(&app, before + 1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let after = invoices(&app).await;
+        assert_eq!(after.len(), 2);
+        assert_eq!(after[0]["pdf_sha256"], invoice["pdf_sha256"]);
+
+        // Pages, and an unknown invoice.
+        let (status, page) = app
+            .call(
+                Method::GET,
+                &format!("/v1/invoices?limit=1&starting_after={id}"),
+                Some(&app.key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["data"][0]["number"], "F-000001");
+        assert_eq!(page["has_more"], false);
+        let (status, _) = app
+            .call(
+                Method::GET,
+                "/v1/invoices/inv_nope/pdf",
+                Some(&app.key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_eu_business_abroad_is_invoiced_under_reverse_charge() {
+    for db in TestDb::all().await {
+        let (app, _, _, _) = app_with_assistant(db).await;
+        let (status, stored) = put_profile(&app, profile("DE", Some("DE 129 273 398"))).await;
+        assert_eq!(status, StatusCode::OK, "{stored}");
+        assert_eq!(stored["vat_id"], "DE129273398");
+        assert_eq!(stored["vat_treatment"], "reverse_charge");
+        subscribe(&app, "starter").await;
+        await_subscription(&app, "trialing").await;
+        close_period(&app).await;
+        let listed = await_invoices(&app, 2).await;
+        let invoice = &listed[0];
+        assert_eq!(invoice["vat_treatment"], "reverse_charge", "{invoice}");
+        assert_eq!(invoice["vat_amount"], 0);
+        assert_eq!(invoice["total_incl_tax"], 2900);
+        let text = pdf_text(&app, invoice["id"].as_str().unwrap()).await;
+        for expected in [
+            "Autoliquidation",
+            "DE129273398",
+            "TVA (autoliquidation)",
+            "29,00 €",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
+        }
+        app.stop().await;
+    }
+}
