@@ -6,6 +6,7 @@ pub mod assistant_stats;
 pub mod assistants;
 pub mod auth;
 pub mod billing;
+pub mod billing_exports;
 pub mod billing_profile;
 pub mod board;
 pub mod calendar_connections;
@@ -20,6 +21,7 @@ pub mod health;
 pub mod invoices;
 pub mod metrics;
 pub mod openapi;
+pub mod payments;
 pub mod rate_limit;
 pub mod security;
 pub mod simulated_calendar;
@@ -102,6 +104,8 @@ pub fn app(state: AppState) -> Router {
         .merge(billing::router())
         .merge(billing_profile::router())
         .merge(invoices::router())
+        .merge(payments::router())
+        .merge(billing_exports::router())
         .merge(if simulating_payments {
             stripe_simulator::router()
         } else {

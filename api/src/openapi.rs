@@ -175,6 +175,8 @@ async fn openapi_json() -> Result<Response, ApiError> {
         crate::invoices::list,
         crate::invoices::show,
         crate::invoices::pdf,
+        crate::payments::list,
+        crate::billing_exports::fec,
         crate::stripe_simulator::show_checkout,
         crate::stripe_simulator::complete_checkout,
         crate::stripe_simulator::close_period,

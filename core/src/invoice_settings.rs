@@ -126,3 +126,55 @@ impl InvoiceSettings {
         format!("{}{sequence:06}", self.number_prefix)
     }
 }
+
+/// `[billing.accounting]`: the accounts the sales journal export books invoices to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountingSettings {
+    /// The sales journal's code (`VE`).
+    pub journal_code: String,
+    /// The sales journal's label (`Ventes`).
+    pub journal_label: String,
+    /// The customers' control account, debited with each invoice's total (`411000`).
+    pub customer_account: String,
+    /// The revenue account credited with the amount excluding tax (`706000`).
+    pub revenue_account: String,
+    /// The account credited with the VAT collected (`445710`).
+    pub vat_account: String,
+}
+
+impl AccountingSettings {
+    /// Checks every key; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        let code_ok = !self.journal_code.is_empty()
+            && self.journal_code.len() <= 10
+            && self.journal_code.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !code_ok {
+            return Err("billing.accounting.journal_code: 1 to 10 letters or digits".into());
+        }
+        if self.journal_label.trim().is_empty()
+            || self.journal_label.chars().count() > 100
+            || self.journal_label.contains(['|', '\t', '\n'])
+        {
+            return Err(
+                "billing.accounting.journal_label: 1 to 100 characters, no '|', tab or newline"
+                    .into(),
+            );
+        }
+        for (key, value) in [
+            ("customer_account", &self.customer_account),
+            ("revenue_account", &self.revenue_account),
+            ("vat_account", &self.vat_account),
+        ] {
+            let ok = value.len() >= 3
+                && value.len() <= 20
+                && value.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !ok {
+                return Err(format!(
+                    "billing.accounting.{key}: an account number of 3 to 20 letters or digits, such as 706000"
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use crate::domain::billing::MinuteRounding;
-use crate::invoice_settings::{InvoiceSettings, SellerSettings};
+use crate::invoice_settings::{AccountingSettings, InvoiceSettings, SellerSettings};
 
 /// `[billing]`
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +33,8 @@ pub struct BillingSettings {
     pub seller: SellerSettings,
     /// Numbering and terms of the invoices.
     pub invoices: InvoiceSettings,
+    /// The accounts of the sales journal export.
+    pub accounting: AccountingSettings,
 }
 
 /// `[[billing.plans]]`: one plan.
@@ -122,6 +124,7 @@ impl BillingSettings {
         }
         self.seller.validate()?;
         self.invoices.validate()?;
+        self.accounting.validate()?;
         if self.plans.is_empty() {
             return Err("billing.plans: at least one plan is needed".into());
         }

@@ -61,6 +61,19 @@ async fn close_period(app: &TestApp) {
     assert_eq!(status, StatusCode::OK, "{closed}");
 }
 
+/// GETs `path` with our key: the status, the headers as text, the body.
+async fn get_bytes(app: &TestApp, path: &str) -> (StatusCode, String, Vec<u8>) {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = format!("{:?}", response.headers());
+    (status, headers, response.bytes().await.unwrap().to_vec())
+}
+
 /// The text of the invoice's PDF, as served.
 async fn pdf_text(app: &TestApp, id: &str) -> String {
     let response = reqwest::Client::new()
@@ -179,6 +192,53 @@ async fn each_finalized_invoice_becomes_one_numbered_french_invoice_with_its_pdf
         let after = invoices(&app).await;
         assert_eq!(after.len(), 2);
         assert_eq!(after[0]["pdf_sha256"], invoice["pdf_sha256"]);
+
+        // The payment history shows both, with our numbers.
+        let (status, payments) = app
+            .call(Method::GET, "/v1/billing/payments", Some(&app.key), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{payments}");
+        let payments = payments["data"].as_array().unwrap();
+        assert_eq!(payments.len(), 2, "{payments:?}");
+        assert_eq!(payments[0]["invoice_number"], "F-000002");
+        assert_eq!(payments[0]["status"], "paid");
+        assert_eq!(payments[0]["amount"], 3480);
+        assert!(payments[0]["paid_at"].is_string());
+
+        // The accountant's exports: the FEC books the paying invoice (the trial's books nothing).
+        let (status, headers, fec) = get_bytes(&app, "/v1/billing/exports/fec").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers.contains("iso-8859-15"), "{headers}");
+        assert!(headers.contains("900000001FEC"), "{headers}");
+        let fec: String = fec.iter().map(|&b| char::from(b)).collect();
+        let rows: Vec<&str> = fec.split("\r\n").filter(|r| !r.is_empty()).collect();
+        assert_eq!(rows.len(), 4, "{fec}");
+        assert!(rows[0].starts_with("JournalCode|JournalLib|EcritureNum"));
+        assert!(
+            rows[1].contains("|411000|") && rows[1].contains("|34,80|0,00|"),
+            "{fec}"
+        );
+        assert!(
+            rows[3].contains("|445710|") && rows[3].contains("|0,00|5,80|"),
+            "{fec}"
+        );
+        let (status, _, csv) = get_bytes(&app, "/v1/billing/exports/fec?format=csv").await;
+        assert_eq!(status, StatusCode::OK);
+        let csv = String::from_utf8(csv).unwrap();
+        assert_eq!(csv.lines().count(), 3, "{csv}");
+        assert!(
+            csv.contains("F-000002,") && csv.contains(",29.00,5.80,34.80,"),
+            "{csv}"
+        );
+        for bad in [
+            "/v1/billing/exports/fec?format=xml",
+            "/v1/billing/exports/fec?from=2026-12-31&to=2026-01-01",
+            "/v1/billing/exports/fec?from=2020-01-01&to=2026-01-01",
+            "/v1/billing/exports/fec?from=yesterday",
+        ] {
+            let (status, _, _) = get_bytes(&app, bad).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        }
 
         // Pages, and an unknown invoice.
         let (status, page) = app

@@ -156,6 +156,23 @@ pub async fn find(
     })?)
 }
 
+/// The organisation's document of Stripe invoice `stripe_invoice_id`.
+pub async fn find_by_stripe_id(
+    db: &Db,
+    org_id: &str,
+    stripe_invoice_id: &str,
+) -> Result<Option<StoredInvoiceDocument>, StoreError> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM invoices WHERE org_id = $1 AND stripe_invoice_id = $2");
+    Ok(on_pool!(db, |p| {
+        sqlx::query_as::<_, StoredInvoiceDocument>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(org_id)
+            .bind(stripe_invoice_id)
+            .fetch_optional(p)
+            .await
+    })?)
+}
+
 /// The PDF of the organisation's invoice `id`, with its number.
 pub async fn pdf(db: &Db, org_id: &str, id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
     Ok(on_pool!(db, |p| sqlx::query_as::<_, (String, Vec<u8>)>(
