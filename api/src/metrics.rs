@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use zencall_core::jobs::QueueName;
-use zencall_core::store::Db;
+use zencall_core::store::{Db, usage_reconciliations};
 use zencall_queue::runtime::job_metrics;
 
 /// Refused provider webhooks, by provider and reason (`missing`, `malformed`, `stale`,
@@ -24,6 +24,12 @@ pub const WEBHOOK_VERIFICATION_FAILURES: &str = "zencall_webhook_verification_fa
 pub const HTTP_REQUESTS: &str = "zencall_http_requests_total";
 /// Histogram: seconds to answer an HTTP request, by `method`, `route` and `status`.
 pub const HTTP_REQUEST_SECONDS: &str = "zencall_http_request_duration_seconds";
+
+/// Gauge: minutes by which Stripe's meters and our usage ledger disagree, summed over the
+/// metered subscriptions (as of the latest daily reconciliation).
+pub const USAGE_DIFFERENCE_MINUTES: &str = "zencall_billing_usage_difference_minutes";
+/// Gauge: metered subscriptions whose latest reconciliation found a difference.
+pub const USAGE_MISMATCHED_SUBSCRIPTIONS: &str = "zencall_billing_usage_mismatched_subscriptions";
 
 /// Buckets of [`HTTP_REQUEST_SECONDS`], up to the default request timeout (30 s).
 const HTTP_BUCKETS: &[f64] = &[
@@ -162,6 +168,23 @@ async fn count_jobs(db: &Db) {
     }
 }
 
+/// Sets the usage reconciliation gauges from the latest reconciliations.
+async fn usage_differences(db: &Db) {
+    match tokio::time::timeout(COUNT_TIMEOUT, usage_reconciliations::all(db)).await {
+        Ok(Ok(rows)) => {
+            let differences: Vec<i64> = rows
+                .iter()
+                .map(|r| r.difference().abs())
+                .filter(|d| *d != 0)
+                .collect();
+            metrics::gauge!(USAGE_DIFFERENCE_MINUTES).set(differences.iter().sum::<i64>() as f64);
+            metrics::gauge!(USAGE_MISMATCHED_SUBSCRIPTIONS).set(differences.len() as f64);
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot read usage reconciliations for /metrics"),
+        Err(_) => tracing::warn!("reading usage reconciliations for /metrics timed out"),
+    }
+}
+
 /// The metrics, in Prometheus's text exposition format.
 #[utoipa::path(
     get,
@@ -175,6 +198,7 @@ async fn count_jobs(db: &Db) {
 )]
 async fn render(State(db): State<Db>) -> impl IntoResponse {
     count_jobs(&db).await;
+    usage_differences(&db).await;
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
     (
         [(

@@ -51,3 +51,17 @@ CREATE TABLE invoices (
     created_at           TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX invoices_by_org ON invoices (org_id, sequence_number);
+
+-- The latest reconciliation of each metered subscription: our ledger's reported minutes
+-- against the meter's totals at Stripe over the current period so far.
+CREATE TABLE usage_reconciliations (
+    stripe_subscription_id  TEXT PRIMARY KEY,
+    org_id                  TEXT NOT NULL REFERENCES organisations (id),
+    period_start            TIMESTAMPTZ NOT NULL,
+    period_end              TIMESTAMPTZ NOT NULL,
+    ledger_minutes          BIGINT NOT NULL,
+    stripe_minutes          BIGINT NOT NULL,
+    -- Rows of the span not reported yet (not counted on either side).
+    unreported_calls        BIGINT NOT NULL,
+    checked_at              TIMESTAMPTZ NOT NULL
+);

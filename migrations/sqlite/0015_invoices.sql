@@ -51,3 +51,17 @@ CREATE TABLE invoices (
     created_at           TEXT NOT NULL
 );
 CREATE INDEX invoices_by_org ON invoices (org_id, sequence_number);
+
+-- The latest reconciliation of each metered subscription: our ledger's reported minutes
+-- against the meter's totals at Stripe over the current period so far.
+CREATE TABLE usage_reconciliations (
+    stripe_subscription_id  TEXT PRIMARY KEY,
+    org_id                  TEXT NOT NULL REFERENCES organisations (id),
+    period_start            TEXT NOT NULL,
+    period_end              TEXT NOT NULL,
+    ledger_minutes          INTEGER NOT NULL,
+    stripe_minutes          INTEGER NOT NULL,
+    -- Rows of the span not reported yet (not counted on either side).
+    unreported_calls        INTEGER NOT NULL,
+    checked_at              TEXT NOT NULL
+);

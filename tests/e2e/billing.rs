@@ -11,9 +11,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zencall_core::clock::ManualClock;
-use zencall_core::jobs::payloads::{PlanCampaigns, ReportUsage};
+use zencall_core::jobs::payloads::{PlanCampaigns, ReconcileUsage, ReportUsage};
 use zencall_core::store::test_db::TestDb;
-use zencall_core::store::{billing_usage, stripe_invoices, webhook_events};
+use zencall_core::store::{billing_usage, stripe_invoices, usage_reconciliations, webhook_events};
 use zencall_providers::signatures;
 use zencall_providers::simulator::Simulator;
 use zencall_queue::board::admin::{self, JobState};
@@ -95,6 +95,35 @@ pub(crate) async fn await_stripe_events_processed(
         (events.len() == count && events.iter().all(|e| e.processed_at.is_some())).then_some(events)
     })
     .await
+}
+
+/// Runs the usage reconciliation now and waits for it.
+async fn reconcile(app: &TestApp) {
+    let Enqueued::New(job_id) = enqueue(
+        &app.test_db.db,
+        &ReconcileUsage {},
+        EnqueueOptions::default(),
+        3,
+    )
+    .await
+    .unwrap() else {
+        panic!("a job without unique key is always new");
+    };
+    await_some("the reconciliation finished", || async {
+        let job = admin::find(&app.test_db.db, &job_id).await.unwrap()?;
+        (job.state == JobState::Done).then_some(())
+    })
+    .await;
+}
+
+/// The `/metrics` text.
+async fn metrics(app: &TestApp) -> String {
+    reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 pub(crate) fn field_of(problem: &Value) -> &str {
@@ -357,6 +386,38 @@ async fn a_checkout_gives_a_trialing_subscription_calls_are_metered_once_and_sta
         }
         let still = subscription(&app).await;
         assert_eq!(still["subscription"], trialing["subscription"]);
+
+        // The daily reconciliation finds Stripe's meter and the ledger agreeing on 2 minutes;
+        // once the ledger is tampered with, the difference shows on /metrics.
+        reconcile(&app).await;
+        let agreed = usage_reconciliations::all(&app.test_db.db).await.unwrap();
+        assert_eq!(agreed.len(), 1);
+        assert_eq!((agreed[0].ledger_minutes, agreed[0].stripe_minutes), (2, 2));
+        assert!(
+            metrics(&app)
+                .await
+                .contains("zencall_billing_usage_mismatched_subscriptions 0")
+        );
+        zencall_queue::on_pool!(&app.test_db.db, |p| sqlx::query(
+            "UPDATE billing_usage SET billable_minutes = 5 WHERE call_id = $1"
+        )
+        .bind(&call_id)
+        .execute(p)
+        .await
+        .map(|_| ()))
+        .unwrap();
+        reconcile(&app).await;
+        let differs = usage_reconciliations::all(&app.test_db.db).await.unwrap();
+        assert_eq!(differs[0].difference(), -3);
+        let text = metrics(&app).await;
+        assert!(
+            text.contains("zencall_billing_usage_mismatched_subscriptions 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zencall_billing_usage_difference_minutes 3"),
+            "{text}"
+        );
 
         // The period closes: the trial ends, and the invoice bills the 2 minutes once.
         let (status, closed) = app

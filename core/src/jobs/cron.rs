@@ -4,7 +4,9 @@
 
 use zencall_queue::runtime::cron::CronEntry;
 
-use super::payloads::{PlanCampaigns, PruneJobs, RenewCalendarChannels, RescueStuckJobs};
+use super::payloads::{
+    PlanCampaigns, PruneJobs, ReconcileUsage, RenewCalendarChannels, RescueStuckJobs,
+};
 use crate::config::{SchedulerSettings, Settings};
 
 /// The platform's cron table, with the built-in configuration.
@@ -31,6 +33,8 @@ pub fn cron_table_for(settings: &SchedulerSettings) -> Vec<CronEntry> {
             "0 41 * * * *",
             &RenewCalendarChannels {},
         ),
+        // Daily, at night: usage at Stripe against our ledger.
+        CronEntry::new("reconcile-usage", "0 23 4 * * *", &ReconcileUsage {}),
     ];
     entries
         .into_iter()

@@ -374,3 +374,14 @@ impl IssueInvoice {
         zencall_queue::enqueue(db, &job, options, 12).await
     }
 }
+
+/// Compare every metered subscription's reported minutes with the meter's totals at Stripe
+/// (daily); differences go to the log and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileUsage {}
+
+impl Job for ReconcileUsage {
+    const KIND: &'static str = "ReconcileUsage";
+    const QUEUE: &'static str = QueueName::Billing.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(5);
+}

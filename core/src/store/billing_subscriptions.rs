@@ -158,6 +158,20 @@ pub async fn current(db: &Db, org_id: &str) -> Result<Option<StoredSubscription>
     .await)?)
 }
 
+/// Every subscription that is trialing, active or past due (still metered), of every
+/// organisation, by id.
+pub async fn metered(db: &Db) -> Result<Vec<StoredSubscription>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM billing_subscriptions WHERE status IN ('trialing', 'active', 'past_due') \
+         ORDER BY stripe_subscription_id"
+    );
+    Ok(on_pool!(db, |p| sqlx::query_as::<_, StoredSubscription>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .fetch_all(p)
+    .await)?)
+}
+
 /// What organisation `org_id` may do at `now` (its latest subscription and the grace period of
 /// `grace_days`); `None` when there is no such organisation.
 pub async fn entitlement_of(

@@ -135,6 +135,31 @@ pub async fn per_assistant(
     })?)
 }
 
+/// Minutes of `org_id`'s calls reported to the meter at a time in `[start, end)`, and how many
+/// rows of that span are still waiting to be reported. A call is metered at its end, or when
+/// it was reported if that came first (a clock ahead of ours), as `ReportUsage` sends it.
+pub async fn reported_between(
+    db: &Db,
+    org_id: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<(i64, i64), StoreError> {
+    Ok(on_pool!(db, |p| {
+        sqlx::query_as::<_, (i64, i64)>(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN reported_at IS NOT NULL THEN billable_minutes ELSE 0 END), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(CASE WHEN reported_at IS NULL AND billable_minutes > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+         FROM billing_usage WHERE org_id = $1 \
+         AND (CASE WHEN reported_at IS NOT NULL AND reported_at < ended_at THEN reported_at ELSE ended_at END) >= $2 \
+         AND (CASE WHEN reported_at IS NOT NULL AND reported_at < ended_at THEN reported_at ELSE ended_at END) < $3"
+    )
+    .bind(org_id)
+    .bind(super::now_micros(start))
+    .bind(super::now_micros(end))
+    .fetch_one(p)
+    .await
+    })?)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -30,6 +30,7 @@ pub mod invoices;
 pub mod organisations;
 pub mod stripe_events;
 pub mod stripe_invoices;
+pub mod usage_reconciliations;
 pub mod webhook_deliveries;
 pub mod webhook_endpoints;
 pub mod webhook_events;

@@ -12,6 +12,7 @@ pub mod plan_campaigns;
 pub mod process_inbound_event;
 pub mod provision_assistant;
 pub mod prune_jobs;
+pub mod reconcile_usage;
 pub mod renew_calendar_channels;
 pub mod report_usage;
 pub mod rescue_stuck_jobs;
@@ -23,8 +24,8 @@ use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::{
     AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
     IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent, ProvisionAssistant, PruneJobs,
-    RenewCalendarChannels, ReportUsage, RescueStuckJobs, SyncAssistant, SyncCalendar,
-    WatchCalendar,
+    ReconcileUsage, RenewCalendarChannels, ReportUsage, RescueStuckJobs, SyncAssistant,
+    SyncCalendar, WatchCalendar,
 };
 use zencall_core::store::assistants::Assistant;
 use zencall_providers::voice::AssistantSpec;
@@ -67,6 +68,7 @@ pub fn registry(ctx: JobContext) -> Registry {
         ApplyStripeEvent => apply_stripe_event,
         ReportUsage => report_usage,
         IssueInvoice => issue_invoice,
+        ReconcileUsage => reconcile_usage,
         Noop => noop,
     );
     r
