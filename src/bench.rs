@@ -258,8 +258,44 @@ async fn measure(
         ids.push(id);
     }
 
+    let ctx = simulated_context(settings, db, sim).await?;
+    let pass = |id: String| {
+        let ctx = &ctx;
+        let org = org.id.clone();
+        async move {
+            let started = Instant::now();
+            let report = plan_campaign::plan(ctx, &org, &id)
+                .await
+                .map_err(|e| anyhow::anyhow!("planning pass failed: {e}"))?;
+            anyhow::Ok((started.elapsed(), report.planned))
+        }
+    };
+    let first_pass = pass(ids[0].clone()).await?;
+    let mut full_passes = Vec::new();
+    let mut closed_passes = Vec::new();
+    for _ in 0..PASSES {
+        full_passes.push(pass(ids[0].clone()).await?.0);
+        closed_passes.push(pass(ids[1].clone()).await?.0);
+    }
+    Ok(CampaignReport {
+        contacts,
+        csv_bytes: csv.len(),
+        imports,
+        first_pass,
+        full_passes,
+        closed_passes,
+    })
+}
+
+/// What job handlers get when every provider is simulated (the benchmarks run handlers
+/// directly, without a worker).
+pub async fn simulated_context(
+    settings: &Settings,
+    db: &Db,
+    sim: &Simulator,
+) -> anyhow::Result<JobContext> {
     let providers = Providers::simulated(sim);
-    let ctx = JobContext {
+    Ok(JobContext {
         db: db.clone(),
         voice: providers.voice,
         telephony: providers.telephony,
@@ -286,32 +322,6 @@ async fn measure(
                 secrecy::SecretString::from("whsec_bench"),
             ),
         )?),
-    };
-    let pass = |id: String| {
-        let ctx = &ctx;
-        let org = org.id.clone();
-        async move {
-            let started = Instant::now();
-            let report = plan_campaign::plan(ctx, &org, &id)
-                .await
-                .map_err(|e| anyhow::anyhow!("planning pass failed: {e}"))?;
-            anyhow::Ok((started.elapsed(), report.planned))
-        }
-    };
-    let first_pass = pass(ids[0].clone()).await?;
-    let mut full_passes = Vec::new();
-    let mut closed_passes = Vec::new();
-    for _ in 0..PASSES {
-        full_passes.push(pass(ids[0].clone()).await?.0);
-        closed_passes.push(pass(ids[1].clone()).await?.0);
-    }
-    Ok(CampaignReport {
-        contacts,
-        csv_bytes: csv.len(),
-        imports,
-        first_pass,
-        full_passes,
-        closed_passes,
     })
 }
 

@@ -184,6 +184,23 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         jobs: u64,
     },
+    /// Reports N usage records through the ReportUsage handler and issues M invoices (numbered,
+    /// rendered to PDF, stored), with the simulated Stripe; prints rates in one line. Use a
+    /// database of its own: the seeded rows stay.
+    Billing {
+        /// The database to measure (sqlite://... or postgres://...).
+        #[arg(long)]
+        database_url: String,
+        /// Usage records (ended calls) to report.
+        #[arg(long, default_value_t = 5_000)]
+        usage: u64,
+        /// Invoices to issue.
+        #[arg(long, default_value_t = 1_000)]
+        invoices: u64,
+        /// Tasks at once, as a worker's slots.
+        #[arg(long, default_value_t = 24)]
+        concurrency: usize,
+    },
     /// Runs the labelled evaluation set through the transcript analyzer and prints, per
     /// language, sentiment macro-F1, intent accuracy, the confusion matrix and (offline)
     /// transcripts per second on one core.
@@ -482,6 +499,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let report = zencall::analysis_training::train(&out)?;
             print!("{report}");
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Billing {
+                    database_url,
+                    usage,
+                    invoices,
+                    concurrency,
+                },
+        } => {
+            let settings = load(config, &[("database.url", database_url.into())])?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("cannot apply migrations")?;
+            let report =
+                zencall::billing_bench::billing(settings, db, usage, invoices, concurrency).await?;
+            println!("{report}");
             Ok(())
         }
         Command::Bench {
