@@ -286,6 +286,10 @@ async fn measure(
                 secrecy::SecretString::from("whsec_bench"),
             ),
         )?),
+        // Planning sends no email.
+        mailer: Arc::new(zencall_providers::FileMailer::new(
+            std::env::temp_dir().join("zencall-bench-emails"),
+        )),
     };
     let pass = |id: String| {
         let ctx = &ctx;

@@ -15,11 +15,13 @@ pub mod prune_jobs;
 pub mod renew_calendar_channels;
 pub mod report_usage;
 pub mod rescue_stuck_jobs;
+pub mod send_email;
 pub mod sync_assistant;
 pub mod sync_calendar;
 pub mod watch_calendar;
 
 use zencall_core::domain::sector::Language;
+use zencall_core::jobs::payloads::SendEmail;
 use zencall_core::jobs::payloads::{
     AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
     IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent, ProvisionAssistant, PruneJobs,
@@ -67,6 +69,7 @@ pub fn registry(ctx: JobContext) -> Registry {
         ApplyStripeEvent => apply_stripe_event,
         ReportUsage => report_usage,
         IssueInvoice => issue_invoice,
+        SendEmail => send_email,
         Noop => noop,
     );
     r
