@@ -322,6 +322,10 @@ pub async fn simulated_context(
                 secrecy::SecretString::from("whsec_bench"),
             ),
         )?),
+        // The benchmarks send no email; any would be written as files.
+        mailer: Arc::new(zencall_providers::FileMailer::new(
+            std::env::temp_dir().join("zencall-bench-emails"),
+        )),
     })
 }
 

@@ -35,6 +35,7 @@ use zencall_providers::{
     CalendarProvider, GoogleCalendarClient, Payments, SimulatedCalendar, SimulatedPayments,
     StripePayments, Telephony, TranscriptAnalyzer, VoicePlatform,
 };
+use zencall_providers::{FileMailer, Mailer, SmtpMailer};
 use zencall_queue::runtime::runner::Runner;
 use zencall_worker::JobContext;
 
@@ -281,6 +282,50 @@ pub fn local_calendar_key(
     Ok(())
 }
 
+/// For `zencall up`: without `email.eml_dir`, the `.eml` files written when there is no SMTP
+/// server go to `{data_dir}/emails`.
+pub fn local_email_dir(settings: &mut Settings, data_dir: &std::path::Path) {
+    if settings.email.eml_dir.trim().is_empty() {
+        settings.email.eml_dir = data_dir.join("emails").display().to_string();
+    }
+}
+
+/// The mailer the settings call for: the SMTP server of `email.smtp_url` (unless
+/// `providers.simulate` is "always"), otherwise `.eml` files in `email.eml_dir` (`data/emails`
+/// when empty), refused when `providers.simulate` is "never". The from address is checked
+/// here, so a bad one stops start-up. Says once where emails go.
+pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+    zencall_providers::mailer::Sender::from_settings(&settings.email)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let smtp = settings.email.smtp_configured();
+    let files = match settings.providers.simulate {
+        SimulateMode::Always => true,
+        SimulateMode::Auto => !smtp,
+        SimulateMode::Never => {
+            if !smtp {
+                anyhow::bail!(
+                    "email.smtp_url is empty and providers.simulate is \"never\": billing emails could not be sent"
+                );
+            }
+            false
+        }
+    };
+    if files {
+        let dir = match settings.email.eml_dir.trim() {
+            "" => std::path::PathBuf::from("data/emails"),
+            dir => std::path::PathBuf::from(dir),
+        };
+        tracing::info!(dir = %dir.display(), "no SMTP server (email.smtp_url): emails are written as .eml files");
+        Ok(Arc::new(FileMailer::new(dir)))
+    } else {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let smtp = SmtpMailer::new(&settings.email)
+            .map_err(|e| anyhow::anyhow!("cannot use the SMTP server: {e}"))?;
+        tracing::info!(server = smtp.server(), "emails are sent through SMTP");
+        Ok(Arc::new(smtp))
+    }
+}
+
 /// Writes `text` to a new file only its owner can read.
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -390,6 +435,13 @@ pub async fn start_on_clock(
         (Some(payments), simulated)
     } else {
         (None, None)
+    };
+    // Only the workers send email, but the API refuses to start too when they could not:
+    // what it queues would never leave.
+    let mailer = if roles.api || !roles.queues.is_empty() {
+        Some(mailer(&settings)?)
+    } else {
+        None
     };
     let (stop, _) = watch::channel(false);
     let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
@@ -509,6 +561,7 @@ pub async fn start_on_clock(
             payments: payments
                 .clone()
                 .context("the workers need the payments provider")?,
+            mailer: mailer.clone().context("the workers need the mailer")?,
         };
         let runner = Runner::new(
             db.clone(),

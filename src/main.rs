@@ -271,6 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ],
             )?;
             zencall::local_calendar_key(&mut settings, &args.data_dir)?;
+            zencall::local_email_dir(&mut settings, &args.data_dir);
             let db = connect(&settings).await?;
             db.migrate().await.context("cannot apply migrations")?;
             if let Some(secret) = bootstrap(&db, &SystemClock).await? {

@@ -47,6 +47,93 @@ pub struct Settings {
     pub calendar: CalendarSettings,
     /// Plans and billing rules.
     pub billing: BillingSettings,
+    /// Billing emails.
+    pub email: EmailSettings,
+}
+
+/// `[email]`: who billing emails come from, and how they leave: through an SMTP server, or
+/// written as `.eml` files when none is configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// The address emails come from (`facturation@example.fr`).
+    pub from_address: String,
+    /// The name shown beside it; empty for none.
+    pub from_name: String,
+    /// Where replies go; empty: to the from address.
+    pub reply_to: String,
+    /// The SMTP server (`smtp://`, `smtp://...?tls=required`, `smtps://`), credentials in the
+    /// URL; empty: no SMTP, messages are written as `.eml` files.
+    pub smtp_url: SecretString,
+    /// Timeout of one exchange with the SMTP server, in milliseconds.
+    pub timeout_ms: u64,
+    /// The folder of the `.eml` files written when there is no SMTP server; empty: `emails`
+    /// under the data folder of `zencall up`, `data/emails` for the other commands.
+    pub eml_dir: String,
+}
+
+impl EmailSettings {
+    /// True when an SMTP server is configured.
+    pub fn smtp_configured(&self) -> bool {
+        use secrecy::ExposeSecret;
+        !self.smtp_url.expose_secret().trim().is_empty()
+    }
+
+    /// The domain of the from address: the right-hand side of the Message-IDs we make.
+    pub fn message_id_domain(&self) -> &str {
+        self.from_address
+            .rsplit_once('@')
+            .map_or("localhost", |(_, domain)| domain.trim())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+        if !looks_like_an_address(&self.from_address) {
+            return Err(ConfigError(format!(
+                "email.from_address: {:?} is not an email address such as facturation@example.fr",
+                self.from_address
+            )));
+        }
+        if !self.reply_to.is_empty() && !looks_like_an_address(&self.reply_to) {
+            return Err(ConfigError(format!(
+                "email.reply_to: {:?} must be empty or an email address such as contact@example.fr",
+                self.reply_to
+            )));
+        }
+        if self.from_name.chars().any(char::is_control) {
+            return Err(ConfigError(
+                "email.from_name: must not hold control characters".into(),
+            ));
+        }
+        let url = self.smtp_url.expose_secret().trim();
+        if !(url.is_empty() || url.starts_with("smtp://") || url.starts_with("smtps://")) {
+            // The URL may hold a password: it is not repeated here.
+            return Err(ConfigError(
+                "email.smtp_url: must be empty or start with smtp:// or smtps://".into(),
+            ));
+        }
+        if self.timeout_ms == 0 {
+            return Err(ConfigError(
+                "email.timeout_ms: must be greater than 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A first check of an address (`local@domain`, no spaces); the mailer parses it fully.
+fn looks_like_an_address(text: &str) -> bool {
+    match text.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && text.chars().all(|c| !c.is_whitespace() && !c.is_control())
+        }
+        None => false,
+    }
 }
 
 /// `[calendar]`: calendar connections and their sync.
@@ -718,6 +805,7 @@ impl Settings {
             ));
         }
         self.billing.validate().map_err(ConfigError)?;
+        self.email.validate()?;
         Ok(())
     }
 }
@@ -1042,6 +1130,46 @@ mod tests {
             err.to_string().contains("providers.stripe.timeout_ms"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn email_defaults_to_eml_files_from_a_checked_address() {
+        let s = Settings::defaults().expect("defaults");
+        assert!(!s.email.smtp_configured());
+        assert_eq!(s.email.message_id_domain(), "zencall.example");
+        assert!(s.email.timeout_ms > 0);
+        let set = Settings::load_from(
+            None,
+            &[("email.smtp_url", "smtps://u:p@smtp.example.com:465".into())],
+            env(),
+        )
+        .expect("load");
+        assert!(set.email.smtp_configured());
+    }
+
+    #[test]
+    fn bad_email_settings_are_refused_naming_their_key_without_the_url() {
+        for (key, value, named) in [
+            ("email.from_address", "facturation", "email.from_address"),
+            ("email.from_address", "a b@example.fr", "email.from_address"),
+            ("email.from_address", "a@", "email.from_address"),
+            ("email.reply_to", "contact", "email.reply_to"),
+            (
+                "email.smtp_url",
+                "http://u:secret-password@smtp.example.com",
+                "email.smtp_url",
+            ),
+            ("email.timeout_ms", "0", "email.timeout_ms"),
+        ] {
+            let value: figment::value::Value = match value.parse::<u64>() {
+                Ok(n) => n.into(),
+                Err(_) => value.into(),
+            };
+            let err = Settings::load_from(None, &[(key, value)], env()).expect_err(key);
+            let text = err.to_string();
+            assert!(text.contains(named), "{key}: {text}");
+            assert!(!text.contains("secret-password"), "{text}");
+        }
     }
 
     #[test]

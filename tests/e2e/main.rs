@@ -17,6 +17,7 @@ mod campaign_simulation;
 mod campaigns;
 mod chaos;
 mod dnc_and_consents;
+mod email;
 mod invoices;
 mod isolation;
 mod operations;

@@ -11,7 +11,9 @@ use zencall_core::rate_limiter::KeyedRateLimiter;
 use zencall_core::store::{Db, StoreError};
 use zencall_providers::calendar_session::CalendarSession;
 use zencall_providers::webhook_sender::WebhookSender;
-use zencall_providers::{CalendarProvider, Payments, Telephony, TranscriptAnalyzer, VoicePlatform};
+use zencall_providers::{
+    CalendarProvider, Mailer, Payments, Telephony, TranscriptAnalyzer, VoicePlatform,
+};
 
 /// Shared by all handlers of a worker process; cheap to clone.
 #[derive(Clone)]
@@ -38,6 +40,8 @@ pub struct JobContext {
     pub sealer: Arc<Sealer>,
     /// Stripe Billing (or the simulated payments provider).
     pub payments: Arc<dyn Payments>,
+    /// Sends emails (an SMTP server, or `.eml` files without one).
+    pub mailer: Arc<dyn Mailer>,
 }
 
 impl JobContext {

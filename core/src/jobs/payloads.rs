@@ -385,3 +385,35 @@ impl Job for ReconcileUsage {
     const QUEUE: &'static str = QueueName::Billing.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(5);
 }
+
+/// Send one email of the outbox (`email_messages`), once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendEmail {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The email (`email_...`).
+    pub email_id: String,
+}
+
+impl Job for SendEmail {
+    const KIND: &'static str = "SendEmail";
+    const QUEUE: &'static str = QueueName::Billing.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(12);
+}
+
+impl SendEmail {
+    /// Queues the sending of email `email_id` inside `tx` (the transaction that stores it; see
+    /// [`crate::store::email_messages::queue_and_send`]). Unique per email.
+    pub async fn enqueue_for(
+        tx: &mut crate::store::Tx,
+        org_id: &str,
+        email_id: &str,
+    ) -> Result<zencall_queue::Enqueued, crate::store::StoreError> {
+        let job = SendEmail {
+            org_id: org_id.to_string(),
+            email_id: email_id.to_string(),
+        };
+        let options = zencall_queue::EnqueueOptions::unique(format!("email:{email_id}"));
+        zencall_queue::enqueue_in(tx, &job, options, 12).await
+    }
+}

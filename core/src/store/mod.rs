@@ -26,6 +26,7 @@ pub mod campaigns;
 mod conformance_tests;
 pub mod consents;
 pub mod dnc;
+pub mod email_messages;
 pub mod invoices;
 pub mod organisations;
 pub mod stripe_events;

@@ -16,11 +16,13 @@ pub mod reconcile_usage;
 pub mod renew_calendar_channels;
 pub mod report_usage;
 pub mod rescue_stuck_jobs;
+pub mod send_email;
 pub mod sync_assistant;
 pub mod sync_calendar;
 pub mod watch_calendar;
 
 use zencall_core::domain::sector::Language;
+use zencall_core::jobs::payloads::SendEmail;
 use zencall_core::jobs::payloads::{
     AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
     IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent, ProvisionAssistant, PruneJobs,
@@ -69,6 +71,7 @@ pub fn registry(ctx: JobContext) -> Registry {
         ReportUsage => report_usage,
         IssueInvoice => issue_invoice,
         ReconcileUsage => reconcile_usage,
+        SendEmail => send_email,
         Noop => noop,
     );
     r
