@@ -3,7 +3,9 @@
 
 pub mod analysis;
 pub mod assistant;
+pub mod availability;
 pub mod billing;
+pub mod business_hours;
 pub mod calling_window;
 pub mod campaign;
 pub mod contact_import;
