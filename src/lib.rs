@@ -5,6 +5,7 @@
 pub mod analysis_bench;
 pub mod analysis_training;
 pub mod bench;
+pub mod calendar_bench;
 pub mod signal;
 
 use std::net::SocketAddr;
