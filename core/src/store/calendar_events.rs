@@ -198,14 +198,15 @@ pub async fn count(db: &Db, org_id: &str, connection_id: &str) -> Result<i64, St
 
 /// The busy events of a connection that meet `[from, to)`: opaque ones, timed or all-day
 /// (all-day ones a day either side, since their days are local: the caller places them).
-/// Tentative events count as busy, as in Google's free/busy.
+/// Tentative events count as busy, as in Google's free/busy. All-day events are the rows
+/// without `starts_at`: that test lets the index on `(connection_id, starts_at)` find them.
 const BUSY_BETWEEN: &str = "SELECT starts_at, ends_at, start_date, end_date FROM calendar_events \
     WHERE org_id = $1 AND connection_id = $2 AND transparency = 'opaque' \
     AND starts_at < $3 AND ends_at > $4 \
     UNION ALL \
     SELECT starts_at, ends_at, start_date, end_date FROM calendar_events \
-    WHERE org_id = $1 AND connection_id = $2 AND transparency = 'opaque' \
-    AND start_date IS NOT NULL AND start_date <= $5 AND end_date >= $6";
+    WHERE org_id = $1 AND connection_id = $2 AND starts_at IS NULL AND transparency = 'opaque' \
+    AND start_date <= $5 AND end_date >= $6";
 
 type BusyRow = (
     Option<DateTime<Utc>>,
