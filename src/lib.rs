@@ -6,6 +6,7 @@ pub mod analysis_bench;
 pub mod analysis_training;
 pub mod bench;
 pub mod billing_bench;
+pub mod calendar_bench;
 pub mod signal;
 
 use std::net::SocketAddr;

@@ -201,6 +201,23 @@ enum BenchCommand {
         #[arg(long, default_value_t = 24)]
         concurrency: usize,
     },
+    /// Seeds an assistant with opening hours, a calendar of N synced events and booked
+    /// appointments, then times the availability of two-week windows (p50, p99). Use a
+    /// database of its own: the seeded rows stay.
+    Calendar {
+        /// The database to measure (sqlite://... or postgres://...).
+        #[arg(long)]
+        database_url: String,
+        /// Events in the calendar.
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Bookings attempted (those landing on busy or closed time are refused).
+        #[arg(long, default_value_t = 1_000)]
+        appointments: usize,
+        /// Availability reads timed.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+    },
     /// Runs the labelled evaluation set through the transcript analyzer and prints, per
     /// language, sentiment macro-F1, intent accuracy, the confusion matrix and (offline)
     /// transcripts per second on one core.
@@ -516,6 +533,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db.migrate().await.context("cannot apply migrations")?;
             let report =
                 zencall::billing_bench::billing(settings, db, usage, invoices, concurrency).await?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Calendar {
+                    database_url,
+                    events,
+                    appointments,
+                    runs,
+                },
+        } => {
+            let settings = load(config, &[("database.url", database_url.into())])?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("cannot apply migrations")?;
+            let report = zencall::calendar_bench::calendar(db, events, appointments, runs).await?;
             println!("{report}");
             Ok(())
         }

@@ -223,13 +223,16 @@ async fn show(
     tag = "assistants",
     operation_id = "update_assistant",
     summary = "Change an assistant",
-    description = "Changes `system_prompt`, `voice`, `greeting` or `calendar` (at least one); \
-        `config_version` goes up at once and `synced_version` catches up when the voice platform \
-        has the change. `calendar` must name a writable calendar of an active connection of the \
+    description = "Changes `system_prompt`, `voice`, `greeting`, `calendar` or \
+        `business.hours` (at least one). A change of prompt, voice or greeting bumps \
+        `config_version` at once and `synced_version` catches up when the voice platform has \
+        it. `calendar` must name a writable calendar of an active connection of the \
         organisation (422 naming the field otherwise); choosing another calendar of the \
         connection makes it the one synced (a full sync and a watch are queued); `null` \
-        detaches it. An assistant being deleted, deleted or failed cannot be changed (409). \
-        Needs the `write` scope.",
+        detaches it. `business.hours` replaces the structured opening hours whole (422 naming \
+        each bad field, e.g. `business.hours.weekly.monday[1]`), `null` removes them; \
+        availability reads them live, so they bump no version. An assistant being deleted, \
+        deleted or failed cannot be changed (409). Needs the `write` scope.",
     params(("id" = String, Path, description = ASSISTANT_ID)),
     request_body = AssistantPatch,
     security(("bearer" = [])),
@@ -265,6 +268,12 @@ async fn change(
         if let Some(calendar) = &calendar {
             crate::assistant_calendar::sync_chosen(&mut tx, org_id, calendar, now).await?;
         }
+    }
+    if let Some(hours) = &change.hours
+        && !assistants::set_hours(&mut tx, org_id, &id, hours.as_ref(), now).await?
+    {
+        tx.rollback().await?;
+        return Err(not_changeable(&state, org_id, &id).await);
     }
     let has_config =
         change.system_prompt.is_some() || change.voice.is_some() || change.greeting.is_some();

@@ -1,6 +1,7 @@
 //! Zencall HTTP API: a thin axum layer that authenticates, validates, writes and enqueues,
 //! then answers. Every resource has its own `router()`, merged here.
 
+pub mod assistant_availability;
 pub mod assistant_calendar;
 pub mod assistant_stats;
 pub mod assistants;
@@ -90,6 +91,7 @@ pub fn app(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(assistants::router())
         .merge(assistant_stats::router())
+        .merge(assistant_availability::router())
         .merge(calls::router())
         .merge(campaigns::router())
         .merge(dnc::router())

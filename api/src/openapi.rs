@@ -126,6 +126,7 @@ async fn openapi_json() -> Result<Response, ApiError> {
         crate::assistants::change,
         crate::assistants::remove,
         crate::assistant_stats::show,
+        crate::assistant_availability::show,
         crate::calls::list,
         crate::calls::show,
         crate::calls::reanalyse,
@@ -462,6 +463,7 @@ mod tests {
         ("GET", "/simulator/stripe/checkout/{id}"),
         ("POST", "/simulator/stripe/checkout/{id}/complete"),
         ("POST", "/simulator/stripe/close-period"),
+        ("GET", "/v1/assistants/{id}/availability"),
     ];
 
     const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];

@@ -25,7 +25,7 @@ fn settings() -> Settings {
     test_settings()
 }
 
-async fn spawn(test_db: TestDb) -> (TestApp, SimulatedCalendar) {
+pub(crate) async fn spawn(test_db: TestDb) -> (TestApp, SimulatedCalendar) {
     let settings = settings();
     let sim = Simulator::new(&settings.providers.simulator);
     let calendar = SimulatedCalendar::new(
@@ -79,7 +79,7 @@ async fn await_connection(
     panic!("the connection never got {what}");
 }
 
-async fn await_event_count(app: &TestApp, connection_id: &str, expected: i64) {
+pub(crate) async fn await_event_count(app: &TestApp, connection_id: &str, expected: i64) {
     for _ in 0..200 {
         let n = calendar_events::count(&app.test_db.db, &app.org_id, connection_id)
             .await
@@ -93,7 +93,7 @@ async fn await_event_count(app: &TestApp, connection_id: &str, expected: i64) {
 }
 
 /// Connects the simulated account through the consent page and the callback.
-async fn connect(app: &TestApp) -> Value {
+pub(crate) async fn connect(app: &TestApp) -> Value {
     let (status, begun) = app
         .call(
             Method::POST,

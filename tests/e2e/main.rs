@@ -8,6 +8,7 @@ mod test_app;
 
 mod assistants;
 mod auth;
+mod availability;
 mod billing;
 mod board;
 mod board_browser;

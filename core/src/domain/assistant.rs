@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::business_hours::{BusinessHours, HoursSpec};
 use super::phone::{CountryCode, PhoneNumber};
 use super::sector::{BusinessDetails, Language, Sector};
 
@@ -100,6 +101,9 @@ pub struct BusinessRequest {
     /// number's country) or international.
     #[schema(examples("+33142868000"))]
     pub transfer_number: Option<String>,
+    /// Structured opening hours, from which availability is computed (`opening_hours` stays
+    /// the text the assistant reads).
+    pub hours: Option<HoursSpec>,
 }
 
 /// `POST /v1/assistants` as received, before validation.
@@ -172,6 +176,18 @@ pub struct AssistantPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<CalendarChoice>, required = false)]
     pub calendar: Option<Option<CalendarChoice>>,
+    /// Changes to the business: only its structured `hours` can change here.
+    pub business: Option<BusinessPatch>,
+}
+
+/// The part of the business `PATCH /v1/assistants/{id}` can change.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessPatch {
+    /// New structured opening hours, replacing the old ones whole; `null` removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<HoursSpec>, required = false)]
+    pub hours: Option<Option<HoursSpec>>,
 }
 
 /// The calendar an assistant books into, as `PATCH /v1/assistants/{id}` names it.
@@ -338,12 +354,18 @@ impl AssistantRequest {
                         }
                     },
                 };
+                let structured = b.hours.as_ref().and_then(|h| {
+                    h.validate("business.hours")
+                        .map_err(|e| errors.extend(e))
+                        .ok()
+                });
                 bname.map(|name| BusinessDetails {
                     name,
                     address,
                     opening_hours: hours,
                     services,
                     transfer_number: transfer,
+                    hours: structured,
                 })
             }
         };
@@ -390,6 +412,8 @@ pub struct AssistantChange {
     pub voice: Option<String>,
     /// New greeting.
     pub greeting: Option<String>,
+    /// New structured hours: `Some(None)` removes them, `None` leaves them.
+    pub hours: Option<Option<BusinessHours>>,
 }
 
 impl AssistantPatch {
@@ -420,15 +444,34 @@ impl AssistantPatch {
                 }
             }
         }
+        let hours = match self.business.as_ref().map(|b| &b.hours) {
+            None => None,
+            Some(None) => {
+                errors.push(FieldError::new(
+                    "business",
+                    "give hours (or null to remove them)",
+                ));
+                None
+            }
+            Some(Some(None)) => Some(None),
+            Some(Some(Some(spec))) => match spec.validate("business.hours") {
+                Ok(h) => Some(Some(h)),
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            },
+        };
         if errors.is_empty()
             && system_prompt.is_none()
             && voice.is_none()
             && greeting.is_none()
             && self.calendar.is_none()
+            && hours.is_none()
         {
             errors.push(FieldError::new(
                 "body",
-                "give at least one of system_prompt, voice, greeting, calendar",
+                "give at least one of system_prompt, voice, greeting, calendar, business.hours",
             ));
         }
         if errors.is_empty() {
@@ -436,6 +479,7 @@ impl AssistantPatch {
                 system_prompt,
                 voice,
                 greeting,
+                hours,
             })
         } else {
             Err(errors)
@@ -486,6 +530,37 @@ mod tests {
         ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
+    }
+
+    #[test]
+    fn structured_hours_are_validated_with_field_named_errors() {
+        let mut r = valid();
+        r.business.as_mut().expect("business").hours = Some(
+            serde_json::from_value(serde_json::json!({
+                "time_zone": "Europe/Paris",
+                "weekly": {"monday": [["09:00", "12:00"], ["14:00", "12:00"]]}
+            }))
+            .expect("json"),
+        );
+        let errors = r.validate().expect_err("invalid");
+        assert_eq!(errors[0].field, "business.hours.weekly.monday[1]");
+        assert_eq!(
+            errors[0].message,
+            "the range 14:00-12:00 ends before it starts"
+        );
+
+        let patch: AssistantPatch = serde_json::from_value(serde_json::json!({
+            "business": {"hours": {"time_zone": "Europe/Paris", "weekly": {"friday": [["09:00", "17:00"]]}}}
+        }))
+        .expect("json");
+        let change = patch.validate().expect("valid");
+        assert!(matches!(change.hours, Some(Some(_))));
+        let removal: AssistantPatch =
+            serde_json::from_value(serde_json::json!({"business": {"hours": null}})).expect("json");
+        assert_eq!(removal.validate().expect("valid").hours, Some(None));
+        let empty: AssistantPatch =
+            serde_json::from_value(serde_json::json!({"business": {}})).expect("json");
+        assert_eq!(empty.validate().expect_err("invalid")[0].field, "business");
     }
 
     #[test]

@@ -3,8 +3,10 @@
 
 pub mod analysis;
 pub mod assistant;
+pub mod availability;
 pub mod billing;
 pub mod billing_profile;
+pub mod business_hours;
 pub mod calling_window;
 pub mod campaign;
 pub mod contact_import;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::business_hours::{BusinessHours, HoursSpec};
+
 /// The sectors an assistant can be made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -119,6 +121,10 @@ pub struct BusinessDetails {
     /// Where to transfer a caller who asks for a person (E.164).
     #[schema(required = true)]
     pub transfer_number: Option<String>,
+    /// Structured opening hours, from which availability is computed; null when not given.
+    #[serde(default)]
+    #[schema(value_type = Option<HoursSpec>, required = true)]
+    pub hours: Option<BusinessHours>,
 }
 
 /// The system prompt of an assistant of `sector` for `business`, in `language`.
@@ -201,6 +207,7 @@ mod tests {
             opening_hours: Some("mardi-samedi 12h-14h30, 19h-23h".into()),
             services: vec!["déjeuner".into(), "dîner".into()],
             transfer_number: Some("+33142868000".into()),
+            hours: None,
         }
     }
 
@@ -235,6 +242,7 @@ mod tests {
             opening_hours: None,
             services: vec![],
             transfer_number: None,
+            hours: None,
         };
         let p = system_prompt(Sector::Shop, Language::En, &b);
         assert!(p.contains("Address: not given."));

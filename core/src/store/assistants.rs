@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{Db, StoreError, Tx};
 use crate::domain::assistant::{AssistantChange, AssistantStatus, NewAssistant};
+use crate::domain::business_hours::BusinessHours;
 use crate::domain::ids::new_id;
 use crate::domain::sector::{BusinessDetails, Language, Sector};
 use zencall_queue::{on_pool, on_tx};
@@ -325,6 +326,52 @@ pub async fn set_calendar(
         .map(|r| r.rows_affected())
     })?;
     Ok(n == 1)
+}
+
+/// Sets (or removes, with `None`) the structured opening hours of a live assistant inside
+/// `tx`, keeping the rest of its business details; false when no live assistant matched.
+pub async fn set_hours(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    hours: Option<&BusinessHours>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    // The row is locked while its business JSON is rewritten (SQLite: by BEGIN IMMEDIATE).
+    let lock = match tx.db().backend() {
+        super::Backend::Postgres => " FOR UPDATE",
+        super::Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT business FROM assistants WHERE org_id = $1 AND id = $2 \
+         AND status IN ('provisioning', 'active'){lock}"
+    );
+    let business = on_tx!(tx, |c| sqlx::query_scalar::<_, String>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await)?;
+    let Some(business) = business else {
+        return Ok(false);
+    };
+    let mut details: BusinessDetails = serde_json::from_str(&business)
+        .map_err(|_| StoreError::Corrupt(format!("assistant {id}: business")))?;
+    details.hours = hours.cloned();
+    let business =
+        serde_json::to_string(&details).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    on_tx!(tx, |c| sqlx::query(
+        "UPDATE assistants SET business = $1, updated_at = $2 WHERE org_id = $3 AND id = $4"
+    )
+    .bind(&business)
+    .bind(super::now_micros(now))
+    .bind(org_id)
+    .bind(id)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(true)
 }
 
 /// Detaches a connection's calendars from every assistant of `org_id`, inside `tx` (the

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{Db, StoreError, Tx};
+use crate::domain::availability::Busy;
 use zencall_queue::{on_pool, on_tx};
 
 /// When a synced event starts and ends.
@@ -193,4 +194,91 @@ pub async fn count(db: &Db, org_id: &str, connection_id: &str) -> Result<i64, St
     .fetch_one(p)
     .await)?;
     Ok(n)
+}
+
+/// The busy events of a connection that meet `[from, to)`: opaque ones, timed or all-day
+/// (all-day ones a day either side, since their days are local: the caller places them).
+/// Tentative events count as busy, as in Google's free/busy. All-day events are the rows
+/// without `starts_at`: that test lets the index on `(connection_id, starts_at)` find them.
+const BUSY_BETWEEN: &str = "SELECT starts_at, ends_at, start_date, end_date FROM calendar_events \
+    WHERE org_id = $1 AND connection_id = $2 AND transparency = 'opaque' \
+    AND starts_at < $3 AND ends_at > $4 \
+    UNION ALL \
+    SELECT starts_at, ends_at, start_date, end_date FROM calendar_events \
+    WHERE org_id = $1 AND connection_id = $2 AND starts_at IS NULL AND transparency = 'opaque' \
+    AND start_date <= $5 AND end_date >= $6";
+
+type BusyRow = (
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<String>,
+);
+
+fn busy_rows(rows: Vec<BusyRow>) -> Result<Vec<Busy>, StoreError> {
+    rows.into_iter()
+        .map(|row| match row {
+            (Some(start), Some(end), None, None) => Ok(Busy::Between(start, end)),
+            (None, None, Some(first), Some(end)) => {
+                match (first.parse::<NaiveDate>(), end.parse::<NaiveDate>()) {
+                    (Ok(first), Ok(end)) => Ok(Busy::Days(first, end)),
+                    _ => Err(StoreError::Corrupt(format!(
+                        "calendar event dates {first}..{end}"
+                    ))),
+                }
+            }
+            _ => Err(StoreError::Corrupt("calendar event span".into())),
+        })
+        .collect()
+}
+
+/// The dates bounding the all-day events that can meet `[from, to)` in any time zone.
+fn date_bounds(from: DateTime<Utc>, to: DateTime<Utc>) -> (String, String) {
+    let day = chrono::TimeDelta::days(1);
+    (
+        (to + day).date_naive().to_string(),
+        (from - day).date_naive().to_string(),
+    )
+}
+
+/// The connection's busy time in `[from, to)`, for availability.
+pub async fn busy_between(
+    db: &Db,
+    org_id: &str,
+    connection_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Busy>, StoreError> {
+    let (last_date, first_date) = date_bounds(from, to);
+    let rows = on_pool!(db, |p| sqlx::query_as::<_, BusyRow>(BUSY_BETWEEN)
+        .bind(org_id)
+        .bind(connection_id)
+        .bind(super::now_micros(to))
+        .bind(super::now_micros(from))
+        .bind(&last_date)
+        .bind(&first_date)
+        .fetch_all(p)
+        .await)?;
+    busy_rows(rows)
+}
+
+/// [`busy_between`] inside `tx`, for a booking.
+pub async fn busy_between_in(
+    tx: &mut Tx,
+    org_id: &str,
+    connection_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Busy>, StoreError> {
+    let (last_date, first_date) = date_bounds(from, to);
+    let rows = on_tx!(tx, |c| sqlx::query_as::<_, BusyRow>(BUSY_BETWEEN)
+        .bind(org_id)
+        .bind(connection_id)
+        .bind(super::now_micros(to))
+        .bind(super::now_micros(from))
+        .bind(&last_date)
+        .bind(&first_date)
+        .fetch_all(c)
+        .await)?;
+    busy_rows(rows)
 }

@@ -5,7 +5,9 @@
 //! TEXT, and the `on_pool!` / `on_tx!` macros expand the same code once per backend.
 
 pub mod api_keys;
+pub mod appointments;
 pub mod assistants;
+pub mod availability;
 pub mod billing_customers;
 pub mod billing_profiles;
 pub mod billing_subscriptions;

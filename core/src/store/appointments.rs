@@ -1,0 +1,985 @@
+//! Appointments booked with an assistant, each with its history of changes.
+//!
+//! Two bookings can never hold one slot, even when they arrive at once: a booking runs in one
+//! transaction that first locks the assistant's row (PostgreSQL `FOR UPDATE`; SQLite
+//! transactions take the write lock at `BEGIN IMMEDIATE`), then checks the slot against the
+//! opening hours, the calendar's busy events and the booked appointments, and only then
+//! inserts. A partial unique index on `(assistant_id, starts_at)` of booked appointments is a
+//! second guard; a booking it refuses is reported as [`Booking::SlotTaken`] too.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Backend, Db, StoreError, Tx};
+use crate::domain::availability::{self, Busy, Unavailable};
+use crate::domain::business_hours::BusinessHours;
+use crate::domain::ids::new_id;
+use crate::domain::phone::PhoneNumber;
+use crate::domain::sector::BusinessDetails;
+use zencall_queue::{on_pool, on_tx};
+
+/// Where an appointment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    /// The slot is held.
+    Booked,
+    /// Cancelled; the slot is free again.
+    Cancelled,
+}
+
+impl AppointmentStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Booked, Self::Cancelled]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// Who changed an appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// The assistant, during a call.
+    Assistant,
+    /// A user of the API.
+    Api,
+}
+
+impl Actor {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Assistant => "assistant",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// An appointment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Appointment {
+    /// `appt_...`
+    pub id: String,
+    /// Owning organisation.
+    pub org_id: String,
+    /// The assistant it was booked with.
+    pub assistant_id: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End, exclusive.
+    pub ends_at: DateTime<Utc>,
+    /// The caller's name, as given.
+    pub caller_name: String,
+    /// The caller's number, E.164.
+    pub caller_number: String,
+    /// The service booked, when named.
+    pub service: Option<String>,
+    /// The call it was booked in.
+    pub call_id: Option<String>,
+    /// Booked or cancelled.
+    pub status: AppointmentStatus,
+    /// Why it was cancelled, when it was and a reason was given.
+    pub cancel_reason: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// When it was cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// One entry of an appointment's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppointmentChange {
+    /// `apch_...`, in the order the changes were made.
+    pub id: String,
+    /// `booked` or `cancelled`.
+    pub kind: String,
+    /// The slot after the change.
+    pub starts_at: DateTime<Utc>,
+    /// Its end.
+    pub ends_at: DateTime<Utc>,
+    /// `assistant` or `api`.
+    pub actor: String,
+    /// Why, when a reason was given.
+    pub reason: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A booking to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAppointment {
+    /// The assistant booked with.
+    pub assistant_id: String,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End, exclusive; after the start.
+    pub ends_at: DateTime<Utc>,
+    /// The caller's name.
+    pub caller_name: String,
+    /// The caller's number.
+    pub caller_number: PhoneNumber,
+    /// The service, when named.
+    pub service: Option<String>,
+    /// The call it is booked in.
+    pub call_id: Option<String>,
+    /// Who books.
+    pub actor: Actor,
+}
+
+/// What a booking came to, for the assistant to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Booking {
+    /// Booked.
+    Booked(Box<Appointment>),
+    /// Another appointment or a busy event of the calendar overlaps the slot.
+    SlotTaken,
+    /// The slot is not inside the opening hours, or falls on a holiday or a closed date.
+    Closed,
+    /// The slot starts in the past or sooner than the business's minimum notice.
+    TooSoon,
+    /// The assistant has no structured opening hours to book against.
+    NoHours,
+    /// No live assistant of the organisation has this id.
+    UnknownAssistant,
+}
+
+/// What a cancellation came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancellation {
+    /// Cancelled now.
+    Cancelled(Appointment),
+    /// It was cancelled before; nothing changed.
+    AlreadyCancelled(Appointment),
+}
+
+#[derive(sqlx::FromRow)]
+struct AppointmentRow {
+    id: String,
+    org_id: String,
+    assistant_id: String,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    caller_name: String,
+    caller_number: String,
+    service: Option<String>,
+    call_id: Option<String>,
+    status: String,
+    cancel_reason: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    cancelled_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, org_id, assistant_id, starts_at, ends_at, caller_name, caller_number, \
+    service, call_id, status, cancel_reason, created_at, updated_at, cancelled_at";
+
+impl TryFrom<AppointmentRow> for Appointment {
+    type Error = StoreError;
+    fn try_from(r: AppointmentRow) -> Result<Self, StoreError> {
+        Ok(Appointment {
+            status: AppointmentStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("appointment {}: status", r.id)))?,
+            id: r.id,
+            org_id: r.org_id,
+            assistant_id: r.assistant_id,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            caller_name: r.caller_name,
+            caller_number: r.caller_number,
+            service: r.service,
+            call_id: r.call_id,
+            cancel_reason: r.cancel_reason,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            cancelled_at: r.cancelled_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ChangeRow {
+    id: String,
+    kind: String,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    actor: String,
+    reason: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// What a booking needs to know of its assistant, read under the lock.
+#[derive(sqlx::FromRow)]
+struct BookingTarget {
+    business: String,
+    calendar_connection_id: Option<String>,
+}
+
+/// Books `new` for `org_id`: see the module's documentation for why two bookings of one slot
+/// cannot both succeed.
+pub async fn book(
+    db: &Db,
+    org_id: &str,
+    new: &NewAppointment,
+    now: DateTime<Utc>,
+) -> Result<Booking, StoreError> {
+    let now = super::now_micros(now);
+    let (starts_at, ends_at) = (
+        super::now_micros(new.starts_at),
+        super::now_micros(new.ends_at),
+    );
+    let mut tx = db.begin().await?;
+    let lock = match db.backend() {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT business, calendar_connection_id FROM assistants WHERE org_id = $1 AND id = $2 \
+         AND status IN ('provisioning', 'active'){lock}"
+    );
+    let target = on_tx!(tx, |c| sqlx::query_as::<_, BookingTarget>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(org_id)
+    .bind(&new.assistant_id)
+    .fetch_optional(c)
+    .await)?;
+    let Some(target) = target else {
+        return Ok(Booking::UnknownAssistant);
+    };
+    let Some(hours) = hours_of(&new.assistant_id, &target.business)? else {
+        return Ok(Booking::NoHours);
+    };
+    let mut busy = match &target.calendar_connection_id {
+        Some(connection_id) => {
+            super::calendar_events::busy_between_in(
+                &mut tx,
+                org_id,
+                connection_id,
+                starts_at,
+                ends_at,
+            )
+            .await?
+        }
+        None => Vec::new(),
+    };
+    busy.extend(booked_between_in(&mut tx, org_id, &new.assistant_id, starts_at, ends_at).await?);
+    match availability::check_slot(&hours, &busy, starts_at, ends_at, now) {
+        Ok(()) => {}
+        Err(Unavailable::TooSoon) => return Ok(Booking::TooSoon),
+        Err(Unavailable::Closed) => return Ok(Booking::Closed),
+        Err(Unavailable::Busy) => return Ok(Booking::SlotTaken),
+    }
+    let appointment = Appointment {
+        id: new_id("appt"),
+        org_id: org_id.to_string(),
+        assistant_id: new.assistant_id.clone(),
+        starts_at,
+        ends_at,
+        caller_name: new.caller_name.clone(),
+        caller_number: new.caller_number.as_str().to_string(),
+        service: new.service.clone(),
+        call_id: new.call_id.clone(),
+        status: AppointmentStatus::Booked,
+        cancel_reason: None,
+        created_at: now,
+        updated_at: now,
+        cancelled_at: None,
+    };
+    let inserted = on_tx!(tx, |c| sqlx::query(
+        "INSERT INTO appointments (id, org_id, assistant_id, starts_at, ends_at, caller_name, \
+         caller_number, service, call_id, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'booked', $10, $10)"
+    )
+    .bind(&appointment.id)
+    .bind(org_id)
+    .bind(&appointment.assistant_id)
+    .bind(starts_at)
+    .bind(ends_at)
+    .bind(&appointment.caller_name)
+    .bind(&appointment.caller_number)
+    .bind(&appointment.service)
+    .bind(&appointment.call_id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()));
+    match inserted {
+        Ok(()) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            tx.rollback().await?;
+            return Ok(Booking::SlotTaken);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    record_change(
+        &mut tx,
+        &appointment,
+        AppointmentStatus::Booked,
+        new.actor,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Booking::Booked(Box::new(appointment)))
+}
+
+/// The structured hours in a stored `business` JSON, if it has some.
+fn hours_of(assistant_id: &str, business: &str) -> Result<Option<BusinessHours>, StoreError> {
+    let details: BusinessDetails = serde_json::from_str(business)
+        .map_err(|_| StoreError::Corrupt(format!("assistant {assistant_id}: business")))?;
+    Ok(details.hours)
+}
+
+async fn record_change(
+    tx: &mut Tx,
+    appointment: &Appointment,
+    kind: AppointmentStatus,
+    actor: Actor,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO appointment_changes (id, org_id, appointment_id, kind, starts_at, ends_at, actor, \
+         reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    )
+    .bind(new_id("apch"))
+    .bind(&appointment.org_id)
+    .bind(&appointment.id)
+    .bind(kind.as_str())
+    .bind(appointment.starts_at)
+    .bind(appointment.ends_at)
+    .bind(actor.as_str())
+    .bind(reason)
+    .bind(appointment.updated_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// Cancels appointment `id` of `org_id`, freeing its slot; `None` when there is no such
+/// appointment. Cancelling twice changes nothing the second time.
+pub async fn cancel(
+    db: &Db,
+    org_id: &str,
+    id: &str,
+    actor: Actor,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Cancellation>, StoreError> {
+    let now = super::now_micros(now);
+    let mut tx = db.begin().await?;
+    let sql = format!(
+        "UPDATE appointments SET status = 'cancelled', cancel_reason = $1, cancelled_at = $2, \
+         updated_at = $2 WHERE org_id = $3 AND id = $4 AND status = 'booked' RETURNING {COLUMNS}"
+    );
+    let row = on_tx!(tx, |c| sqlx::query_as::<_, AppointmentRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await)?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(find(db, org_id, id)
+            .await?
+            .map(Cancellation::AlreadyCancelled));
+    };
+    let appointment = Appointment::try_from(row)?;
+    record_change(
+        &mut tx,
+        &appointment,
+        AppointmentStatus::Cancelled,
+        actor,
+        reason,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(Cancellation::Cancelled(appointment)))
+}
+
+/// Appointment `id` of `org_id`.
+pub async fn find(db: &Db, org_id: &str, id: &str) -> Result<Option<Appointment>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM appointments WHERE org_id = $1 AND id = $2");
+    let row = on_pool!(db, |p| sqlx::query_as::<_, AppointmentRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(p)
+    .await)?;
+    row.map(Appointment::try_from).transpose()
+}
+
+/// The appointments of an assistant that meet `[from, to)`, by start; only those in `status`
+/// when given.
+pub async fn list_between(
+    db: &Db,
+    org_id: &str,
+    assistant_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    status: Option<AppointmentStatus>,
+) -> Result<Vec<Appointment>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM appointments WHERE org_id = $1 AND assistant_id = $2 \
+         AND starts_at < $3 AND ends_at > $4 AND ($5 IS NULL OR status = $5) ORDER BY starts_at, id"
+    );
+    let rows = on_pool!(db, |p| sqlx::query_as::<_, AppointmentRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(org_id)
+    .bind(assistant_id)
+    .bind(super::now_micros(to))
+    .bind(super::now_micros(from))
+    .bind(status.map(AppointmentStatus::as_str))
+    .fetch_all(p)
+    .await)?;
+    rows.into_iter().map(Appointment::try_from).collect()
+}
+
+/// The history of appointment `id` of `org_id`, oldest first.
+pub async fn history(
+    db: &Db,
+    org_id: &str,
+    id: &str,
+) -> Result<Vec<AppointmentChange>, StoreError> {
+    let rows = on_pool!(db, |p| {
+        sqlx::query_as::<_, ChangeRow>(
+        "SELECT id, kind, starts_at, ends_at, actor, reason, created_at FROM appointment_changes \
+         WHERE org_id = $1 AND appointment_id = $2 ORDER BY id"
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_all(p)
+    .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AppointmentChange {
+            id: r.id,
+            kind: r.kind,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            actor: r.actor,
+            reason: r.reason,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+const BOOKED_BETWEEN: &str = "SELECT starts_at, ends_at FROM appointments WHERE org_id = $1 \
+    AND assistant_id = $2 AND status = 'booked' AND starts_at < $3 AND ends_at > $4";
+
+/// The booked appointments of an assistant that meet `[from, to)`, as busy time.
+pub async fn booked_between(
+    db: &Db,
+    org_id: &str,
+    assistant_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Busy>, StoreError> {
+    let rows = on_pool!(db, |p| sqlx::query_as::<_, (DateTime<Utc>, DateTime<Utc>)>(
+        BOOKED_BETWEEN
+    )
+    .bind(org_id)
+    .bind(assistant_id)
+    .bind(super::now_micros(to))
+    .bind(super::now_micros(from))
+    .fetch_all(p)
+    .await)?;
+    Ok(rows.into_iter().map(|(s, e)| Busy::Between(s, e)).collect())
+}
+
+async fn booked_between_in(
+    tx: &mut Tx,
+    org_id: &str,
+    assistant_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Busy>, StoreError> {
+    let rows = on_tx!(tx, |c| sqlx::query_as::<_, (DateTime<Utc>, DateTime<Utc>)>(
+        BOOKED_BETWEEN
+    )
+    .bind(org_id)
+    .bind(assistant_id)
+    .bind(to)
+    .bind(from)
+    .fetch_all(c)
+    .await)?;
+    Ok(rows.into_iter().map(|(s, e)| Busy::Between(s, e)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use chrono::{NaiveDate, TimeDelta};
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::assistant::AssistantRequest;
+    use crate::store::calendar_connections::{self, CalendarEntry, Connected};
+    use crate::store::calendar_events::{self, EventSpan, SyncedEvent};
+    use crate::store::test_db::TestDb;
+    use crate::store::{assistants, organisations};
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    /// A Monday long before every slot booked here, so the notice never gets in the way.
+    fn now() -> DateTime<Utc> {
+        utc("2026-06-01T06:00:00Z")
+    }
+
+    async fn org(db: &Db) -> String {
+        let mut tx = db.begin().await.unwrap();
+        let o = organisations::create(&mut tx, "Salon", Utc::now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        o.id
+    }
+
+    /// An assistant of `org_id` open on Tuesdays 09:00-12:00 and 14:00-18:00, Paris time (or
+    /// with no structured hours).
+    async fn assistant(db: &Db, org_id: &str, with_hours: bool) -> String {
+        let mut business = json!({"name": "Salon Léa"});
+        if with_hours {
+            business["hours"] = json!({
+                "time_zone": "Europe/Paris",
+                "weekly": {"tuesday": [["09:00", "12:00"], ["14:00", "18:00"]]},
+                "holidays": "fr", "min_notice_minutes": 60
+            });
+        }
+        let request: AssistantRequest = serde_json::from_value(json!({
+            "name": "Léa", "sector": "hair_beauty_salon", "business": business
+        }))
+        .unwrap();
+        let new = request.validate().unwrap();
+        let mut tx = db.begin().await.unwrap();
+        let a = assistants::insert(&mut tx, org_id, &new, Utc::now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        a.id
+    }
+
+    fn booking(assistant_id: &str, start: &str, minutes: i64, caller: &str) -> NewAppointment {
+        let starts_at = utc(start);
+        NewAppointment {
+            assistant_id: assistant_id.to_string(),
+            starts_at,
+            ends_at: starts_at + TimeDelta::minutes(minutes),
+            caller_name: caller.to_string(),
+            caller_number: PhoneNumber::parse("+33612345678", None).unwrap(),
+            service: Some("coupe".into()),
+            call_id: Some("call-1".into()),
+            actor: Actor::Assistant,
+        }
+    }
+
+    fn booked(outcome: Booking) -> Appointment {
+        match outcome {
+            Booking::Booked(a) => *a,
+            other => panic!("not booked: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_booking_holds_its_slot_until_cancelled_and_keeps_its_history() {
+        for t in TestDb::all().await {
+            let db = &t.db;
+            let org_id = org(db).await;
+            let asst = assistant(db, &org_id, true).await;
+            // Tuesday 2026-06-09, 10:00-10:45 in Paris.
+            let first = booked(
+                book(
+                    db,
+                    &org_id,
+                    &booking(&asst, "2026-06-09T08:00:00Z", 45, "Léa"),
+                    now(),
+                )
+                .await
+                .unwrap(),
+            );
+            assert_eq!(first.status, AppointmentStatus::Booked);
+            assert_eq!(first.caller_number, "+33612345678");
+            assert_eq!(
+                find(db, &org_id, &first.id).await.unwrap(),
+                Some(first.clone())
+            );
+
+            // Overlapping at either end, or the same start: taken.
+            for (start, minutes) in [
+                ("2026-06-09T08:00:00Z", 30),
+                ("2026-06-09T07:30:00Z", 45),
+                ("2026-06-09T08:30:00Z", 60),
+                ("2026-06-09T08:10:00Z", 10),
+            ] {
+                assert_eq!(
+                    book(db, &org_id, &booking(&asst, start, minutes, "B"), now())
+                        .await
+                        .unwrap(),
+                    Booking::SlotTaken,
+                    "{start}"
+                );
+            }
+            // Touching is fine.
+            let next = booked(
+                book(
+                    db,
+                    &org_id,
+                    &booking(&asst, "2026-06-09T08:45:00Z", 15, "C"),
+                    now(),
+                )
+                .await
+                .unwrap(),
+            );
+
+            // Outside the hours, over lunch, on a Monday, on a holiday; too soon.
+            for (start, minutes) in [
+                ("2026-06-09T06:30:00Z", 60),
+                ("2026-06-09T09:30:00Z", 60),
+                ("2026-06-08T08:00:00Z", 30),
+                ("2026-07-14T08:00:00Z", 30),
+            ] {
+                assert_eq!(
+                    book(db, &org_id, &booking(&asst, start, minutes, "D"), now())
+                        .await
+                        .unwrap(),
+                    Booking::Closed,
+                    "{start}"
+                );
+            }
+            assert_eq!(
+                book(
+                    db,
+                    &org_id,
+                    &booking(&asst, "2026-06-09T08:00:00Z", 30, "E"),
+                    utc("2026-06-09T07:30:00Z")
+                )
+                .await
+                .unwrap(),
+                Booking::TooSoon
+            );
+
+            // Another organisation sees nothing and books nothing with our assistant.
+            let other = org(db).await;
+            assert_eq!(find(db, &other, &first.id).await.unwrap(), None);
+            assert_eq!(
+                book(
+                    db,
+                    &other,
+                    &booking(&asst, "2026-06-16T08:00:00Z", 30, "F"),
+                    now()
+                )
+                .await
+                .unwrap(),
+                Booking::UnknownAssistant
+            );
+            assert_eq!(
+                cancel(db, &other, &first.id, Actor::Api, None, now())
+                    .await
+                    .unwrap(),
+                None
+            );
+
+            let listed = list_between(
+                db,
+                &org_id,
+                &asst,
+                utc("2026-06-09T00:00:00Z"),
+                utc("2026-06-10T00:00:00Z"),
+                None,
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                listed.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+                [first.id.as_str(), next.id.as_str()]
+            );
+
+            // Cancelled, the slot is free again; cancelling twice changes nothing.
+            let later = now() + TimeDelta::hours(1);
+            let Some(Cancellation::Cancelled(c)) =
+                cancel(db, &org_id, &first.id, Actor::Api, Some("malade"), later)
+                    .await
+                    .unwrap()
+            else {
+                panic!("not cancelled");
+            };
+            assert_eq!(c.status, AppointmentStatus::Cancelled);
+            assert_eq!(c.cancel_reason.as_deref(), Some("malade"));
+            assert!(c.cancelled_at.is_some());
+            assert!(matches!(
+                cancel(db, &org_id, &first.id, Actor::Api, None, later)
+                    .await
+                    .unwrap(),
+                Some(Cancellation::AlreadyCancelled(_))
+            ));
+            let again = booked(
+                book(
+                    db,
+                    &org_id,
+                    &booking(&asst, "2026-06-09T08:00:00Z", 45, "G"),
+                    now(),
+                )
+                .await
+                .unwrap(),
+            );
+            let booked_only = list_between(
+                db,
+                &org_id,
+                &asst,
+                utc("2026-06-09T00:00:00Z"),
+                utc("2026-06-10T00:00:00Z"),
+                Some(AppointmentStatus::Booked),
+            )
+            .await
+            .unwrap();
+            assert_eq!(booked_only.len(), 2);
+            assert!(booked_only.iter().any(|a| a.id == again.id));
+
+            let changes = history(db, &org_id, &first.id).await.unwrap();
+            let kinds: Vec<_> = changes
+                .iter()
+                .map(|c| (c.kind.as_str(), c.actor.as_str()))
+                .collect();
+            assert_eq!(kinds, [("booked", "assistant"), ("cancelled", "api")]);
+            assert_eq!(changes[1].reason.as_deref(), Some("malade"));
+            assert!(history(db, &other, &first.id).await.unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_assistant_without_hours_books_nothing_and_busy_calendar_events_count() {
+        for t in TestDb::all().await {
+            let db = &t.db;
+            let org_id = org(db).await;
+            let bare = assistant(db, &org_id, false).await;
+            assert_eq!(
+                book(
+                    db,
+                    &org_id,
+                    &booking(&bare, "2026-06-09T08:00:00Z", 30, "A"),
+                    now()
+                )
+                .await
+                .unwrap(),
+                Booking::NoHours
+            );
+
+            let asst = assistant(db, &org_id, true).await;
+            let calendars = [CalendarEntry {
+                id: "lea@example.fr".into(),
+                summary: "Léa".into(),
+                primary: true,
+                time_zone: Some("Europe/Paris".into()),
+                access_role: Some("owner".into()),
+                writable: true,
+            }];
+            let mut tx = db.begin().await.unwrap();
+            let connection = calendar_connections::upsert_connected(
+                &mut tx,
+                &calendar_connections::new_connection_id(),
+                &Connected {
+                    org_id: &org_id,
+                    account: "lea@example.fr",
+                    calendars: &calendars,
+                    default_calendar_id: "lea@example.fr",
+                    scopes: &[],
+                },
+                "sealed-refresh",
+                "sealed-access",
+                Utc::now() + TimeDelta::hours(1),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+            let calendar = assistants::AssistantCalendar {
+                connection_id: connection.id.clone(),
+                calendar_id: "lea@example.fr".into(),
+            };
+            assistants::set_calendar(&mut tx, &org_id, &asst, Some(&calendar), Utc::now())
+                .await
+                .unwrap();
+            let event = |id: &str, span: EventSpan, transparency: &str| SyncedEvent {
+                event_id: id.into(),
+                status: "confirmed".into(),
+                span,
+                summary: None,
+                transparency: transparency.into(),
+                updated: None,
+            };
+            let day = NaiveDate::from_ymd_opt(2026, 6, 16).unwrap();
+            for e in [
+                event(
+                    "dentist",
+                    EventSpan::Timed {
+                        start: utc("2026-06-09T08:00:00Z"),
+                        end: utc("2026-06-09T09:00:00Z"),
+                    },
+                    "opaque",
+                ),
+                event(
+                    "reminder",
+                    EventSpan::Timed {
+                        start: utc("2026-06-09T12:00:00Z"),
+                        end: utc("2026-06-09T13:00:00Z"),
+                    },
+                    "transparent",
+                ),
+                event(
+                    "training",
+                    EventSpan::AllDay {
+                        start: day,
+                        end: day.succ_opt().unwrap(),
+                    },
+                    "opaque",
+                ),
+            ] {
+                calendar_events::upsert(&mut tx, &org_id, &connection.id, &e, Utc::now())
+                    .await
+                    .unwrap();
+            }
+            tx.commit().await.unwrap();
+
+            for (start, expected) in [
+                ("2026-06-09T08:30:00Z", Booking::SlotTaken),
+                ("2026-06-16T12:00:00Z", Booking::SlotTaken),
+            ] {
+                assert_eq!(
+                    book(db, &org_id, &booking(&asst, start, 30, "B"), now())
+                        .await
+                        .unwrap(),
+                    expected,
+                    "{start}"
+                );
+            }
+            // A transparent event leaves its time free.
+            booked(
+                book(
+                    db,
+                    &org_id,
+                    &booking(&asst, "2026-06-09T12:00:00Z", 30, "C"),
+                    now(),
+                )
+                .await
+                .unwrap(),
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_database_refuses_a_second_booked_appointment_at_the_same_start() {
+        for t in TestDb::all().await {
+            let db = &t.db;
+            let org_id = org(db).await;
+            let asst = assistant(db, &org_id, true).await;
+            let first = booked(
+                book(
+                    db,
+                    &org_id,
+                    &booking(&asst, "2026-06-09T08:00:00Z", 30, "A"),
+                    now(),
+                )
+                .await
+                .unwrap(),
+            );
+            // Written past the booking's checks, as a buggy path would: the index refuses it
+            // while the first is booked, and accepts it once the first is cancelled.
+            let insert = |id: &'static str| {
+                let (org_id, asst) = (org_id.clone(), asst.clone());
+                async move {
+                    let start = utc("2026-06-09T08:00:00Z");
+                    on_pool!(db, |p| sqlx::query(
+                        "INSERT INTO appointments (id, org_id, assistant_id, starts_at, ends_at, \
+                         caller_name, caller_number, status, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, 'B', '+33612345678', 'booked', $6, $6)"
+                    )
+                    .bind(id)
+                    .bind(&org_id)
+                    .bind(&asst)
+                    .bind(start)
+                    .bind(start + TimeDelta::minutes(15))
+                    .bind(now())
+                    .execute(p)
+                    .await
+                    .map(|_| ()))
+                }
+            };
+            let refused = insert("appt_raw1").await.unwrap_err();
+            assert!(
+                refused
+                    .as_database_error()
+                    .is_some_and(|e| e.is_unique_violation()),
+                "{refused}"
+            );
+            cancel(db, &org_id, &first.id, Actor::Api, None, now())
+                .await
+                .unwrap();
+            insert("appt_raw2").await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn twenty_concurrent_bookings_of_one_slot_give_exactly_one_appointment() {
+        for t in TestDb::all().await {
+            let db = t.db.clone();
+            let org_id = Arc::new(org(&db).await);
+            let asst = assistant(&db, &org_id, true).await;
+            let mut tasks = Vec::new();
+            for i in 0..20 {
+                let (db, org_id) = (db.clone(), org_id.clone());
+                // Half on the same start, half overlapping it from a quarter of an hour later.
+                let start = if i % 2 == 0 {
+                    "2026-06-09T08:00:00Z"
+                } else {
+                    "2026-06-09T08:15:00Z"
+                };
+                let new = booking(&asst, start, 30, &format!("caller {i}"));
+                tasks.push(tokio::spawn(async move {
+                    book(&db, &org_id, &new, now()).await
+                }));
+            }
+            let mut booked_count = 0;
+            for task in tasks {
+                match task.await.unwrap().unwrap() {
+                    Booking::Booked(_) => booked_count += 1,
+                    Booking::SlotTaken => {}
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            assert_eq!(booked_count, 1, "{:?}", t.backend());
+            let rows = list_between(
+                &db,
+                &org_id,
+                &asst,
+                utc("2026-06-09T00:00:00Z"),
+                utc("2026-06-10T00:00:00Z"),
+                None,
+            )
+            .await
+            .unwrap();
+            assert_eq!(rows.len(), 1);
+        }
+    }
+}
