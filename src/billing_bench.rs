@@ -3,8 +3,9 @@
 //!   (ledger read, meter event, ledger marked) from a pool of concurrent tasks as a worker's
 //!   slots would run them; reported rows per second;
 //! - invoices: M finalized invoices issued by the `IssueInvoice` path (document built and
-//!   checked, number taken from the sequence, PDF rendered, all stored in one transaction) from
-//!   the same pool; invoices per second, and PDF renders per second on one core alone.
+//!   checked, number taken from the sequence, PDF rendered, all stored with its email in one
+//!   transaction) from the same pool; invoices per second, and PDF renders per second on one
+//!   core alone.
 //!
 //! The organisation, its subscription and the calls are seeded first and not timed. Use a
 //! database of its own: the rows stay.
@@ -26,6 +27,7 @@ use zencall_core::store::{Db, billing_customers, billing_profiles, billing_usage
 use zencall_providers::payments::CustomerSpec;
 use zencall_providers::simulator::Simulator;
 use zencall_queue::JobRun;
+use zencall_worker::billing_emails::Addressing;
 use zencall_worker::jobs::report_usage;
 use zencall_worker::{invoice_pdf, invoicing};
 
@@ -272,7 +274,12 @@ pub async fn billing(
         .map(|doc| {
             let (db, org_id, terms) = (db.clone(), org.id.clone(), terms.clone());
             async move {
-                invoicing::issue(&db, &org_id, doc, &terms, Utc::now())
+                let to = Addressing {
+                    org_id: org_id.clone(),
+                    recipient: "compta@banc.example".into(),
+                    message_id_domain: "banc.example".into(),
+                };
+                invoicing::issue(&db, &org_id, doc, &terms, Some(&to), Utc::now())
                     .await
                     .map(|i| i.created)
                     .map_err(|e| e.to_string())

@@ -5,6 +5,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use zencall_core::store::email_messages::{self, EmailKind};
 use zencall_core::store::test_db::TestDb;
 use zencall_core::store::webhook_events;
 
@@ -155,6 +156,24 @@ async fn each_finalized_invoice_becomes_one_numbered_french_invoice_with_its_pdf
                 && l["amount_excl_tax"] == 2900),
             "{document}"
         );
+        // Its email, the PDF attached, goes to the billing address once.
+        let email = await_some("the invoice emailed", || async {
+            email_messages::list_for_org(&app.test_db.db, &app.org_id, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|e| e.kind == EmailKind::Invoice && e.document_key == "F-000002")
+                .filter(|e| e.sent_at.is_some())
+        })
+        .await;
+        assert_eq!(email.recipient, "compta@chez-marcel.fr");
+        assert!(email.subject.contains("F-000002"), "{}", email.subject);
+        assert!(email.body_text.contains("34,80 €"), "{}", email.body_text);
+        let attached = email_messages::attachments(&app.test_db.db, &app.org_id, &email.id)
+            .await
+            .unwrap();
+        assert_eq!(attached.len(), 1);
+        assert_eq!(attached[0].file_name, "facture-F-000002.pdf");
         let text = pdf_text(&app, id).await;
         for expected in [
             "F-000002",
@@ -191,6 +210,16 @@ async fn each_finalized_invoice_becomes_one_numbered_french_invoice_with_its_pdf
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let after = invoices(&app).await;
         assert_eq!(after.len(), 2);
+        let emailed = email_messages::list_for_org(&app.test_db.db, &app.org_id, 50)
+            .await
+            .unwrap();
+        assert_eq!(
+            emailed
+                .iter()
+                .filter(|e| e.kind == EmailKind::Invoice)
+                .count(),
+            2
+        );
         assert_eq!(after[0]["pdf_sha256"], invoice["pdf_sha256"]);
 
         // The payment history shows both, with our numbers.

@@ -404,6 +404,7 @@ async fn issue_an_invoice(app: &TestApp) -> String {
         &app.org_id,
         document,
         &billing.invoices,
+        None,
         now,
     )
     .await

@@ -32,7 +32,7 @@ async fn two_schedulers_enqueue_each_cron_tick_exactly_once() {
             );
         }
         let mut jobs: i64 = 0;
-        for queue in ["maintenance", "campaigns", "calendar"] {
+        for queue in ["maintenance", "campaigns", "calendar", "billing"] {
             jobs += admin::counts(&t.db, queue)
                 .await
                 .unwrap()

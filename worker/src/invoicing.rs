@@ -8,10 +8,12 @@ use chrono::{DateTime, Utc};
 use zencall_core::domain::ids::new_id;
 use zencall_core::domain::invoice::{ChargedInvoice, ChargedLine, InvoiceDocument};
 use zencall_core::invoice_settings::InvoiceSettings;
+use zencall_core::store::email_messages;
 use zencall_core::store::invoices::{self, StoredInvoiceDocument};
 use zencall_core::store::{Db, StoreError};
 use zencall_providers::payments::Invoice;
 
+use crate::billing_emails::{self, Addressing};
 use crate::invoice_pdf;
 
 /// What [`issue`] did.
@@ -24,12 +26,14 @@ pub struct Issued {
 }
 
 /// Issues `document` (built, not numbered) for `org_id`, or returns the document issued
-/// before for the same Stripe invoice.
+/// before for the same Stripe invoice. With `email`, the invoice's email (its PDF attached) is
+/// queued in the same transaction.
 pub async fn issue(
     db: &Db,
     org_id: &str,
     mut document: InvoiceDocument,
     terms: &InvoiceSettings,
+    email: Option<&Addressing>,
     now: DateTime<Utc>,
 ) -> Result<Issued, StoreError> {
     let mut tx = db.begin().await?;
@@ -55,6 +59,10 @@ pub async fn issue(
         now,
     )
     .await?;
+    if let Some(to) = email {
+        email_messages::queue_and_send(&mut tx, &billing_emails::invoice(to, &document, pdf), now)
+            .await?;
+    }
     tx.commit().await?;
     Ok(Issued {
         invoice,
@@ -265,7 +273,7 @@ mod tests {
                         terms.clone(),
                         document(&format!("in_{i}"), &b, 691, 0),
                     );
-                    tokio::spawn(async move { issue(&db, &o, doc, &terms, Utc::now()).await })
+                    tokio::spawn(async move { issue(&db, &o, doc, &terms, None, Utc::now()).await })
                 })
                 .collect();
             let mut numbers = Vec::new();
@@ -285,7 +293,7 @@ mod tests {
                         terms.clone(),
                         document("in_7", &b, 691, 0),
                     );
-                    tokio::spawn(async move { issue(&db, &o, doc, &terms, Utc::now()).await })
+                    tokio::spawn(async move { issue(&db, &o, doc, &terms, None, Utc::now()).await })
                 })
                 .collect();
             for task in again {
@@ -293,9 +301,16 @@ mod tests {
                 assert!(!issued.created);
                 assert_eq!(issued.invoice.stripe_invoice_id, "in_7");
             }
-            let next = issue(db, &o, document("in_new", &b, 691, 0), &terms, Utc::now())
-                .await
-                .unwrap();
+            let next = issue(
+                db,
+                &o,
+                document("in_new", &b, 691, 0),
+                &terms,
+                None,
+                Utc::now(),
+            )
+            .await
+            .unwrap();
             assert_eq!(next.invoice.sequence_number, 51);
             assert_eq!(next.invoice.number, "F-000051");
             assert_eq!(

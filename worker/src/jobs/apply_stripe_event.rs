@@ -8,13 +8,17 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use zencall_core::jobs::payloads::{ApplyStripeEvent, IssueInvoice};
 use zencall_core::store::billing_subscriptions::{self, SubscriptionState};
+use zencall_core::store::email_messages::{self, NewEmail};
 use zencall_core::store::stripe_invoices::{self, InvoiceState};
-use zencall_core::store::{billing_customers, now_micros, stripe_events, webhook_events};
+use zencall_core::store::{
+    billing_customers, billing_profiles, now_micros, stripe_events, webhook_events,
+};
 use zencall_providers::ProviderError;
 use zencall_providers::payments::{self, InvoiceStatus, Subscription};
 use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
+use crate::billing_emails::{self, Addressing};
 
 /// What billing reads of a Stripe event.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,8 +220,45 @@ async fn sync_subscription(
         && let Some(end) = state.trial_end
     {
         outcome.push_str(&format!("; the trial ends on {}", end.format("%Y-%m-%d")));
+        let seller = &ctx.settings.billing.seller.name;
+        let queued = notify(ctx, &org_id, |to| {
+            billing_emails::trial_ending(
+                to,
+                &state.stripe_subscription_id,
+                state.plan.as_deref(),
+                end,
+                seller,
+            )
+        })
+        .await?;
+        outcome.push_str(queued);
     }
     Ok((Some(org_id), outcome))
+}
+
+/// Queues the email `make` builds for the organisation's billing address (once per its
+/// kind and document); says what was done, for the event's outcome.
+async fn notify(
+    ctx: &JobContext,
+    org_id: &str,
+    make: impl FnOnce(&Addressing) -> NewEmail,
+) -> Result<&'static str, JobError> {
+    let Some(profile) = billing_profiles::find(&ctx.db, org_id).await? else {
+        return Ok("; no billing profile, so no email");
+    };
+    let to = Addressing {
+        org_id: org_id.to_string(),
+        recipient: profile.email,
+        message_id_domain: ctx.settings.email.message_id_domain().to_string(),
+    };
+    let mut tx = ctx.db.begin().await?;
+    let (_, created) = email_messages::queue_and_send(&mut tx, &make(&to), ctx.clock.now()).await?;
+    tx.commit().await?;
+    Ok(if created {
+        "; email queued"
+    } else {
+        "; email queued before"
+    })
 }
 
 fn subscription_state(ctx: &JobContext, s: &Subscription) -> SubscriptionState {
@@ -296,6 +337,19 @@ async fn sync_invoice(
             .await?
     {
         outcome.push_str("; a payment attempt failed");
+        let seller = &ctx.settings.billing.seller.name;
+        let queued = notify(ctx, &org_id, |to| {
+            billing_emails::payment_failed(
+                to,
+                &invoice.id,
+                invoice.total,
+                &invoice.currency,
+                invoice.hosted_url.as_deref(),
+                seller,
+            )
+        })
+        .await?;
+        outcome.push_str(queued);
     }
     // Whichever event comes first about a finalized invoice queues its document (one job per
     // Stripe invoice, by its unique key).

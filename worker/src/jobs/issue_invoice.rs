@@ -1,6 +1,7 @@
 //! IssueInvoice: our invoice document for a finalized Stripe invoice. The invoice is read back
 //! from Stripe (the event that queued the job may be stale), checked against the French VAT
-//! rule for the buyer's billing profile, numbered, rendered to PDF and stored once. What
+//! rule for the buyer's billing profile, numbered, rendered to PDF and stored once, and its
+//! email (the PDF attached, to the profile's address) queued with it. What
 //! cannot be issued fails with the reason (no billing profile, Stripe's tax disagreeing), to be
 //! retried from the board once fixed.
 
@@ -12,6 +13,7 @@ use zencall_providers::payments::InvoiceStatus;
 use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
+use crate::billing_emails::Addressing;
 use crate::invoicing;
 
 /// Runs one attempt.
@@ -60,11 +62,17 @@ pub async fn run(ctx: &JobContext, job: IssueInvoice, _run: JobRun) -> Result<()
         &billing.plans,
     )
     .map_err(JobError::permanent)?;
+    let to = Addressing {
+        org_id: job.org_id.clone(),
+        recipient: profile.email.clone(),
+        message_id_domain: ctx.settings.email.message_id_domain().to_string(),
+    };
     let issued = invoicing::issue(
         &ctx.db,
         &job.org_id,
         document,
         &billing.invoices,
+        Some(&to),
         ctx.clock.now(),
     )
     .await?;
