@@ -57,7 +57,11 @@ struct ExportParams {
     params(ExportParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The journal", content_type = "text/plain", body = String),
+        (status = 200, description = "The journal: a FEC (`text/plain`, ISO 8859-15) or, with \
+            `format=csv`, a CSV (`text/csv`, UTF-8)", content(
+            (String = "text/plain"),
+            (String = "text/csv"),
+        )),
         (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         V1Errors,
@@ -122,4 +126,18 @@ async fn fec(
         ],
         body,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn both_formats_are_documented() {
+        let doc = crate::openapi::document_json().unwrap();
+        let content =
+            &doc["paths"]["/v1/billing/exports/fec"]["get"]["responses"]["200"]["content"];
+        assert!(content["text/plain"].is_object(), "{content}");
+        assert!(content["text/csv"].is_object(), "{content}");
+    }
 }
