@@ -2,6 +2,8 @@
 //! invoice (what was asked, whether and when it was paid, the latest failed attempt), with our
 //! invoice document when it is issued.
 
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
@@ -120,9 +122,14 @@ async fn list(
         rows.drain(..=at);
     }
     rows.truncate(limit as usize + 1);
+    let ours: HashMap<String, (String, String)> = invoices::references(&state.db, org_id)
+        .await?
+        .into_iter()
+        .map(|(stripe_id, id, number)| (stripe_id, (id, number)))
+        .collect();
     let mut views = Vec::with_capacity(rows.len());
     for r in rows {
-        let ours = invoices::find_by_stripe_id(&state.db, org_id, &r.stripe_invoice_id).await?;
+        let ours = ours.get(&r.stripe_invoice_id).cloned();
         views.push(PaymentView {
             object: "payment",
             stripe_invoice_id: r.stripe_invoice_id,
@@ -133,8 +140,8 @@ async fn list(
             paid_at: r.paid_at,
             payment_failed_at: r.payment_failed_at,
             hosted_url: r.hosted_url,
-            invoice_id: ours.as_ref().map(|i| i.id.clone()),
-            invoice_number: ours.map(|i| i.number),
+            invoice_id: ours.as_ref().map(|(id, _)| id.clone()),
+            invoice_number: ours.map(|(_, number)| number),
         });
     }
     Ok(axum::Json(Page::of(views, limit, |v: &PaymentView| {

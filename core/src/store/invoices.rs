@@ -156,21 +156,20 @@ pub async fn find(
     })?)
 }
 
-/// The organisation's document of Stripe invoice `stripe_invoice_id`.
-pub async fn find_by_stripe_id(
+/// Every document of the organisation, as (Stripe invoice id, our id, our number).
+pub async fn references(
     db: &Db,
     org_id: &str,
-    stripe_invoice_id: &str,
-) -> Result<Option<StoredInvoiceDocument>, StoreError> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM invoices WHERE org_id = $1 AND stripe_invoice_id = $2");
-    Ok(on_pool!(db, |p| {
-        sqlx::query_as::<_, StoredInvoiceDocument>(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(org_id)
-            .bind(stripe_invoice_id)
-            .fetch_optional(p)
-            .await
-    })?)
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    Ok(on_pool!(db, |p| sqlx::query_as::<
+        _,
+        (String, String, String),
+    >(
+        "SELECT stripe_invoice_id, id, number FROM invoices WHERE org_id = $1"
+    )
+    .bind(org_id)
+    .fetch_all(p)
+    .await)?)
 }
 
 /// The PDF of the organisation's invoice `id`, with its number.
