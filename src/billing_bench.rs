@@ -281,8 +281,9 @@ pub async fn billing(
                 };
                 invoicing::issue(&db, &org_id, doc, &terms, Some(&to), Utc::now())
                     .await
+                    .map_err(|e| e.to_string())?
                     .map(|i| i.created)
-                    .map_err(|e| e.to_string())
+                    .ok_or_else(|| "a fresh Stripe invoice was stored as voided".to_string())
             }
         })
         .buffer_unordered(concurrency)

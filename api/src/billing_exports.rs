@@ -49,7 +49,8 @@ struct ExportParams {
     tag = "billing",
     operation_id = "export_sales_journal",
     summary = "Export the sales journal (FEC or CSV)",
-    description = "The invoices issued from `from` to `to`, by number. `format=fec` (default): \
+    description = "The invoices and credit notes issued from `from` to `to`, in issue order. \
+        A credit note is booked the other way round. `format=fec` (default): \
         the FEC of article A.47 A-1 of the LPF, 18 columns separated by `|`, ISO 8859-15, one \
         balanced entry per invoice (customer debited, revenue and VAT collected credited), named \
         `{SIREN}FEC{to}.txt`. `format=csv`: one row per invoice, UTF-8. The platform operator's \
@@ -99,7 +100,6 @@ async fn fec(
         journal.push(JournalInvoice {
             document: row.document()?,
             org_id: row.org_id,
-            sequence_number: row.sequence_number,
         });
     }
     let billing = &state.settings.billing;

@@ -1,5 +1,6 @@
 //! `/v1/invoices`: the organisation's invoice documents (numbered from our continuous
-//! sequence, one per finalized Stripe invoice) and their PDFs.
+//! sequence, one per finalized Stripe invoice), the credit notes that cancel invoices voided
+//! afterwards (numbered from a sequence of their own), and their PDFs.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -8,7 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use zencall_core::domain::invoice::InvoiceDocument;
+use zencall_core::domain::invoice::{DocumentKind, InvoiceDocument};
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::invoices::{self, StoredInvoiceDocument};
 
@@ -27,7 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/invoices/{id}/pdf", get(pdf))
 }
 
-/// An invoice.
+/// An invoice or a credit note.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct InvoiceView {
     /// Always `invoice`.
@@ -35,7 +36,13 @@ struct InvoiceView {
     object: &'static str,
     /// Our id (`inv_...`).
     id: String,
-    /// Our number (`F-000042`).
+    /// `invoice`, or `credit_note` for a credit note (avoir) that cancels an invoice whose
+    /// Stripe invoice was voided; its amounts are credited to the buyer.
+    kind: DocumentKind,
+    /// For a credit note, the id of the invoice it cancels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credited_invoice_id: Option<String>,
+    /// Our number (`F-000042`, `AV-000003` for a credit note).
     number: String,
     /// The Stripe invoice it documents.
     stripe_invoice_id: String,
@@ -73,6 +80,8 @@ impl InvoiceView {
         InvoiceView {
             object: "invoice",
             pdf_url: format!("/v1/invoices/{}/pdf", i.id),
+            kind: DocumentKind::parse(&i.kind).unwrap_or_default(),
+            credited_invoice_id: i.credited_invoice_id,
             id: i.id,
             number: i.number,
             stripe_invoice_id: i.stripe_invoice_id,
@@ -112,8 +121,8 @@ const INVOICE_ID: &str = "The invoice's id, `inv_...`";
     tag = "billing",
     operation_id = "list_invoices",
     summary = "List invoices",
-    description = "The organisation's invoices, newest number first, without their documents. \
-        Needs the `read` scope.",
+    description = "The organisation's invoices and credit notes, newest first, without their \
+        documents. Needs the `read` scope.",
     params(ListParams),
     security(("bearer" = [])),
     responses(
@@ -129,15 +138,16 @@ async fn list(
 ) -> Result<axum::Json<Page<InvoiceView>>, ApiError> {
     caller.require(Scope::Read)?;
     let limit = page_limit(params.limit)?;
-    let before = match &params.starting_after {
-        None => None,
-        Some(id) => Some(
-            invoices::find(&state.db, caller.org_id(), id)
-                .await?
-                .ok_or_else(|| ApiError::BadRequest(format!("starting_after: no invoice {id}")))?
-                .sequence_number,
-        ),
-    };
+    if let Some(id) = &params.starting_after
+        && invoices::find(&state.db, caller.org_id(), id)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "starting_after: no invoice {id}"
+        )));
+    }
+    let before = params.starting_after.as_deref();
     let rows = invoices::list(&state.db, caller.org_id(), before, i64::from(limit) + 1).await?;
     let views = rows.into_iter().map(|i| InvoiceView::of(i, None)).collect();
     Ok(axum::Json(Page::of(views, limit, |v: &InvoiceView| {
@@ -206,7 +216,7 @@ async fn pdf(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Scope::Read)?;
-    let (number, bytes) = invoices::pdf(&state.db, caller.org_id(), &id)
+    let (kind, number, bytes) = invoices::pdf(&state.db, caller.org_id(), &id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("invoice {id}")))?;
     Ok((
@@ -214,7 +224,10 @@ async fn pdf(
             (header::CONTENT_TYPE, "application/pdf".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("inline; filename=\"facture-{number}.pdf\""),
+                format!(
+                    "inline; filename=\"{}-{number}.pdf\"",
+                    kind.name().to_lowercase()
+                ),
             ),
         ],
         bytes,

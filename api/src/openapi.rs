@@ -181,6 +181,7 @@ async fn openapi_json() -> Result<Response, ApiError> {
         crate::stripe_simulator::show_checkout,
         crate::stripe_simulator::complete_checkout,
         crate::stripe_simulator::close_period,
+        crate::stripe_simulator::void_invoice,
     ),
     components(
         schemas(Problem),
@@ -470,6 +471,7 @@ mod tests {
         ("GET", "/simulator/stripe/checkout/{id}"),
         ("POST", "/simulator/stripe/checkout/{id}/complete"),
         ("POST", "/simulator/stripe/close-period"),
+        ("POST", "/simulator/stripe/invoices/{id}/void"),
         ("GET", "/v1/assistants/{id}/availability"),
     ];
 

@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
             post(complete_checkout),
         )
         .route("/simulator/stripe/close-period", post(close_period))
+        .route("/simulator/stripe/invoices/{id}/void", post(void_invoice))
 }
 
 fn simulator(state: &AppState) -> Result<&StripeSimulator, ApiError> {
@@ -205,6 +206,21 @@ async fn complete_checkout(
 struct ClosePeriod {
     /// The organisation whose period ends now (`org_...`).
     org_id: String,
+    /// What the card does: `paid` (the default) or `declined` (the invoice stays open and the
+    /// subscription goes `past_due`).
+    #[serde(default)]
+    payment: CardOutcome,
+}
+
+/// What the simulated card does when the period's invoice is charged.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum CardOutcome {
+    /// Charged: the invoice is paid.
+    #[default]
+    Paid,
+    /// Declined: the invoice stays open.
+    Declined,
 }
 
 /// Ends an organisation's billing period now, as Stripe does at the period's end.
@@ -215,9 +231,10 @@ struct ClosePeriod {
     operation_id = "close_simulated_period",
     summary = "Close a simulated billing period",
     description = "Invoices the organisation's minutes reported since the period began and the \
-        next month's fee, ends a trial, and posts `invoice.finalized`, `invoice.paid` and \
-        `customer.subscription.updated`, signed, to `/webhooks/stripe`. 409 without a trialing \
-        or active subscription. Served only while simulating.",
+        next month's fee, ends a trial, and posts `invoice.finalized`, `invoice.paid` (or \
+        `invoice.payment_failed` with `\"payment\": \"declined\"`) and \
+        `customer.subscription.updated`, signed, to `/webhooks/stripe`. 409 without a trialing, \
+        active or past-due subscription. Served only while simulating.",
     request_body = ClosePeriod,
     responses(
         (status = 200, description = "The events posted", body = PostedEvents),
@@ -234,9 +251,48 @@ async fn close_period(
     let customer = billing_customers::find(&state.db, &body.org_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("the Stripe customer of {}", body.org_id)))?;
+    let customer = &customer.stripe_customer_id;
+    let events = match body.payment {
+        CardOutcome::Paid => sim.payments.close_period(customer),
+        CardOutcome::Declined => sim.payments.close_period_declined(customer),
+    }
+    .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    Ok(axum::Json(post_all(sim, events).await?))
+}
+
+/// Voids an open invoice, as an operator does in Stripe's dashboard.
+#[utoipa::path(
+    post,
+    path = "/simulator/stripe/invoices/{id}/void",
+    tag = "simulator",
+    operation_id = "void_simulated_invoice",
+    summary = "Void a simulated invoice",
+    description = "Voids an open invoice (one whose payment was declined) and posts \
+        `invoice.voided`, signed, to `/webhooks/stripe`: an invoice document we issued for it is \
+        then cancelled by a credit note. 409 when the invoice is paid or void already; 404 when \
+        there is no such invoice. Served only while simulating.",
+    params(("id" = String, Path, description = "The invoice, `in_...`")),
+    responses(
+        (status = 200, description = "The events posted", body = PostedEvents),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
+async fn void_invoice(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<PostedEvents>, ApiError> {
+    let sim = simulator(&state)?;
+    if zencall_providers::payments::Payments::retrieve_invoice(&sim.payments, &id)
+        .await
+        .is_err()
+    {
+        return Err(ApiError::NotFound(format!("invoice {id}")));
+    }
     let events = sim
         .payments
-        .close_period(&customer.stripe_customer_id)
+        .void_invoice(&id)
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     Ok(axum::Json(post_all(sim, events).await?))
 }

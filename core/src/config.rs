@@ -940,6 +940,8 @@ mod tests {
             ("billing.seller.email", "facturation"),
             ("billing.seller.name", " "),
             ("billing.invoices.number_prefix", "F 2026"),
+            ("billing.invoices.credit_note_prefix", "F-"),
+            ("billing.invoices.credit_note_prefix", "AV 1"),
             ("billing.invoices.payment_terms", ""),
         ] {
             let err = Settings::load_from(None, &[(key, value.into())], env()).expect_err(key);

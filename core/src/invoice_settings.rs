@@ -6,6 +6,7 @@
 
 use serde::Deserialize;
 
+use crate::domain::invoice::DocumentKind;
 use crate::domain::vat;
 
 /// `[billing.seller]`: the company that issues the invoices.
@@ -34,6 +35,9 @@ pub struct SellerSettings {
 pub struct InvoiceSettings {
     /// What precedes the sequence number (`F-` gives `F-000001`).
     pub number_prefix: String,
+    /// What precedes a credit note's number, from a sequence of its own (`AV-` gives
+    /// `AV-000001`); must differ from `number_prefix`.
+    pub credit_note_prefix: String,
     /// The standard French VAT rate, in basis points (2000 = 20 %).
     pub vat_rate_basis_points: u32,
     /// Days from issue to due date when Stripe gives none (cards are charged at once).
@@ -86,14 +90,24 @@ impl SellerSettings {
 impl InvoiceSettings {
     /// Checks every key; the error names the first bad one.
     pub fn validate(&self) -> Result<(), String> {
-        let prefix_ok = self.number_prefix.len() <= 10
-            && self
-                .number_prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'/');
-        if !prefix_ok {
+        for (key, prefix) in [
+            ("number_prefix", &self.number_prefix),
+            ("credit_note_prefix", &self.credit_note_prefix),
+        ] {
+            let prefix_ok = prefix.len() <= 10
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'/');
+            if !prefix_ok {
+                return Err(format!(
+                    "billing.invoices.{key}: at most 10 letters, digits, '-', '_' or '/'"
+                ));
+            }
+        }
+        if self.credit_note_prefix == self.number_prefix {
             return Err(
-                "billing.invoices.number_prefix: at most 10 letters, digits, '-', '_' or '/'"
+                "billing.invoices.credit_note_prefix: must differ from number_prefix, so an invoice \
+                 and a credit note never share a number"
                     .into(),
             );
         }
@@ -121,9 +135,13 @@ impl InvoiceSettings {
         Ok(())
     }
 
-    /// The number of the `sequence`-th invoice.
-    pub fn number(&self, sequence: i64) -> String {
-        format!("{}{sequence:06}", self.number_prefix)
+    /// The number of the `sequence`-th document of `kind`.
+    pub fn number(&self, kind: DocumentKind, sequence: i64) -> String {
+        let prefix = match kind {
+            DocumentKind::Invoice => &self.number_prefix,
+            DocumentKind::CreditNote => &self.credit_note_prefix,
+        };
+        format!("{prefix}{sequence:06}")
     }
 }
 

@@ -234,6 +234,15 @@ fn not_found() -> ProviderError {
     ProviderError::NotFound { provider: PROVIDER }
 }
 
+/// What the customer's card does when an invoice is charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Payment {
+    /// Charged: the invoice is paid.
+    Paid,
+    /// Declined: the invoice stays open.
+    Declined,
+}
+
 fn refused(message: String) -> ProviderError {
     ProviderError::Permanent {
         provider: PROVIDER,
@@ -394,6 +403,7 @@ impl SimulatedPayments {
             &record,
             vec![first_line],
             "subscription_create",
+            Payment::Paid,
             now,
         )?;
         let subscription = self.subscription_json(&sub_id, &record);
@@ -427,18 +437,65 @@ impl SimulatedPayments {
     /// fee for the period that starts. A trial ends. Returns `invoice.finalized`, `invoice.paid`
     /// and `customer.subscription.updated`.
     pub fn close_period(&self, customer_id: &str) -> Result<Vec<SignedEvent>, ProviderError> {
+        self.close(customer_id, Payment::Paid)
+    }
+
+    /// As [`Self::close_period`], with the card declined: the invoice stays open, the
+    /// subscription goes `past_due`. Returns `invoice.finalized`, `invoice.payment_failed` and
+    /// `customer.subscription.updated`.
+    pub fn close_period_declined(
+        &self,
+        customer_id: &str,
+    ) -> Result<Vec<SignedEvent>, ProviderError> {
+        self.close(customer_id, Payment::Declined)
+    }
+
+    /// Voids invoice `invoice_id`, as Stripe does for an open or uncollectible invoice (a paid
+    /// one cannot be voided). Returns `invoice.voided`.
+    pub fn void_invoice(&self, invoice_id: &str) -> Result<Vec<SignedEvent>, ProviderError> {
+        let now = self.clock.now();
+        let mut state = self.state();
+        let invoice = state
+            .invoices
+            .get_mut(invoice_id)
+            .ok_or_else(|| refused(format!("No such invoice: '{invoice_id}'")))?;
+        let status = invoice["status"].as_str().unwrap_or_default().to_string();
+        if !matches!(status.as_str(), "open" | "uncollectible") {
+            return Err(refused(format!(
+                "You can only void open or uncollectible invoices; invoice {invoice_id} is {status}"
+            )));
+        }
+        invoice["status"] = json!("void");
+        invoice["amount_remaining"] = json!(0);
+        invoice["status_transitions"]["voided_at"] = json!(unix(now));
+        let voided = invoice.clone();
+        drop(state);
+        Ok(vec![self.event(
+            "invoice.voided",
+            voided,
+            Some(json!({"status": status})),
+            now,
+        )])
+    }
+
+    fn close(
+        &self,
+        customer_id: &str,
+        payment: Payment,
+    ) -> Result<Vec<SignedEvent>, ProviderError> {
         let now = self.clock.now();
         let mut state = self.state();
         let (sub_id, mut record) = state
             .subscriptions
             .iter()
             .filter(|(_, s)| s.customer_id == customer_id)
-            .filter(|(_, s)| matches!(s.status, "trialing" | "active"))
+            // Stripe goes on invoicing a subscription whose last payment failed.
+            .filter(|(_, s)| matches!(s.status, "trialing" | "active" | "past_due"))
             .max_by_key(|(_, s)| s.created)
             .map(|(id, s)| (id.clone(), s.clone()))
             .ok_or_else(|| {
                 refused(format!(
-                    "the customer {customer_id} has no trialing or active subscription"
+                    "the customer {customer_id} has no trialing, active or past-due subscription"
                 ))
             })?;
         let mut usage: u64 = 0;
@@ -488,12 +545,13 @@ impl SimulatedPayments {
             start: now,
             end: next_end,
         });
-        let (finalized, paid) = self.issue_invoice(
+        let (finalized, settled) = self.issue_invoice(
             &mut state,
             &sub_id,
             &record,
             lines,
             "subscription_cycle",
+            payment,
             now,
         )?;
         let previous = json!({
@@ -507,15 +565,22 @@ impl SimulatedPayments {
                  "current_period_end": unix(record.period_end)}
             ]}
         });
-        record.status = "active";
+        record.status = match payment {
+            Payment::Paid => "active",
+            Payment::Declined => "past_due",
+        };
         record.period_start = now;
         record.period_end = next_end;
         let subscription = self.subscription_json(&sub_id, &record);
         state.subscriptions.insert(sub_id, record);
         drop(state);
+        let settled_type = match payment {
+            Payment::Paid => "invoice.paid",
+            Payment::Declined => "invoice.payment_failed",
+        };
         Ok(vec![
             self.event("invoice.finalized", finalized, None, now),
-            self.event("invoice.paid", paid, None, now),
+            self.event(settled_type, settled, None, now),
             self.event(
                 "customer.subscription.updated",
                 subscription,
@@ -576,6 +641,7 @@ impl SimulatedPayments {
 
     /// Numbers, finalizes and pays an invoice of `lines`; returns its object as finalized and
     /// as paid, and keeps the latter.
+    #[allow(clippy::too_many_arguments)]
     fn issue_invoice(
         &self,
         state: &mut State,
@@ -583,6 +649,7 @@ impl SimulatedPayments {
         record: &SubscriptionRecord,
         lines: Vec<LineSpec<'_>>,
         billing_reason: &str,
+        payment: Payment,
         now: DateTime<Utc>,
     ) -> Result<(Value, Value), ProviderError> {
         let customer = state
@@ -658,13 +725,21 @@ impl SimulatedPayments {
                        "subscription_details": {"subscription": sub_id,
                                                 "metadata": {"org_id": record.org_id}}},
         });
-        let mut paid = finalized.clone();
-        paid["status"] = json!("paid");
-        paid["amount_paid"] = json!(total);
-        paid["amount_remaining"] = json!(0);
-        paid["status_transitions"]["paid_at"] = json!(unix(now));
-        state.invoices.insert(id, paid.clone());
-        Ok((finalized, paid))
+        let mut settled = finalized.clone();
+        match payment {
+            Payment::Paid => {
+                settled["status"] = json!("paid");
+                settled["amount_paid"] = json!(total);
+                settled["amount_remaining"] = json!(0);
+                settled["status_transitions"]["paid_at"] = json!(unix(now));
+            }
+            Payment::Declined => {
+                settled["attempt_count"] = json!(1);
+                settled["attempted"] = json!(true);
+            }
+        }
+        state.invoices.insert(id, settled.clone());
+        Ok((finalized, settled))
     }
 
     /// The event `event_type` about `object`, signed.
@@ -1325,6 +1400,63 @@ mod tests {
         let invoice = &body(&next[1])["data"]["object"];
         assert_eq!(invoice["lines"]["data"][0]["quantity"], 0);
         assert_eq!(invoice["subtotal"], 4900);
+    }
+
+    #[tokio::test]
+    async fn a_declined_card_leaves_the_invoice_open_until_it_is_voided() {
+        let clock = ManualClock::new(start());
+        let payments = simulator(&clock);
+        let customer = payments
+            .create_customer(&spec("org_1"))
+            .await
+            .expect("customer")
+            .id;
+        let session = payments
+            .create_checkout_session(&checkout(&customer, 0, "checkout:1"))
+            .await
+            .expect("session");
+        payments.complete_checkout(&session.id).expect("completed");
+        clock.advance(TimeDelta::days(30));
+        let paid_id = |events: &[SignedEvent], i: usize| {
+            body(&events[i])["data"]["object"]["id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        };
+        let events = payments.close_period_declined(&customer).expect("closed");
+        assert_eq!(
+            types(&events),
+            vec![
+                "invoice.finalized",
+                "invoice.payment_failed",
+                "customer.subscription.updated"
+            ]
+        );
+        assert_eq!(body(&events[2])["data"]["object"]["status"], "past_due");
+        let open = paid_id(&events, 1);
+        let invoice = payments.retrieve_invoice(&open).await.expect("invoice");
+        assert_eq!(invoice.status, InvoiceStatus::Open);
+        assert_eq!(invoice.paid_at, None);
+
+        let voided = payments.void_invoice(&open).expect("voided");
+        assert_eq!(types(&voided), vec!["invoice.voided"]);
+        assert_eq!(body(&voided[0])["data"]["object"]["status"], "void");
+        assert_eq!(
+            body(&voided[0])["data"]["previous_attributes"]["status"],
+            "open"
+        );
+        let invoice = payments.retrieve_invoice(&open).await.expect("invoice");
+        assert_eq!(invoice.status, InvoiceStatus::Void);
+        // Void is final, a paid invoice cannot be voided, and an unknown one is refused.
+        let err = payments.void_invoice(&open).expect_err("void twice");
+        assert!(err.to_string().contains("is void"), "{err}");
+        clock.advance(TimeDelta::days(30));
+        let paid = payments.close_period(&customer).expect("closed");
+        let err = payments
+            .void_invoice(&paid_id(&paid, 1))
+            .expect_err("a paid invoice");
+        assert!(err.to_string().contains("is paid"), "{err}");
+        assert!(payments.void_invoice("in_nope").is_err());
     }
 
     #[tokio::test]

@@ -325,3 +325,142 @@ async fn an_eu_business_abroad_is_invoiced_under_reverse_charge() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_invoice_voided_after_issue_is_cancelled_by_a_credit_note() {
+    for db in TestDb::all().await {
+        let (app, _, _, _) = app_with_assistant(db).await;
+        let (status, stored) = put_profile(&app, profile("FR", None)).await;
+        assert_eq!(status, StatusCode::OK, "{stored}");
+        subscribe(&app, "starter").await;
+        await_subscription(&app, "trialing").await;
+        await_invoices(&app, 1).await;
+        // The card is declined at the period's end: the invoice is issued and stays unpaid.
+        let (status, closed) = app
+            .call(
+                Method::POST,
+                "/simulator/stripe/close-period",
+                None,
+                Some(json!({"org_id": app.org_id, "payment": "declined"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{closed}");
+        await_subscription(&app, "past_due").await;
+        let listed = await_invoices(&app, 2).await;
+        let invoice = listed[0].clone();
+        assert_eq!(invoice["number"], "F-000002", "{invoice}");
+        assert_eq!(invoice["kind"], "invoice");
+        let stripe_id = invoice["stripe_invoice_id"].as_str().unwrap().to_string();
+
+        // Voided at Stripe: a credit note cancels it, and is emailed with its PDF.
+        let void = format!("/simulator/stripe/invoices/{stripe_id}/void");
+        let (status, posted) = app.call(Method::POST, &void, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{posted}");
+        let listed = await_invoices(&app, 3).await;
+        let note = &listed[0];
+        assert_eq!(note["kind"], "credit_note", "{note}");
+        assert_eq!(note["number"], "AV-000001");
+        assert_eq!(note["credited_invoice_id"], invoice["id"]);
+        assert_eq!(note["stripe_invoice_id"], invoice["stripe_invoice_id"]);
+        assert_eq!(note["total_incl_tax"], invoice["total_incl_tax"]);
+        let note_id = note["id"].as_str().unwrap();
+        let (status, full) = app
+            .call(
+                Method::GET,
+                &format!("/v1/invoices/{note_id}"),
+                Some(&app.key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{full}");
+        assert_eq!(full["document"]["credits"]["number"], "F-000002");
+        let text = pdf_text(&app, note_id).await;
+        for expected in [
+            "AVOIR",
+            "AV-000001",
+            "Annule la facture F-000002",
+            "Total TTC crédité",
+            "34,80 €",
+            "Avoir annulant intégralement la facture F-000002",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
+        }
+        let (_, headers, _) = get_bytes(&app, &format!("/v1/invoices/{note_id}/pdf")).await;
+        assert!(headers.contains("avoir-AV-000001.pdf"), "{headers}");
+        let email = await_some("the credit note emailed", || async {
+            email_messages::list_for_org(&app.test_db.db, &app.org_id, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|e| e.kind == EmailKind::CreditNote && e.document_key == "AV-000001")
+                .filter(|e| e.sent_at.is_some())
+        })
+        .await;
+        assert_eq!(email.recipient, "compta@chez-marcel.fr");
+        assert!(
+            email.body_text.contains("annule la facture F-000002"),
+            "{}",
+            email.body_text
+        );
+        let attached = email_messages::attachments(&app.test_db.db, &app.org_id, &email.id)
+            .await
+            .unwrap();
+        assert_eq!(attached[0].file_name, "avoir-AV-000001.pdf");
+
+        // Voiding again is refused; the voided event replayed issues nothing more.
+        let (status, _) = app.call(Method::POST, &void, None, None).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, _) = app
+            .call(
+                Method::POST,
+                "/simulator/stripe/invoices/in_nope/void",
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let stored = webhook_events::list(&app.test_db.db, "stripe", 100)
+            .await
+            .unwrap();
+        let before = stored.len();
+        let voided = stored
+            .iter()
+            .find(|e| e.event_type == "invoice.voided")
+            .unwrap();
+        let mut copy: Value = serde_json::from_str(&voided.payload).unwrap();
+        copy["id"] = json!("evt_voided_again");
+        assert_eq!(post_stripe(&app, &copy.to_string()).await, StatusCode::OK);
+        await_stripe_events_processed(&app, before + 1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(invoices(&app).await.len(), 3);
+
+        // The next invoice continues its own sequence; the journal books the credit note the
+        // other way round, so the cancelled invoice leaves the customer owing nothing.
+        close_period(&app).await;
+        let listed = await_invoices(&app, 4).await;
+        assert_eq!(listed[0]["number"], "F-000003");
+        let (status, _, fec) = get_bytes(&app, "/v1/billing/exports/fec").await;
+        assert_eq!(status, StatusCode::OK);
+        let fec: String = fec.iter().map(|&b| char::from(b)).collect();
+        let customer_rows: Vec<&str> = fec
+            .split("\r\n")
+            .filter(|r| r.contains("|411000|"))
+            .collect();
+        assert_eq!(customer_rows.len(), 3, "{fec}");
+        assert!(
+            customer_rows[1].starts_with("VE|Ventes|AV-000001|")
+                && customer_rows[1].contains("|0,00|34,80|"),
+            "{fec}"
+        );
+        let (_, _, csv) = get_bytes(&app, "/v1/billing/exports/fec?format=csv").await;
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(
+            csv.contains("AV-000001,credit_note,") && csv.contains(",-29.00,-5.80,-34.80,"),
+            "{csv}"
+        );
+        app.stop().await;
+    }
+}

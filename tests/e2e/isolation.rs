@@ -409,6 +409,7 @@ async fn issue_an_invoice(app: &TestApp) -> String {
     )
     .await
     .unwrap()
+    .expect("not voided")
     .invoice
     .id
 }

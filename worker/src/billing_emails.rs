@@ -1,5 +1,5 @@
 //! The billing emails, in French (the buyer's billing address is French-market first): the
-//! invoice with its PDF, the notice of a failed payment, the notice of a trial about to end.
+//! invoice or credit note with its PDF, the notice of a failed payment, the notice of a trial about to end.
 //! Each is queued in the email outbox once per (organisation, kind, document) and sent by a
 //! `SendEmail` job.
 
@@ -18,34 +18,54 @@ pub struct Addressing {
     pub message_id_domain: String,
 }
 
-/// The email of an issued invoice, its PDF attached.
+/// The email of an issued invoice or credit note, its PDF attached.
 pub fn invoice(to: &Addressing, doc: &InvoiceDocument, pdf: Vec<u8>) -> NewEmail {
+    let total = format_amount(doc.total_incl_tax, &doc.currency);
+    let (kind, what) = match &doc.credits {
+        None => (
+            EmailKind::Invoice,
+            format!(
+                "Veuillez trouver ci-joint la facture {number} du {date}, d'un montant de {total} TTC.\n\
+                 {terms}",
+                number = doc.number,
+                date = doc.issued_on.format("%d/%m/%Y"),
+                terms = doc
+                    .mentions
+                    .iter()
+                    .find(|m| m.starts_with("Paiement"))
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        ),
+        Some(credited) => (
+            EmailKind::CreditNote,
+            format!(
+                "Veuillez trouver ci-joint l'avoir {number} du {date}, d'un montant de {total} TTC, \
+                 qui annule la facture {invoice} du {invoice_date}.\n\
+                 Vous n'avez rien à payer au titre de cette facture.",
+                number = doc.number,
+                date = doc.issued_on.format("%d/%m/%Y"),
+                invoice = credited.number,
+                invoice_date = credited.issued_on.format("%d/%m/%Y"),
+            ),
+        ),
+    };
     let body_text = format!(
         "Bonjour,\n\n\
-         Veuillez trouver ci-joint la facture {number} du {date}, d'un montant de {total} TTC.\n\
-         {terms}\n\n\
-         Pour toute question sur cette facture, répondez à ce message.\n\n\
+         {what}\n\n\
+         Pour toute question sur ce document, répondez à ce message.\n\n\
          {seller}\n",
-        number = doc.number,
-        date = doc.issued_on.format("%d/%m/%Y"),
-        total = format_amount(doc.total_incl_tax, &doc.currency),
-        terms = doc
-            .mentions
-            .iter()
-            .find(|m| m.starts_with("Paiement"))
-            .cloned()
-            .unwrap_or_default(),
         seller = doc.seller.name,
     );
     NewEmail {
         org_id: to.org_id.clone(),
-        kind: EmailKind::Invoice,
+        kind,
         document_key: doc.number.clone(),
         recipient: to.recipient.clone(),
-        subject: format!("Facture {} – {}", doc.number, doc.seller.name),
+        subject: format!("{} {} – {}", doc.kind.name(), doc.number, doc.seller.name),
         body_text,
         attachments: vec![NewAttachment {
-            file_name: format!("facture-{}.pdf", doc.number),
+            file_name: format!("{}-{}.pdf", doc.kind.name().to_lowercase(), doc.number),
             content_type: "application/pdf".into(),
             bytes: pdf,
         }],

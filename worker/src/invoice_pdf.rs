@@ -12,7 +12,7 @@ use printpdf::{
     PdfSaveOptions, Point, Pt, Rgb, TextItem,
 };
 use zencall_core::domain::invoice::{
-    InvoiceDocument, format_amount, format_rate, format_unit_price,
+    DocumentKind, InvoiceDocument, format_amount, format_rate, format_unit_price,
 };
 use zencall_core::domain::vat::VatTreatment;
 
@@ -221,7 +221,7 @@ pub fn render(doc: &InvoiceDocument) -> Vec<u8> {
 
     // Title, number and dates, top right.
     let right = PAGE_WIDTH - MARGIN;
-    page.text_right("FACTURE", right, y, 20.0, true);
+    page.text_right(doc.kind.title(), right, y, 20.0, true);
     page.text_right(&format!("N° {}", doc.number), right, y - 8.0, 11.0, true);
     page.text_right(
         &format!("Date d'émission : {}", date(doc.issued_on)),
@@ -230,13 +230,11 @@ pub fn render(doc: &InvoiceDocument) -> Vec<u8> {
         9.0,
         false,
     );
-    page.text_right(
-        &format!("Date d'échéance : {}", date(doc.due_on)),
-        right,
-        y - 18.0,
-        9.0,
-        false,
-    );
+    let third_line = match &doc.credits {
+        None => format!("Date d'échéance : {}", date(doc.due_on)),
+        Some(c) => format!("Annule la facture {} du {}", c.number, date(c.issued_on)),
+    };
+    page.text_right(&third_line, right, y - 18.0, 9.0, false);
 
     // The buyer, right column under the dates.
     y = ly.min(y - 26.0) - 6.0;
@@ -388,7 +386,14 @@ pub fn render(doc: &InvoiceDocument) -> Vec<u8> {
     for (label, amount, bold) in [
         ("Total HT".to_string(), doc.total_excl_tax, false),
         (vat_label, doc.vat_amount, false),
-        ("Total TTC".to_string(), doc.total_incl_tax, true),
+        (
+            match doc.kind {
+                DocumentKind::Invoice => "Total TTC".to_string(),
+                DocumentKind::CreditNote => "Total TTC crédité".to_string(),
+            },
+            doc.total_incl_tax,
+            true,
+        ),
     ] {
         page.text_right(&label, label_right, y, 10.0, bold);
         page.text_right(
@@ -414,7 +419,12 @@ pub fn render(doc: &InvoiceDocument) -> Vec<u8> {
         .enumerate()
         .map(|(i, mut page)| {
             page.text_right(
-                &format!("Facture {} – page {}/{count}", doc.number, i + 1),
+                &format!(
+                    "{} {} – page {}/{count}",
+                    doc.kind.name(),
+                    doc.number,
+                    i + 1
+                ),
                 right,
                 12.0,
                 8.0,

@@ -1,73 +1,157 @@
-//! Issuing an invoice document: number it from the continuous sequence, render its PDF and
-//! store both, in one transaction. The sequence row is taken first, so two issuers of the same
-//! Stripe invoice are serialised: the second finds the first's document and rolls back, giving
-//! its number back. A number is never skipped (a failed issue rolls back its increment) nor
-//! reused (the number column is unique).
+//! Issuing invoice documents: number one from its kind's continuous sequence, render its PDF
+//! and store both, in one transaction. The sequence row is taken first, so two issuers of the
+//! same Stripe invoice are serialised: the second finds the first's document and rolls back,
+//! giving its number back. A number is never skipped (a failed issue rolls back its increment)
+//! nor reused (the number column is unique).
+//!
+//! An invoice is never changed once issued. One whose Stripe invoice is voided afterwards is
+//! cancelled by a credit note ([`issue_credit_note`]). The two cannot miss each other: an
+//! invoice is not issued for a Stripe invoice stored as voided, and the credit note's issuer
+//! waits for any invoice being issued before it looks for the one to cancel.
 
 use chrono::{DateTime, Utc};
 use zencall_core::domain::ids::new_id;
-use zencall_core::domain::invoice::{ChargedInvoice, ChargedLine, InvoiceDocument};
+use zencall_core::domain::invoice::{
+    self, ChargedInvoice, ChargedLine, DocumentKind, InvoiceDocument,
+};
 use zencall_core::invoice_settings::InvoiceSettings;
-use zencall_core::store::email_messages;
 use zencall_core::store::invoices::{self, StoredInvoiceDocument};
-use zencall_core::store::{Db, StoreError};
+use zencall_core::store::{Db, StoreError, Tx, email_messages, stripe_invoices};
 use zencall_providers::payments::Invoice;
 
 use crate::billing_emails::{self, Addressing};
 use crate::invoice_pdf;
 
-/// What [`issue`] did.
+/// What [`issue`] or [`issue_credit_note`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
-    /// The document of the Stripe invoice.
+    /// The document.
     pub invoice: StoredInvoiceDocument,
     /// False when it had been issued before.
     pub created: bool,
 }
 
 /// Issues `document` (built, not numbered) for `org_id`, or returns the document issued
-/// before for the same Stripe invoice. With `email`, the invoice's email (its PDF attached) is
-/// queued in the same transaction.
+/// before for the same Stripe invoice; `None`, issuing nothing, when the Stripe invoice is
+/// stored as voided. With `email`, the invoice's email (its PDF attached) is queued in the
+/// same transaction.
 pub async fn issue(
     db: &Db,
     org_id: &str,
-    mut document: InvoiceDocument,
+    document: InvoiceDocument,
     terms: &InvoiceSettings,
     email: Option<&Addressing>,
     now: DateTime<Utc>,
-) -> Result<Issued, StoreError> {
+) -> Result<Option<Issued>, StoreError> {
     let mut tx = db.begin().await?;
-    let sequence = invoices::next_number(&mut tx).await?;
+    let sequence = invoices::next_number(&mut tx, DocumentKind::Invoice).await?;
     if let Some(existing) =
-        invoices::find_by_stripe_id_in(&mut tx, &document.stripe_invoice_id).await?
+        invoices::find_by_stripe_id_in(&mut tx, DocumentKind::Invoice, &document.stripe_invoice_id)
+            .await?
     {
         tx.rollback().await?;
-        return Ok(Issued {
+        return Ok(Some(Issued {
             invoice: existing,
             created: false,
-        });
+        }));
     }
-    document.number = terms.number(sequence);
-    let pdf = invoice_pdf::render(&document);
-    let invoice = invoices::insert(
+    if stripe_invoices::is_void_in(&mut tx, &document.stripe_invoice_id).await? {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let invoice = store(&mut tx, org_id, sequence, document, None, terms, email, now).await?;
+    tx.commit().await?;
+    Ok(Some(Issued {
+        invoice,
+        created: true,
+    }))
+}
+
+/// Issues the credit note that cancels `org_id`'s invoice of Stripe invoice
+/// `stripe_invoice_id` (voided after it was issued), saying `reason`, or returns the one issued
+/// before; `None` when no invoice of `org_id` was issued for it (nothing to cancel). With
+/// `email`, the credit note's email (its PDF attached) is queued in the same transaction.
+pub async fn issue_credit_note(
+    db: &Db,
+    org_id: &str,
+    stripe_invoice_id: &str,
+    reason: &str,
+    terms: &InvoiceSettings,
+    email: Option<&Addressing>,
+    now: DateTime<Utc>,
+) -> Result<Option<Issued>, StoreError> {
+    let mut tx = db.begin().await?;
+    invoices::hold_invoice_numbers(&mut tx).await?;
+    let sequence = invoices::next_number(&mut tx, DocumentKind::CreditNote).await?;
+    if let Some(existing) =
+        invoices::find_by_stripe_id_in(&mut tx, DocumentKind::CreditNote, stripe_invoice_id).await?
+    {
+        tx.rollback().await?;
+        return Ok(Some(Issued {
+            invoice: existing,
+            created: false,
+        }));
+    }
+    let cancelled =
+        invoices::find_by_stripe_id_in(&mut tx, DocumentKind::Invoice, stripe_invoice_id).await?;
+    let Some(cancelled) = cancelled.filter(|c| c.org_id == org_id) else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let note = invoice::credit_note(&cancelled.document()?, invoice::paris_date(now), reason)
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("invoice {} is not an invoice", cancelled.id))
+        })?;
+    let stored = store(
         &mut tx,
-        &new_id("inv"),
+        org_id,
+        sequence,
+        note,
+        Some(&cancelled.id),
+        terms,
+        email,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(Issued {
+        invoice: stored,
+        created: true,
+    }))
+}
+
+/// Numbers `document`, renders and stores it, and queues its email, in `tx`.
+#[allow(clippy::too_many_arguments)]
+async fn store(
+    tx: &mut Tx,
+    org_id: &str,
+    sequence: i64,
+    mut document: InvoiceDocument,
+    credited_invoice_id: Option<&str>,
+    terms: &InvoiceSettings,
+    email: Option<&Addressing>,
+    now: DateTime<Utc>,
+) -> Result<StoredInvoiceDocument, StoreError> {
+    document.number = terms.number(document.kind, sequence);
+    let pdf = invoice_pdf::render(&document);
+    // Taken under the sequence's lock, so ids follow issue order.
+    let id = new_id("inv");
+    let stored = invoices::insert(
+        tx,
+        &id,
         org_id,
         sequence,
         &document,
+        credited_invoice_id,
         &pdf,
         now,
     )
     .await?;
     if let Some(to) = email {
-        email_messages::queue_and_send(&mut tx, &billing_emails::invoice(to, &document, pdf), now)
+        email_messages::queue_and_send(tx, &billing_emails::invoice(to, &document, pdf), now)
             .await?;
     }
-    tx.commit().await?;
-    Ok(Issued {
-        invoice,
-        created: true,
-    })
+    Ok(stored)
 }
 
 /// A provider's finalized invoice in billing's terms; `None` while it is a draft.
@@ -273,7 +357,11 @@ mod tests {
                         terms.clone(),
                         document(&format!("in_{i}"), &b, 691, 0),
                     );
-                    tokio::spawn(async move { issue(&db, &o, doc, &terms, None, Utc::now()).await })
+                    tokio::spawn(async move {
+                        issue(&db, &o, doc, &terms, None, Utc::now())
+                            .await
+                            .map(|i| i.expect("not voided"))
+                    })
                 })
                 .collect();
             let mut numbers = Vec::new();
@@ -293,7 +381,11 @@ mod tests {
                         terms.clone(),
                         document("in_7", &b, 691, 0),
                     );
-                    tokio::spawn(async move { issue(&db, &o, doc, &terms, None, Utc::now()).await })
+                    tokio::spawn(async move {
+                        issue(&db, &o, doc, &terms, None, Utc::now())
+                            .await
+                            .map(|i| i.expect("not voided"))
+                    })
                 })
                 .collect();
             for task in again {
@@ -310,6 +402,7 @@ mod tests {
                 Utc::now(),
             )
             .await
+            .unwrap()
             .unwrap();
             assert_eq!(next.invoice.sequence_number, 51);
             assert_eq!(next.invoice.number, "F-000051");
@@ -319,7 +412,7 @@ mod tests {
             );
             let listed = invoices::list(db, &o, None, 10).await.unwrap();
             assert_eq!(listed[0].number, "F-000051");
-            let (_, pdf) = invoices::pdf(db, &o, &next.invoice.id)
+            let (_, _, pdf) = invoices::pdf(db, &o, &next.invoice.id)
                 .await
                 .unwrap()
                 .unwrap();
@@ -331,6 +424,151 @@ mod tests {
                     .unwrap()
                     .is_none()
             );
+            t.drop_database().await;
+        }
+    }
+
+    fn voided(id: &str) -> stripe_invoices::InvoiceState {
+        stripe_invoices::InvoiceState {
+            stripe_invoice_id: id.into(),
+            stripe_customer_id: "cus_1".into(),
+            stripe_subscription_id: None,
+            number: Some("ZC-0002".into()),
+            status: "void".into(),
+            currency: "eur".into(),
+            subtotal: 3455,
+            tax: 691,
+            total: 4146,
+            finalized_at: Some(Utc::now()),
+            paid_at: None,
+            hosted_url: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_voided_invoice_is_cancelled_by_one_credit_note_of_its_own_sequence() {
+        let terms = Settings::defaults().unwrap().billing.invoices;
+        for t in TestDb::all().await {
+            let db = &t.db;
+            let o = org(db).await;
+            let b = buyer("FR", None);
+            let first = issue(
+                db,
+                &o,
+                document("in_1", &b, 691, 0),
+                &terms,
+                None,
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            // Nothing issued for it: nothing to cancel.
+            assert_eq!(
+                issue_credit_note(db, &o, "in_2", "annulée", &terms, None, Utc::now())
+                    .await
+                    .unwrap(),
+                None
+            );
+            // Another organisation's invoice is not cancelled for this one.
+            let other = org(db).await;
+            assert_eq!(
+                issue_credit_note(db, &other, "in_1", "annulée", &terms, None, Utc::now())
+                    .await
+                    .unwrap(),
+                None
+            );
+            // Twice at once: one credit note, the first of its sequence.
+            let tasks: Vec<_> = (0..2)
+                .map(|_| {
+                    let (db, o, terms) = (db.clone(), o.clone(), terms.clone());
+                    tokio::spawn(async move {
+                        issue_credit_note(
+                            &db,
+                            &o,
+                            "in_1",
+                            "facture Stripe annulée",
+                            &terms,
+                            None,
+                            Utc::now(),
+                        )
+                        .await
+                        .unwrap()
+                        .unwrap()
+                    })
+                })
+                .collect();
+            let mut created = 0;
+            let mut notes = Vec::new();
+            for task in tasks {
+                let issued = task.await.unwrap();
+                created += usize::from(issued.created);
+                notes.push(issued.invoice);
+            }
+            assert_eq!(created, 1);
+            assert_eq!(notes[0], notes[1]);
+            let note = &notes[0];
+            assert_eq!(note.number, "AV-000001");
+            assert_eq!(note.kind, "credit_note");
+            assert_eq!(
+                note.credited_invoice_id.as_deref(),
+                Some(first.invoice.id.as_str())
+            );
+            assert_eq!(note.total_incl_tax, first.invoice.total_incl_tax);
+            assert_eq!(note.document().unwrap().credits.unwrap().number, "F-000001");
+            let (kind, _, pdf) = invoices::pdf(db, &o, &note.id).await.unwrap().unwrap();
+            assert_eq!(kind, DocumentKind::CreditNote);
+            let text = pdf_text(&pdf);
+            for expected in [
+                "AVOIR",
+                "AV-000001",
+                "Annule la facture F-000001",
+                "Total TTC crédité",
+                "41,46 €",
+            ] {
+                assert!(
+                    text.contains(expected),
+                    "{expected:?} missing from:\n{text}"
+                );
+            }
+            // A Stripe invoice stored as voided before its document was issued gets none, and
+            // takes no number.
+            stripe_invoices::apply(db, &o, &voided("in_3"), 1, Utc::now())
+                .await
+                .unwrap();
+            assert_eq!(
+                issue(
+                    db,
+                    &o,
+                    document("in_3", &b, 691, 0),
+                    &terms,
+                    None,
+                    Utc::now()
+                )
+                .await
+                .unwrap(),
+                None
+            );
+            let next = issue(
+                db,
+                &o,
+                document("in_4", &b, 691, 0),
+                &terms,
+                None,
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            assert_eq!(next.invoice.number, "F-000002");
+            // Newest first, both kinds.
+            let listed: Vec<String> = invoices::list(db, &o, None, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|i| i.number)
+                .collect();
+            assert_eq!(listed, ["F-000002", "AV-000001", "F-000001"]);
             t.drop_database().await;
         }
     }

@@ -103,10 +103,69 @@ pub struct DocumentLine {
     pub vat_rate_basis_points: u32,
 }
 
+/// What a document is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    /// An invoice (facture).
+    #[default]
+    Invoice,
+    /// A credit note (avoir) cancelling an invoice.
+    CreditNote,
+}
+
+impl DocumentKind {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Invoice => "invoice",
+            DocumentKind::CreditNote => "credit_note",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [DocumentKind::Invoice, DocumentKind::CreditNote]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+
+    /// The document's title, as printed (`FACTURE`, `AVOIR`).
+    pub const fn title(self) -> &'static str {
+        match self {
+            DocumentKind::Invoice => "FACTURE",
+            DocumentKind::CreditNote => "AVOIR",
+        }
+    }
+
+    /// The document's name in a sentence (`Facture`, `Avoir`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DocumentKind::Invoice => "Facture",
+            DocumentKind::CreditNote => "Avoir",
+        }
+    }
+}
+
+/// The invoice a credit note cancels, as the credit note names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreditedInvoice {
+    /// The invoice's number.
+    pub number: String,
+    /// The invoice's issue date.
+    pub issued_on: NaiveDate,
+}
+
 /// The invoice document, as issued and kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvoiceDocument {
-    /// Our number, from the continuous sequence.
+    /// An invoice, or a credit note cancelling one (its amounts are credited, not owed).
+    #[serde(default)]
+    pub kind: DocumentKind,
+    /// For a credit note, the invoice it cancels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<CreditedInvoice>,
+    /// Our number, from the continuous sequence of its kind.
     pub number: String,
     /// Issue date (Paris time).
     pub issued_on: NaiveDate,
@@ -210,6 +269,8 @@ pub fn build(
         terms.early_payment_discount.clone(),
     ]);
     Ok(InvoiceDocument {
+        kind: DocumentKind::Invoice,
+        credits: None,
         number: String::new(),
         issued_on,
         due_on,
@@ -243,6 +304,44 @@ pub fn build(
         mentions,
         stripe_invoice_id: charged.id.clone(),
         stripe_number: charged.number.clone(),
+    })
+}
+
+/// The credit note (not yet numbered) that cancels `invoice` in full, issued on `issued_on`
+/// because `reason` (printed as the motive). It repeats the invoice's parties, lines, VAT
+/// treatment and totals: the amounts it credits. `None` when `invoice` is itself a credit note.
+pub fn credit_note(
+    invoice: &InvoiceDocument,
+    issued_on: NaiveDate,
+    reason: &str,
+) -> Option<InvoiceDocument> {
+    if invoice.kind != DocumentKind::Invoice {
+        return None;
+    }
+    let mut mentions: Vec<String> = invoice
+        .vat_treatment
+        .mention()
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    mentions.push(format!(
+        "Avoir annulant intégralement la facture {} du {}.",
+        invoice.number,
+        invoice.issued_on.format("%d/%m/%Y")
+    ));
+    mentions.push(format!("Motif : {reason}"));
+    mentions.push("Aucun paiement n'est dû au titre de la facture annulée.".into());
+    Some(InvoiceDocument {
+        kind: DocumentKind::CreditNote,
+        credits: Some(CreditedInvoice {
+            number: invoice.number.clone(),
+            issued_on: invoice.issued_on,
+        }),
+        number: String::new(),
+        issued_on,
+        due_on: issued_on,
+        mentions,
+        ..invoice.clone()
     })
 }
 
@@ -476,6 +575,63 @@ mod tests {
             doc.seller.registration.as_deref(),
             Some("RCS Paris 900 000 001")
         );
+    }
+
+    #[test]
+    fn a_credit_note_repeats_the_invoice_it_cancels_and_names_it() {
+        let mut invoice = build_for(&charged(0), &buyer("DE", Some("DE129273398"))).unwrap();
+        invoice.number = "F-000007".into();
+        let on = NaiveDate::from_ymd_opt(2026, 12, 9).unwrap();
+        let note = credit_note(&invoice, on, "facture annulée par le vendeur").unwrap();
+        assert_eq!(note.kind, DocumentKind::CreditNote);
+        assert_eq!(note.number, "", "numbered when issued");
+        assert_eq!(
+            note.credits,
+            Some(CreditedInvoice {
+                number: "F-000007".into(),
+                issued_on: invoice.issued_on
+            })
+        );
+        assert_eq!((note.issued_on, note.due_on), (on, on));
+        assert_eq!(note.lines, invoice.lines);
+        assert_eq!(
+            (note.total_excl_tax, note.vat_amount, note.total_incl_tax),
+            (
+                invoice.total_excl_tax,
+                invoice.vat_amount,
+                invoice.total_incl_tax
+            )
+        );
+        assert_eq!(
+            (&note.buyer, &note.seller),
+            (&invoice.buyer, &invoice.seller)
+        );
+        assert!(note.mentions[0].starts_with("Autoliquidation"));
+        assert!(
+            note.mentions
+                .iter()
+                .any(|m| m == "Avoir annulant intégralement la facture F-000007 du 01/12/2026.")
+        );
+        assert!(
+            note.mentions
+                .iter()
+                .any(|m| m.contains("facture annulée par le vendeur"))
+        );
+        assert!(
+            !note.mentions.iter().any(|m| m.contains("40 €")),
+            "nothing is owed"
+        );
+        // A credit note is never credited in turn; an old document reads as an invoice.
+        assert_eq!(credit_note(&note, on, "again"), None);
+        let mut old = serde_json::to_value(&invoice).unwrap();
+        old.as_object_mut().unwrap().remove("kind");
+        let old: InvoiceDocument = serde_json::from_value(old).unwrap();
+        assert_eq!(old.kind, DocumentKind::Invoice);
+        assert_eq!(
+            DocumentKind::parse("credit_note"),
+            Some(DocumentKind::CreditNote)
+        );
+        assert_eq!(DocumentKind::parse("avoir"), None);
     }
 
     #[test]

@@ -4,22 +4,22 @@
 //!
 //! Each invoice is one balanced entry: the customer account debited with the total including
 //! tax, revenue credited with the amount excluding tax, and VAT collected credited with the
-//! VAT (no VAT line under reverse charge or outside the scope of French VAT). Invoices of a
+//! VAT (no VAT line under reverse charge or outside the scope of French VAT). A credit note is
+//! the same entry the other way round (revenue and VAT debited, the customer credited). Each
+//! entry is numbered by its document's number, unique across both sequences. Documents of a
 //! zero total (a trial's) book nothing and appear only in the CSV.
 
 use chrono::NaiveDate;
 
-use super::invoice::InvoiceDocument;
+use super::invoice::{DocumentKind, InvoiceDocument};
 use crate::invoice_settings::AccountingSettings;
 
-/// An issued invoice and the organisation it bills.
+/// An issued invoice or credit note and the organisation it bills.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalInvoice {
     /// The organisation (`org_...`): the customer's auxiliary account.
     pub org_id: String,
-    /// Position in the invoice sequence: the entry's number.
-    pub sequence_number: i64,
-    /// The document as issued.
+    /// The document as issued; its number is the entry's.
     pub document: InvoiceDocument,
 }
 
@@ -80,7 +80,7 @@ pub fn fec_text(invoices: &[JournalInvoice], accounts: &AccountingSettings) -> S
             continue;
         }
         let date = d.issued_on.format("%Y%m%d").to_string();
-        let label = fec_field(&format!("Facture {} {}", d.number, d.buyer.name));
+        let label = fec_field(&format!("{} {} {}", d.kind.name(), d.number, d.buyer.name));
         let foreign = !d.currency.eq_ignore_ascii_case("eur");
         let mut line = |account: &str, account_label: &str, aux: bool, debit: i64, credit: i64| {
             let amount_in_currency = if foreign {
@@ -91,7 +91,7 @@ pub fn fec_text(invoices: &[JournalInvoice], accounts: &AccountingSettings) -> S
             let fields = [
                 fec_field(&accounts.journal_code),
                 fec_field(&accounts.journal_label),
-                i.sequence_number.to_string(),
+                fec_field(&d.number),
                 date.clone(),
                 fec_field(account),
                 fec_field(account_label),
@@ -123,28 +123,25 @@ pub fn fec_text(invoices: &[JournalInvoice], accounts: &AccountingSettings) -> S
             out.push_str(&fields.join("|"));
             out.push_str("\r\n");
         };
-        line(
-            &accounts.customer_account,
-            "Clients",
-            true,
-            d.total_incl_tax,
-            0,
-        );
+        // (debit, credit) of an amount owed by the customer: an invoice debits the customer,
+        // a credit note credits it.
+        let sides = |owed: i64, customer_side: bool| match (d.kind, customer_side) {
+            (DocumentKind::Invoice, true) | (DocumentKind::CreditNote, false) => (owed, 0),
+            (DocumentKind::Invoice, false) | (DocumentKind::CreditNote, true) => (0, owed),
+        };
+        let (debit, credit) = sides(d.total_incl_tax, true);
+        line(&accounts.customer_account, "Clients", true, debit, credit);
+        let (debit, credit) = sides(d.total_excl_tax, false);
         line(
             &accounts.revenue_account,
             "Prestations de services",
             false,
-            0,
-            d.total_excl_tax,
+            debit,
+            credit,
         );
         if d.vat_amount != 0 {
-            line(
-                &accounts.vat_account,
-                "TVA collectée",
-                false,
-                0,
-                d.vat_amount,
-            );
+            let (debit, credit) = sides(d.vat_amount, false);
+            line(&accounts.vat_account, "TVA collectée", false, debit, credit);
         }
     }
     out
@@ -186,16 +183,22 @@ fn csv_amount(minor: i64) -> String {
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
-/// The CSV of `invoices`, one row per invoice, UTF-8.
+/// The CSV of `invoices`, one row per document, UTF-8. A credit note's amounts are negative
+/// and it names the invoice it cancels.
 pub fn csv_text(invoices: &[JournalInvoice]) -> String {
     let mut out = String::from(
-        "number,issued_on,due_on,organisation,buyer,buyer_vat_id,vat_treatment,currency,\
-         total_excl_tax,vat_amount,total_incl_tax,stripe_invoice_id\r\n",
+        "number,kind,issued_on,due_on,organisation,buyer,buyer_vat_id,vat_treatment,currency,\
+         total_excl_tax,vat_amount,total_incl_tax,stripe_invoice_id,credited_invoice\r\n",
     );
     for i in invoices {
         let d = &i.document;
+        let sign = match d.kind {
+            DocumentKind::Invoice => 1,
+            DocumentKind::CreditNote => -1,
+        };
         let fields = [
             csv_field(&d.number),
+            d.kind.as_str().to_string(),
             d.issued_on.to_string(),
             d.due_on.to_string(),
             csv_field(&i.org_id),
@@ -203,10 +206,11 @@ pub fn csv_text(invoices: &[JournalInvoice]) -> String {
             csv_field(d.buyer.vat_id.as_deref().unwrap_or("")),
             d.vat_treatment.as_str().to_string(),
             d.currency.to_ascii_uppercase(),
-            csv_amount(d.total_excl_tax),
-            csv_amount(d.vat_amount),
-            csv_amount(d.total_incl_tax),
+            csv_amount(sign * d.total_excl_tax),
+            csv_amount(sign * d.vat_amount),
+            csv_amount(sign * d.total_incl_tax),
             csv_field(&d.stripe_invoice_id),
+            csv_field(d.credits.as_ref().map_or("", |c| c.number.as_str())),
         ];
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
@@ -223,12 +227,13 @@ mod tests {
     use crate::domain::invoice::Party;
     use crate::domain::vat::VatTreatment;
 
-    fn invoice(number: &str, seq: i64, excl: i64, vat: i64, buyer: &str) -> JournalInvoice {
+    fn invoice(number: &str, excl: i64, vat: i64, buyer: &str) -> JournalInvoice {
         let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
         JournalInvoice {
             org_id: "org_1".into(),
-            sequence_number: seq,
             document: InvoiceDocument {
+                kind: DocumentKind::Invoice,
+                credits: None,
                 number: number.into(),
                 issued_on: day,
                 due_on: day,
@@ -272,9 +277,9 @@ mod tests {
         let accounts = Settings::defaults().unwrap().billing.accounting;
         let text = fec_text(
             &[
-                invoice("F-000001", 1, 0, 0, "Essai"),
-                invoice("F-000002", 2, 2900, 580, "Chez Marcel | SARL"),
-                invoice("F-000003", 3, 2900, 0, "Müller GmbH"),
+                invoice("F-000001", 0, 0, "Essai"),
+                invoice("F-000002", 2900, 580, "Chez Marcel | SARL"),
+                invoice("F-000003", 2900, 0, "Müller GmbH"),
             ],
             &accounts,
         );
@@ -291,7 +296,7 @@ mod tests {
             &[
                 "VE",
                 "Ventes",
-                "2",
+                "F-000002",
                 "20261201",
                 "411000",
                 "Clients",
@@ -322,12 +327,88 @@ mod tests {
     #[test]
     fn the_fec_is_latin9_and_the_csv_quotes_what_it_must() {
         assert_eq!(to_latin9("é€Œ世"), vec![0xE9, 0xA4, 0xBC, b'?']);
-        let csv = csv_text(&[invoice("F-000002", 2, 2900, 580, "Marcel, \"le chef\"")]);
+        let csv = csv_text(&[
+            invoice("F-000002", 2900, 580, "Marcel, \"le chef\""),
+            credit_note_of(invoice("F-000002", 2900, 580, "Marcel")),
+        ]);
         let rows: Vec<&str> = csv.split("\r\n").collect();
-        assert!(rows[0].starts_with("number,issued_on"));
+        assert!(rows[0].starts_with("number,kind,issued_on"));
         assert_eq!(
             rows[1],
-            "F-000002,2026-12-01,2026-12-01,org_1,\"Marcel, \"\"le chef\"\"\",,standard,EUR,29.00,5.80,34.80,in_1"
+            "F-000002,invoice,2026-12-01,2026-12-01,org_1,\"Marcel, \"\"le chef\"\"\",,standard,EUR,29.00,5.80,34.80,in_1,"
         );
+        assert_eq!(
+            rows[2],
+            "AV-000001,credit_note,2026-12-01,2026-12-01,org_1,Marcel,,standard,EUR,-29.00,-5.80,-34.80,in_1,F-000002"
+        );
+    }
+
+    fn credit_note_of(mut i: JournalInvoice) -> JournalInvoice {
+        i.document.kind = DocumentKind::CreditNote;
+        i.document.credits = Some(crate::domain::invoice::CreditedInvoice {
+            number: i.document.number.clone(),
+            issued_on: i.document.issued_on,
+        });
+        i.document.number = "AV-000001".into();
+        i
+    }
+
+    #[test]
+    fn a_credit_note_books_the_cancelled_invoice_the_other_way_round() {
+        let accounts = Settings::defaults().unwrap().billing.accounting;
+        let text = fec_text(
+            &[
+                invoice("F-000002", 2900, 580, "Marcel"),
+                credit_note_of(invoice("F-000002", 2900, 580, "Marcel")),
+            ],
+            &accounts,
+        );
+        let lines: Vec<Vec<&str>> = text
+            .split("\r\n")
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split('|').collect())
+            .collect();
+        assert_eq!(lines.len(), 6);
+        let note: Vec<_> = lines[3..]
+            .iter()
+            .map(|f| (f[2], f[4], f[10], f[11], f[12]))
+            .collect();
+        assert_eq!(
+            note,
+            [
+                (
+                    "AV-000001",
+                    "411000",
+                    "Avoir AV-000001 Marcel",
+                    "0,00",
+                    "34,80"
+                ),
+                (
+                    "AV-000001",
+                    "706000",
+                    "Avoir AV-000001 Marcel",
+                    "29,00",
+                    "0,00"
+                ),
+                (
+                    "AV-000001",
+                    "445710",
+                    "Avoir AV-000001 Marcel",
+                    "5,80",
+                    "0,00"
+                ),
+            ]
+        );
+        // Together the two entries leave the customer owing nothing.
+        let balance: i64 = lines
+            .iter()
+            .filter(|f| f[4] == "411000")
+            .map(|f| {
+                f[11].replace(',', "").parse::<i64>().unwrap()
+                    - f[12].replace(',', "").parse::<i64>().unwrap()
+            })
+            .sum();
+        assert_eq!(balance, 0);
     }
 }

@@ -375,6 +375,39 @@ impl IssueInvoice {
     }
 }
 
+/// Issue the credit note that cancels our invoice of a Stripe invoice voided after we issued
+/// it, once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueCreditNote {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The voided Stripe invoice (`in_...`).
+    pub stripe_invoice_id: String,
+}
+
+impl Job for IssueCreditNote {
+    const KIND: &'static str = "IssueCreditNote";
+    const QUEUE: &'static str = QueueName::Billing.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(12);
+}
+
+impl IssueCreditNote {
+    /// Queues the credit note of voided `stripe_invoice_id`; unique per Stripe invoice.
+    pub async fn enqueue(
+        db: &crate::store::Db,
+        org_id: &str,
+        stripe_invoice_id: &str,
+    ) -> Result<zencall_queue::Enqueued, crate::store::StoreError> {
+        let job = IssueCreditNote {
+            org_id: org_id.to_string(),
+            stripe_invoice_id: stripe_invoice_id.to_string(),
+        };
+        let options =
+            zencall_queue::EnqueueOptions::unique(format!("credit-note:{stripe_invoice_id}"));
+        zencall_queue::enqueue(db, &job, options, 12).await
+    }
+}
+
 /// Compare every metered subscription's reported minutes with the meter's totals at Stripe
 /// (daily); differences go to the log and `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,8 @@ use zencall_queue::{on_pool, on_tx};
 pub enum EmailKind {
     /// An invoice, with its PDF attached.
     Invoice,
+    /// A credit note cancelling an invoice, with its PDF attached.
+    CreditNote,
     /// A payment that failed.
     PaymentFailed,
     /// A free trial about to end.
@@ -27,8 +29,9 @@ pub enum EmailKind {
 
 impl EmailKind {
     /// Every kind.
-    pub const ALL: [EmailKind; 3] = [
+    pub const ALL: [EmailKind; 4] = [
         EmailKind::Invoice,
+        EmailKind::CreditNote,
         EmailKind::PaymentFailed,
         EmailKind::TrialEnding,
     ];
@@ -37,6 +40,7 @@ impl EmailKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             EmailKind::Invoice => "invoice",
+            EmailKind::CreditNote => "credit_note",
             EmailKind::PaymentFailed => "payment_failed",
             EmailKind::TrialEnding => "trial_ending",
         }

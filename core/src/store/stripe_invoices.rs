@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, StoreError};
-use zencall_queue::on_pool;
+use super::{Db, StoreError, Tx};
+use zencall_queue::{on_pool, on_tx};
 
 /// An invoice as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -157,6 +157,17 @@ pub async fn find(db: &Db, org_id: &str, id: &str) -> Result<Option<StoredInvoic
     .bind(id)
     .fetch_optional(p)
     .await)?)
+}
+
+/// Whether Stripe invoice `stripe_invoice_id` is stored as voided, read in `tx`.
+pub async fn is_void_in(tx: &mut Tx, stripe_invoice_id: &str) -> Result<bool, StoreError> {
+    let status = on_tx!(tx, |c| sqlx::query_scalar::<_, String>(
+        "SELECT status FROM stripe_invoices WHERE stripe_invoice_id = $1"
+    )
+    .bind(stripe_invoice_id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(status.as_deref() == Some("void"))
 }
 
 /// The organisation's invoices, by Stripe id.

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use zencall_core::jobs::payloads::{ApplyStripeEvent, IssueInvoice};
+use zencall_core::jobs::payloads::{ApplyStripeEvent, IssueCreditNote, IssueInvoice};
 use zencall_core::store::billing_subscriptions::{self, SubscriptionState};
 use zencall_core::store::email_messages::{self, NewEmail};
 use zencall_core::store::stripe_invoices::{self, InvoiceState};
@@ -357,6 +357,12 @@ async fn sync_invoice(
         && !matches!(invoice.status, InvoiceStatus::Draft | InvoiceStatus::Void)
     {
         IssueInvoice::enqueue(&ctx.db, &org_id, &invoice.id).await?;
+    }
+    // A voided invoice (its state stored above first, so an invoice not issued yet never will
+    // be) gets a credit note if we had issued its document.
+    if invoice.status == InvoiceStatus::Void {
+        IssueCreditNote::enqueue(&ctx.db, &org_id, &invoice.id).await?;
+        outcome.push_str("; its credit note is queued");
     }
     Ok((Some(org_id), outcome))
 }

@@ -76,8 +76,14 @@ pub async fn run(ctx: &JobContext, job: IssueInvoice, _run: JobRun) -> Result<()
         ctx.clock.now(),
     )
     .await?;
-    if issued.created {
-        tracing::info!(org_id = %job.org_id, invoice = %issued.invoice.id, number = %issued.invoice.number, stripe_invoice = %stripe.id, "invoice issued");
+    match issued {
+        Some(issued) if issued.created => {
+            tracing::info!(org_id = %job.org_id, invoice = %issued.invoice.id, number = %issued.invoice.number, stripe_invoice = %stripe.id, "invoice issued");
+        }
+        Some(_) => {}
+        None => {
+            tracing::info!(org_id = %job.org_id, stripe_invoice = %stripe.id, "no invoice document: the Stripe invoice was voided meanwhile");
+        }
     }
     Ok(())
 }

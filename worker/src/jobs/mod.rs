@@ -5,6 +5,7 @@ pub mod apply_stripe_event;
 pub mod delete_assistant;
 pub mod deliver_webhook;
 pub mod dial_contact;
+pub mod issue_credit_note;
 pub mod issue_invoice;
 pub mod noop;
 pub mod plan_campaign;
@@ -25,9 +26,9 @@ use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::SendEmail;
 use zencall_core::jobs::payloads::{
     AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
-    IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent, ProvisionAssistant, PruneJobs,
-    ReconcileUsage, RenewCalendarChannels, ReportUsage, RescueStuckJobs, SyncAssistant,
-    SyncCalendar, WatchCalendar,
+    IssueCreditNote, IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent,
+    ProvisionAssistant, PruneJobs, ReconcileUsage, RenewCalendarChannels, ReportUsage,
+    RescueStuckJobs, SyncAssistant, SyncCalendar, WatchCalendar,
 };
 use zencall_core::store::assistants::Assistant;
 use zencall_providers::voice::AssistantSpec;
@@ -70,6 +71,7 @@ pub fn registry(ctx: JobContext) -> Registry {
         ApplyStripeEvent => apply_stripe_event,
         ReportUsage => report_usage,
         IssueInvoice => issue_invoice,
+        IssueCreditNote => issue_credit_note,
         ReconcileUsage => reconcile_usage,
         SendEmail => send_email,
         Noop => noop,
