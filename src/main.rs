@@ -298,6 +298,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let listener = bind(&settings).await?;
             let addr = listener.local_addr()?;
+            // Left at its default, the public URL follows the port actually listened on, so the
+            // links the simulators hand out (checkout, consent pages) work with --port.
+            if settings.server.public_url == Settings::defaults()?.server.public_url {
+                settings.server.public_url = format!("http://localhost:{}", addr.port());
+            }
             let providers = providers(&settings)?;
             let roles = Roles {
                 api: true,
