@@ -20,7 +20,7 @@ use zencall_core::config::SimulatorSettings;
 use zencall_core::domain::phone::PhoneNumber;
 
 use crate::simulated_calls::{CallOutcome, CallReporter, Direction, Script, SimulatedCall};
-use crate::telephony::{AvailableNumber, NumberSearch, OwnedNumber, Telephony};
+use crate::telephony::{AvailableNumber, NumberSearch, OwnedNumber, Sms, SmsFailure, Telephony};
 use crate::voice::{AssistantSpec, NumberImport, OutboundCall, VoicePlatform};
 use crate::{ProviderError, http};
 
@@ -124,6 +124,8 @@ struct State {
     owned: HashMap<String, Owned>,
     /// Placed outbound calls by our attempt id.
     calls: HashMap<String, Placed>,
+    /// Text messages sent, oldest first.
+    messages: Vec<SentMessage>,
 }
 
 #[derive(Debug)]
@@ -781,6 +783,62 @@ impl Telephony for Simulator {
                 provider: TELEPHONY,
             })
     }
+
+    async fn send_sms(&self, sms: &Sms) -> Result<String, SmsFailure> {
+        self.pause().await;
+        let refused = |message: String| SmsFailure {
+            error: ProviderError::Permanent {
+                provider: TELEPHONY,
+                message,
+            },
+            maybe_sent: false,
+        };
+        let mut state = self.state();
+        if !state.owned.values().any(|o| o.number == sms.from) {
+            return Err(refused(format!(
+                "request refused (HTTP 400): {} is not a number of this account",
+                sms.from
+            )));
+        }
+        let to = PhoneNumber::parse(&sms.to, None)
+            .map_err(|e| refused(format!("request refused (HTTP 400): {} is {e}", sms.to)))?;
+        if sms.body.trim().is_empty() {
+            return Err(refused(
+                "request refused (HTTP 400): the message is empty".into(),
+            ));
+        }
+        let sid = sid("SM");
+        state.messages.push(SentMessage {
+            sid: sid.clone(),
+            from: sms.from.clone(),
+            to: to.to_string(),
+            body: sms.body.clone(),
+            sent_at: self.clock.now(),
+        });
+        Ok(sid)
+    }
+}
+
+impl Simulator {
+    /// Every text message sent so far, oldest first.
+    pub fn sent_messages(&self) -> Vec<SentMessage> {
+        self.state().messages.clone()
+    }
+}
+
+/// A text message the simulated telephony sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// Its id (`SM...`).
+    pub sid: String,
+    /// Sender, E.164.
+    pub from: String,
+    /// Recipient, E.164.
+    pub to: String,
+    /// The text.
+    pub body: String,
+    /// When it was sent.
+    pub sent_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Telephony (Twilio): searching, buying and releasing phone numbers.
+//! Telephony (Twilio): searching, buying and releasing phone numbers, and sending text
+//! messages (appointment reminders).
 
 use async_trait::async_trait;
 
@@ -31,6 +32,29 @@ pub struct NumberSearch {
     pub area_code: Option<String>,
 }
 
+/// A text message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sms {
+    /// The sender: one of our numbers, E.164.
+    pub from: String,
+    /// The recipient, E.164.
+    pub to: String,
+    /// The text (a segment is 160 GSM characters or 70 others; longer texts are split by the
+    /// provider).
+    pub body: String,
+}
+
+/// Why a text message was not confirmed sent.
+#[derive(Debug)]
+pub struct SmsFailure {
+    /// What happened.
+    pub error: ProviderError,
+    /// True when no answer came back (timeout, connection lost): the provider may have
+    /// accepted the message, so sending it again could send it twice. False when the provider
+    /// answered with a refusal: no message was created.
+    pub maybe_sent: bool,
+}
+
 /// The telephony provider's capabilities used by Zencall.
 #[async_trait]
 pub trait Telephony: Send + Sync {
@@ -45,4 +69,8 @@ pub trait Telephony: Send + Sync {
     async fn find_owned_number(&self, label: &str) -> Result<Option<OwnedNumber>, ProviderError>;
     /// Releases an owned number; [`ProviderError::NotFound`] if it is already released.
     async fn release_number(&self, sid: &str) -> Result<(), ProviderError>;
+    /// Sends a text message; returns the provider's id of the message (`SM...`). The provider
+    /// has no idempotency key for messages: a caller that must not send twice records the send
+    /// first and does not retry a failure that may have been sent.
+    async fn send_sms(&self, sms: &Sms) -> Result<String, SmsFailure>;
 }

@@ -11,7 +11,7 @@ use zencall_core::config::TwilioSettings;
 
 use crate::ProviderError;
 use crate::http;
-use crate::telephony::{AvailableNumber, NumberSearch, OwnedNumber, Telephony};
+use crate::telephony::{AvailableNumber, NumberSearch, OwnedNumber, Sms, SmsFailure, Telephony};
 
 /// The provider name in errors.
 const PROVIDER: &str = "twilio";
@@ -266,6 +266,54 @@ impl Telephony for TwilioClient {
         .await?;
         Ok(())
     }
+
+    async fn send_sms(&self, sms: &Sms) -> Result<String, SmsFailure> {
+        let refused = |error| SmsFailure {
+            error,
+            maybe_sent: false,
+        };
+        for (field, number) in [("from", &sms.from), ("to", &sms.to)] {
+            if !number.starts_with('+') || !number[1..].bytes().all(|b| b.is_ascii_digit()) {
+                return Err(refused(http::permanent(
+                    PROVIDER,
+                    &format!("the message's {field} number {number:?} is not in E.164 form"),
+                )));
+            }
+        }
+        if sms.body.trim().is_empty() {
+            return Err(refused(http::permanent(PROVIDER, "the message is empty")));
+        }
+        let request = self.http.post(self.url(&["Messages.json"])).form(&[
+            ("To", &sms.to),
+            ("From", &sms.from),
+            ("Body", &sms.body),
+        ]);
+        let response = match self.exchange(request).await {
+            Ok(Ok(response)) => response,
+            // Twilio answered: it created no message.
+            Ok(Err(failure)) => return Err(refused(self.sort(failure))),
+            // No answer: it may have.
+            Err(error) => {
+                return Err(SmsFailure {
+                    error,
+                    maybe_sent: true,
+                });
+            }
+        };
+        #[derive(Deserialize)]
+        struct Created {
+            sid: String,
+        }
+        let created: Created =
+            http::json(PROVIDER, response)
+                .await
+                .map_err(|error| SmsFailure {
+                    error,
+                    // Accepted, but its id could not be read.
+                    maybe_sent: true,
+                })?;
+        Ok(created.sid)
+    }
 }
 
 #[cfg(test)]
@@ -463,6 +511,91 @@ mod tests {
                 number: "+33142868000".into()
             }
         );
+    }
+
+    fn reminder() -> Sms {
+        Sms {
+            from: "+33142868000".into(),
+            to: "+33612345678".into(),
+            body: "Rappel : rendez-vous demain à 10:00 chez Salon Dupont.".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_text_message_posts_its_numbers_and_text_and_returns_its_sid() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("{ACCOUNT_PATH}/Messages.json")))
+            .and(header("authorization", BASIC))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .and(|request: &Request| {
+                let form = form(request);
+                let field = |k: &str| form.get(k).map(String::as_str);
+                field("To") == Some("+33612345678")
+                    && field("From") == Some("+33142868000")
+                    && field("Body")
+                        == Some("Rappel : rendez-vous demain à 10:00 chez Salon Dupont.")
+            })
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+                "sid": "SM0123456789abcdef0123456789abcdef", "status": "queued"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let sid = client(&server).send_sms(&reminder()).await.expect("sent");
+        assert_eq!(sid, "SM0123456789abcdef0123456789abcdef");
+    }
+
+    #[tokio::test]
+    async fn a_refused_message_was_not_sent_and_a_lost_answer_may_have_been() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+                "code": 21610, "message": "Attempt to send to unsubscribed recipient"
+            })))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let refused = c.send_sms(&reminder()).await.expect_err("refused");
+        assert!(!refused.maybe_sent);
+        assert!(matches!(refused.error, ProviderError::Permanent { .. }));
+        assert!(
+            refused.error.to_string().contains("unsubscribed"),
+            "{}",
+            refused.error
+        );
+        let limited = c.send_sms(&reminder()).await.expect_err("rate limited");
+        assert!(!limited.maybe_sent);
+        assert!(matches!(limited.error, ProviderError::Transient { .. }));
+
+        // No answer within the timeout: Twilio may have sent it.
+        let slow = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_millis(500)))
+            .mount(&slow)
+            .await;
+        let lost = client_with(&settings(&slow.uri(), 100))
+            .send_sms(&reminder())
+            .await
+            .expect_err("timed out");
+        assert!(lost.maybe_sent);
+
+        // Bad numbers and an empty text never leave.
+        let mut bad = reminder();
+        bad.to = "06 12 34 56 78".into();
+        let err = c.send_sms(&bad).await.expect_err("not E.164");
+        assert!(!err.maybe_sent);
+        assert!(err.error.to_string().contains("to number"), "{}", err.error);
+        let mut empty = reminder();
+        empty.body = " ".into();
+        assert!(c.send_sms(&empty).await.is_err());
+        assert_eq!(server.received_requests().await.expect("recorded").len(), 2);
     }
 
     #[tokio::test]

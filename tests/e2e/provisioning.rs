@@ -15,7 +15,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use zencall_core::config::Settings;
 use zencall_core::store::test_db::TestDb;
 use zencall_providers::simulator::Simulator;
-use zencall_providers::telephony::{AvailableNumber, NumberSearch, OwnedNumber};
+use zencall_providers::telephony::{AvailableNumber, NumberSearch, OwnedNumber, Sms, SmsFailure};
 use zencall_providers::voice::{AssistantSpec, NumberImport, OutboundCall};
 use zencall_providers::{ProviderError, Telephony, VoicePlatform};
 
@@ -303,6 +303,9 @@ impl Telephony for LostReplies {
     }
     async fn release_number(&self, sid: &str) -> Result<(), ProviderError> {
         self.sim.release_number(sid).await
+    }
+    async fn send_sms(&self, sms: &Sms) -> Result<String, SmsFailure> {
+        self.sim.send_sms(sms).await
     }
 }
 
