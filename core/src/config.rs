@@ -45,6 +45,8 @@ pub struct Settings {
     pub analysis: AnalysisSettings,
     /// Calendar sync.
     pub calendar: CalendarSettings,
+    /// Appointments and their reminders.
+    pub appointments: AppointmentSettings,
     /// Plans and billing rules.
     pub billing: BillingSettings,
     /// Billing emails.
@@ -158,6 +160,38 @@ pub struct CalendarSettings {
     pub channel_ttl_hours: u64,
     /// Channels expiring within this many hours are renewed by the hourly cron entry.
     pub renew_channels_within_hours: u64,
+}
+
+/// `[appointments]`: booked appointments and their reminders.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentSettings {
+    /// How long before an appointment its reminder is sent, in minutes; 0 sends none.
+    pub reminder_before_minutes: u32,
+    /// Reminders sent at most per minute tick (the rest wait for the next tick).
+    pub reminders_per_tick: u32,
+}
+
+impl AppointmentSettings {
+    /// How long before an appointment its reminder is sent; `None` when reminders are off.
+    pub fn reminder_before(&self) -> Option<chrono::TimeDelta> {
+        (self.reminder_before_minutes > 0)
+            .then(|| chrono::TimeDelta::minutes(i64::from(self.reminder_before_minutes)))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.reminder_before_minutes > 7 * 24 * 60 {
+            return Err(ConfigError(
+                "appointments.reminder_before_minutes: at most 10080 (a week)".into(),
+            ));
+        }
+        if !(1..=10_000).contains(&self.reminders_per_tick) {
+            return Err(ConfigError(
+                "appointments.reminders_per_tick: must be 1 to 10000".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[analysis]`: how call transcripts are analysed.
@@ -721,6 +755,7 @@ impl Settings {
             }
         }
         self.calendar.validate()?;
+        self.appointments.validate()?;
         if let Err(e) =
             <cron::Schedule as std::str::FromStr>::from_str(&self.scheduler.rescue_stuck_jobs_cron)
         {
@@ -929,6 +964,31 @@ mod tests {
             let err = Settings::load_from(Some(&path), &[], env()).expect_err(key);
             assert!(err.to_string().contains(key), "{key}: {err}");
         }
+    }
+
+    #[test]
+    fn bad_reminder_settings_are_refused_naming_their_key() {
+        for (key, value) in [
+            ("appointments.reminder_before_minutes", 20_000),
+            ("appointments.reminders_per_tick", 0),
+        ] {
+            let err = Settings::load_from(None, &[(key, value.into())], env()).expect_err(key);
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
+        let off = Settings::load_from(
+            None,
+            &[("appointments.reminder_before_minutes", 0.into())],
+            env(),
+        )
+        .expect("0 turns reminders off");
+        assert_eq!(off.appointments.reminder_before(), None);
+        assert_eq!(
+            Settings::defaults()
+                .expect("defaults")
+                .appointments
+                .reminder_before(),
+            Some(chrono::TimeDelta::hours(24))
+        );
     }
 
     #[test]

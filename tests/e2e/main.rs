@@ -26,6 +26,7 @@ mod outbound_webhooks;
 mod processes;
 mod provisioning;
 mod queue_controls;
+mod reminders;
 mod scale_out;
 mod scheduler;
 mod simulated_calls;

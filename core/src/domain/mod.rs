@@ -16,6 +16,7 @@ pub mod ids;
 pub mod invoice;
 pub mod phone;
 pub mod public_address;
+pub mod reminder;
 pub mod sales_journal;
 pub mod sealed;
 pub mod sector;

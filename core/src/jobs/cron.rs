@@ -5,7 +5,7 @@
 use zencall_queue::runtime::cron::CronEntry;
 
 use super::payloads::{
-    PlanCampaigns, PruneJobs, ReconcileUsage, RenewCalendarChannels, RescueStuckJobs,
+    PlanCampaigns, PruneJobs, ReconcileUsage, RenewCalendarChannels, RescueStuckJobs, SendReminders,
 };
 use crate::config::{SchedulerSettings, Settings};
 
@@ -33,6 +33,8 @@ pub fn cron_table_for(settings: &SchedulerSettings) -> Vec<CronEntry> {
             "0 41 * * * *",
             &RenewCalendarChannels {},
         ),
+        // Every minute, at second 30: the appointment reminders now due.
+        CronEntry::new("send-reminders", "30 * * * * *", &SendReminders {}),
         // Daily, at night: usage at Stripe against our ledger.
         CronEntry::new("reconcile-usage", "0 23 4 * * *", &ReconcileUsage {}),
     ];

@@ -290,6 +290,18 @@ impl Job for RenewCalendarChannels {
     const QUEUE: &'static str = QueueName::Calendar.as_str();
     const MAX_ATTEMPTS: Option<u32> = Some(3);
 }
+
+/// Send the reminders of the booked appointments now within `appointments.reminder_before`
+/// of their start (the scheduler's minute tick).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReminders {}
+
+impl Job for SendReminders {
+    const KIND: &'static str = "SendReminders";
+    const QUEUE: &'static str = QueueName::Calendar.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(3);
+}
+
 /// Apply one stored Stripe event to billing: the organisation's subscription or an invoice's
 /// state, read back from Stripe where the order of events matters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -426,6 +426,31 @@ pub async fn find(db: &Db, org_id: &str, id: &str) -> Result<Option<Appointment>
     row.map(Appointment::try_from).transpose()
 }
 
+/// Booked appointments of every organisation starting in `(now, until]` that have no reminder
+/// for their start yet, soonest first, at most `limit`.
+pub async fn awaiting_reminder(
+    db: &Db,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Appointment>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM appointments a WHERE status = 'booked' AND starts_at > $1 AND starts_at <= $2 \
+         AND NOT EXISTS (SELECT 1 FROM appointment_reminders r \
+                         WHERE r.appointment_id = a.id AND r.starts_at = a.starts_at) \
+         ORDER BY starts_at LIMIT $3"
+    );
+    let rows = on_pool!(db, |p| sqlx::query_as::<_, AppointmentRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(super::now_micros(now))
+    .bind(super::now_micros(until))
+    .bind(limit)
+    .fetch_all(p)
+    .await)?;
+    rows.into_iter().map(Appointment::try_from).collect()
+}
+
 /// The appointments of an assistant that meet `[from, to)`, by start; only those in `status`
 /// when given.
 pub async fn list_between(

@@ -5,6 +5,7 @@
 //! TEXT, and the `on_pool!` / `on_tx!` macros expand the same code once per backend.
 
 pub mod api_keys;
+pub mod appointment_reminders;
 pub mod appointments;
 pub mod assistants;
 pub mod availability;

@@ -18,6 +18,7 @@ pub mod renew_calendar_channels;
 pub mod report_usage;
 pub mod rescue_stuck_jobs;
 pub mod send_email;
+pub mod send_reminders;
 pub mod sync_assistant;
 pub mod sync_calendar;
 pub mod watch_calendar;
@@ -28,7 +29,7 @@ use zencall_core::jobs::payloads::{
     AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
     IssueCreditNote, IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent,
     ProvisionAssistant, PruneJobs, ReconcileUsage, RenewCalendarChannels, ReportUsage,
-    RescueStuckJobs, SyncAssistant, SyncCalendar, WatchCalendar,
+    RescueStuckJobs, SendReminders, SyncAssistant, SyncCalendar, WatchCalendar,
 };
 use zencall_core::store::assistants::Assistant;
 use zencall_providers::voice::AssistantSpec;
@@ -74,6 +75,7 @@ pub fn registry(ctx: JobContext) -> Registry {
         IssueCreditNote => issue_credit_note,
         ReconcileUsage => reconcile_usage,
         SendEmail => send_email,
+        SendReminders => send_reminders,
         Noop => noop,
     );
     r
