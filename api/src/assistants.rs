@@ -5,21 +5,19 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use zencall_core::domain::assistant::{AssistantPatch, AssistantRequest, AssistantStatus};
-use zencall_core::jobs::payloads::{DeleteAssistant, ProvisionAssistant, SyncAssistant};
-use zencall_core::store::api_keys::Scope;
-use zencall_core::store::assistants;
 use zencall_core::views::AssistantView;
-use zencall_queue::{EnqueueOptions, enqueue_in};
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::http::pagination::Page;
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, PaymentRequired, V1Errors,
 };
+use crate::operations;
 
 /// Assistant routes.
 pub fn router() -> Router<AppState> {
@@ -29,51 +27,6 @@ pub fn router() -> Router<AppState> {
             "/v1/assistants/{id}",
             get(show).patch(change).delete(remove),
         )
-}
-
-/// A page of a list, newest first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    /// Always `list`.
-    #[schema(schema_with = list_object)]
-    object: &'static str,
-    /// The items of this page.
-    data: Vec<T>,
-    /// Whether there are more items after this page.
-    has_more: bool,
-    /// Pass as `starting_after` to get the next page; null on the last page.
-    #[schema(required = true)]
-    next_cursor: Option<String>,
-}
-
-fn list_object() -> utoipa::openapi::Object {
-    zencall_core::schema::constant("list")
-}
-
-impl<T> Page<T> {
-    /// A page from up to `limit + 1` rows: the extra row only says there is more.
-    pub fn of(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> Self {
-        let has_more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_cursor = if has_more { rows.last().map(id) } else { None };
-        Page {
-            object: "list",
-            data: rows,
-            has_more,
-            next_cursor,
-        }
-    }
-}
-
-/// The page size asked for, checked.
-pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::BadRequest(format!(
-            "limit: must be between 1 and {MAX_LIMIT}"
-        )));
-    }
-    Ok(limit)
 }
 
 /// The query of `GET /v1/assistants`; any other parameter is refused (400).
@@ -90,9 +43,6 @@ struct ListParams {
     /// The `next_cursor` of the previous page.
     starting_after: Option<String>,
 }
-
-const DEFAULT_LIMIT: u32 = 20;
-const MAX_LIMIT: u32 = 100;
 
 /// The path parameter of one assistant's routes.
 const ASSISTANT_ID: &str = "The assistant's id, `asst_...`";
@@ -127,23 +77,7 @@ async fn create(
     caller: Caller,
     Json(request): Json<AssistantRequest>,
 ) -> Result<(StatusCode, axum::Json<AssistantView>), ApiError> {
-    caller.require(Scope::Write)?;
-    let new = request.validate().map_err(ApiError::Invalid)?;
-    crate::billing::require_entitlement(&state, caller.org_id()).await?;
-    let mut tx = state.db.begin().await?;
-    let assistant = assistants::insert(&mut tx, caller.org_id(), &new, state.clock.now()).await?;
-    let job = ProvisionAssistant {
-        org_id: assistant.org_id.clone(),
-        assistant_id: assistant.id.clone(),
-    };
-    enqueue_in(
-        &mut tx,
-        &job,
-        EnqueueOptions::unique(format!("provision:{}", assistant.id)),
-        state.settings.queue.max_attempts,
-    )
-    .await?;
-    tx.commit().await?;
+    let assistant = operations::assistants::create(&state, &caller, request).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(assistant.into())))
 }
 
@@ -167,21 +101,12 @@ async fn list(
     caller: Caller,
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<Page<AssistantView>>, ApiError> {
-    caller.require(Scope::Read)?;
-    let status = match params.status.as_deref() {
-        None => None,
-        Some(s) => Some(AssistantStatus::parse(s).ok_or_else(|| {
-            let names: Vec<_> = AssistantStatus::ALL.iter().map(|s| s.as_str()).collect();
-            ApiError::BadRequest(format!("status: must be one of {}", names.join(", ")))
-        })?),
-    };
-    let limit = page_limit(params.limit)?;
-    let rows = assistants::list(
-        &state.db,
-        caller.org_id(),
-        status,
+    let (rows, limit) = operations::assistants::list(
+        &state,
+        &caller,
+        params.status.as_deref(),
+        params.limit,
         params.starting_after.as_deref(),
-        limit + 1,
     )
     .await?;
     let views: Vec<AssistantView> = rows.into_iter().map(Into::into).collect();
@@ -209,11 +134,8 @@ async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<AssistantView>, ApiError> {
-    caller.require(Scope::Read)?;
-    let a = assistants::find(&state.db, caller.org_id(), &id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("assistant {id}")))?;
-    Ok(axum::Json(a.into()))
+    let assistant = operations::assistants::get(&state, &caller, &id).await?;
+    Ok(axum::Json(assistant.into()))
 }
 
 /// Changes an assistant; a job pushes the change to the voice platform.
@@ -251,68 +173,8 @@ async fn change(
     Path(id): Path<String>,
     Json(patch): Json<AssistantPatch>,
 ) -> Result<(StatusCode, axum::Json<AssistantView>), ApiError> {
-    caller.require(Scope::Write)?;
-    let change = patch.validate().map_err(ApiError::Invalid)?;
-    let org_id = caller.org_id();
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
-    if let Some(choice) = &patch.calendar {
-        let calendar = match choice {
-            None => None,
-            Some(choice) => Some(crate::assistant_calendar::check(&mut tx, org_id, choice).await?),
-        };
-        if !assistants::set_calendar(&mut tx, org_id, &id, calendar.as_ref(), now).await? {
-            tx.rollback().await?;
-            return Err(not_changeable(&state, org_id, &id).await);
-        }
-        if let Some(calendar) = &calendar {
-            crate::assistant_calendar::sync_chosen(&mut tx, org_id, calendar, now).await?;
-        }
-    }
-    if let Some(hours) = &change.hours
-        && !assistants::set_hours(&mut tx, org_id, &id, hours.as_ref(), now).await?
-    {
-        tx.rollback().await?;
-        return Err(not_changeable(&state, org_id, &id).await);
-    }
-    let has_config =
-        change.system_prompt.is_some() || change.voice.is_some() || change.greeting.is_some();
-    if has_config {
-        let Some(version) = assistants::apply_change(&mut tx, org_id, &id, &change, now).await?
-        else {
-            tx.rollback().await?;
-            return Err(not_changeable(&state, org_id, &id).await);
-        };
-        let job = SyncAssistant {
-            org_id: org_id.to_string(),
-            assistant_id: id.clone(),
-            version,
-        };
-        enqueue_in(
-            &mut tx,
-            &job,
-            EnqueueOptions::unique(format!("sync:{id}:{version}")),
-            state.settings.queue.max_attempts,
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    let a = assistants::find(&state.db, org_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("assistant {id}")))?;
-    Ok((StatusCode::ACCEPTED, axum::Json(a.into())))
-}
-
-/// Why assistant `id` could not be changed: it does not exist, or its status forbids it.
-async fn not_changeable(state: &AppState, org_id: &str, id: &str) -> ApiError {
-    match assistants::find(&state.db, org_id, id).await {
-        Ok(None) => ApiError::NotFound(format!("assistant {id}")),
-        Ok(Some(a)) => ApiError::Conflict(format!(
-            "an assistant in status {} cannot be changed",
-            a.status.as_str()
-        )),
-        Err(e) => e.into(),
-    }
+    let assistant = operations::assistants::update(&state, &caller, &id, patch).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(assistant.into())))
 }
 
 /// Deletes an assistant; a job removes it from the providers and releases its number.
@@ -340,27 +202,6 @@ async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, axum::Json<AssistantView>), ApiError> {
-    caller.require(Scope::Write)?;
-    let mut tx = state.db.begin().await?;
-    if assistants::mark_deleting(&mut tx, caller.org_id(), &id, state.clock.now()).await? {
-        let job = DeleteAssistant {
-            org_id: caller.org_id().to_string(),
-            assistant_id: id.clone(),
-        };
-        enqueue_in(
-            &mut tx,
-            &job,
-            EnqueueOptions::unique(format!("delete:{id}")),
-            state.settings.queue.max_attempts,
-        )
-        .await?;
-        tx.commit().await?;
-    } else {
-        tx.rollback().await?;
-    }
-    // Deleting twice is not an error: the answer shows where the deletion stands.
-    let a = assistants::find(&state.db, caller.org_id(), &id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("assistant {id}")))?;
-    Ok((StatusCode::ACCEPTED, axum::Json(a.into())))
+    let assistant = operations::assistants::delete(&state, &caller, &id).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(assistant.into())))
 }

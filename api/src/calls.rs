@@ -17,10 +17,10 @@ use zencall_core::views::AnalysisView;
 use zencall_queue::{EnqueueOptions, enqueue_in};
 
 use crate::AppState;
-use crate::assistants::Page;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
+use crate::http::pagination::Page;
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, V1Errors};
 
 /// Call routes.
@@ -123,7 +123,7 @@ async fn list(
     {
         return Err(ApiError::BadRequest("from: must be before to".into()));
     }
-    let limit = crate::assistants::page_limit(params.limit)?;
+    let limit = crate::http::pagination::page_limit(params.limit)?;
     let filter = CallFilter {
         assistant_id: params.assistant_id,
         campaign_id: params.campaign_id,

@@ -27,11 +27,11 @@ use zencall_core::store::campaigns::Campaign;
 use zencall_core::store::now_micros;
 
 use crate::AppState;
-use crate::assistants::{Page, page_limit};
 use crate::auth::Caller;
 use crate::campaigns::{CAMPAIGN_ID, find};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::http::pagination::{Page, page_limit};
 use crate::openapi::{BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
 /// The contact list route.

@@ -25,10 +25,10 @@ use zencall_core::store::campaigns::{self, Campaign, NewCampaign};
 use zencall_core::store::{assistants, now_micros};
 
 use crate::AppState;
-use crate::assistants::{Page, page_limit};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::http::pagination::{Page, page_limit};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, PaymentRequired, V1Errors,
 };

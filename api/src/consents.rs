@@ -15,7 +15,6 @@ use zencall_core::store::api_keys::Scope;
 use zencall_core::store::consents::{self, Consent, ConsentInput, ConsentMethod};
 
 use crate::AppState;
-use crate::assistants::{Page, page_limit};
 use crate::auth::Caller;
 use crate::dnc::{
     IMPORT_BODY_LIMIT, InvalidRow, ListParams, PATH_NUMBER, body_number, country_or, import_rows,
@@ -23,6 +22,7 @@ use crate::dnc::{
 };
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::http::pagination::{Page, page_limit};
 use crate::openapi::{
     BadRequest, Forbidden, JsonBodyErrors, MethodNotAllowed, NotFound, Unprocessable, V1Errors,
 };

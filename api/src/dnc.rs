@@ -16,10 +16,10 @@ use zencall_core::store::api_keys::Scope;
 use zencall_core::store::dnc::{self, DncEntry};
 
 use crate::AppState;
-use crate::assistants::{Page, page_limit};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::http::pagination::{Page, page_limit};
 use crate::openapi::{
     BadRequest, Forbidden, JsonBodyErrors, MethodNotAllowed, NotFound, Unprocessable, V1Errors,
 };

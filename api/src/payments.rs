@@ -13,10 +13,10 @@ use zencall_core::store::api_keys::Scope;
 use zencall_core::store::{invoices, stripe_invoices};
 
 use crate::AppState;
-use crate::assistants::{Page, page_limit};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::http::pagination::{Page, page_limit};
 use crate::openapi::{BadRequest, V1Errors};
 
 /// Payment routes.

@@ -16,10 +16,10 @@ use zencall_core::store::webhook_endpoints::{self, NewEndpoint, WebhookEndpoint}
 use zencall_providers::webhook_sender::DeliveryFailure;
 
 use crate::AppState;
-use crate::assistants::{Page, page_limit};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
+use crate::http::pagination::{Page, page_limit};
 use crate::openapi::{BadRequest, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
 /// Webhook endpoint routes.

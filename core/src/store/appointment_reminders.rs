@@ -142,9 +142,8 @@ pub async fn begin(
         None => (ReminderStatus::Sending, None),
         Some(_) => (ReminderStatus::Skipped, Some(now)),
     };
-    let n =
-        on_pool!(db, |p| {
-            sqlx::query(
+    let n = on_pool!(db, |p| {
+        sqlx::query(
         "INSERT INTO appointment_reminders (appointment_id, org_id, starts_at, channel, recipient, \
          status, error, created_at, finished_at) VALUES ($1, $2, $3, 'sms', $4, $5, $6, $7, $8) \
          ON CONFLICT (appointment_id, starts_at) DO NOTHING"
@@ -160,7 +159,7 @@ pub async fn begin(
     .execute(p)
     .await
     .map(|r| r.rows_affected())
-        })?;
+    })?;
     Ok(n == 1)
 }
 

@@ -1,0 +1,3 @@
+//! What every HTTP resource shares: pagination of lists.
+
+pub mod pagination;
