@@ -1,7 +1,7 @@
 //! Rate limits per API key (GCRA): each scope has its own quota per minute, with bursts up
 //! to the same number. Past it, 429 with `Retry-After`. The counting is core's
 //! [`KeyedRateLimiter`]: in Redis when configured, so every API replica shares the counts,
-//! in this process otherwise.
+//! in this process otherwise (governor's keyed limiter).
 
 use std::time::Duration;
 

@@ -4,7 +4,8 @@
 //!
 //! With Redis configured the counts are shared by every replica: one Lua script, timed by
 //! Redis's own clock, so the replicas' clocks cannot disagree. Without it each process counts
-//! alone, with the same arithmetic.
+//! alone with `governor`'s keyed limiter (one per quota), on tokio's clock, so tests can move
+//! time.
 //!
 //! GCRA keeps one instant per key, its "theoretical arrival time" (TAT): when the key would
 //! be back to a full burst. A request at `now` is allowed when `max(TAT, now) + interval` is
@@ -13,12 +14,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use governor::clock::Clock;
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
 use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::time::Instant;
 
 use crate::config::RedisSettings;
 
@@ -52,17 +56,31 @@ return 0
 #[error("rate-limit store unavailable: {0}")]
 pub struct LimitStoreError(String);
 
-/// Theoretical arrival times kept in this process.
-#[derive(Debug)]
-struct LocalCounters {
-    tats: HashMap<String, Instant>,
-    /// When the map grows past this, idle keys are dropped; it then doubles if most keys are
-    /// still busy, so a large active set costs amortised O(1) per check, not a scan each time.
+/// tokio's clock: paused and advanced in tests, the monotonic clock otherwise.
+#[derive(Debug, Clone, Copy, Default)]
+struct TokioClock;
+
+impl Clock for TokioClock {
+    type Instant = std::time::Instant;
+    fn now(&self) -> std::time::Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+/// The keys counted under one quota.
+struct QuotaLimiter {
+    limiter: RateLimiter<String, HashMapStateStore<String>, TokioClock>,
+    /// When more keys than this are tracked, those back to a full burst are dropped; it then
+    /// doubles if most keys are still busy, so a large active set costs amortised O(1) per
+    /// check, not a scan each time.
     forget_above: usize,
 }
 
+/// The local limiters, one per (interval, burst).
+type LocalLimiters = HashMap<(Duration, u32), QuotaLimiter>;
+
 enum Store {
-    Local(Mutex<LocalCounters>),
+    Local(Mutex<LocalLimiters>),
     Redis {
         connection: ConnectionManager,
         script: redis::Script,
@@ -90,10 +108,7 @@ impl KeyedRateLimiter {
     /// Counts in this process only.
     pub fn local() -> Self {
         Self {
-            store: Store::Local(Mutex::new(LocalCounters {
-                tats: HashMap::new(),
-                forget_above: FORGET_IDLE_ABOVE,
-            })),
+            store: Store::Local(Mutex::new(HashMap::new())),
         }
     }
 
@@ -139,9 +154,9 @@ impl KeyedRateLimiter {
     ) -> Result<Result<(), Duration>, LimitStoreError> {
         let burst = burst.max(1);
         match &self.store {
-            Store::Local(counters) => {
-                let mut counters = counters.lock().unwrap_or_else(PoisonError::into_inner);
-                Ok(counters.check(key, interval, burst, Instant::now()))
+            Store::Local(limiters) => {
+                let mut limiters = limiters.lock().unwrap_or_else(PoisonError::into_inner);
+                Ok(check_local(&mut limiters, key, interval, burst))
             }
             Store::Redis { connection, script } => {
                 let interval_ms = u64::try_from(interval.as_millis())
@@ -165,38 +180,33 @@ impl KeyedRateLimiter {
     }
 }
 
-impl LocalCounters {
-    fn check(
-        &mut self,
-        key: &str,
-        interval: Duration,
-        burst: u32,
-        now: Instant,
-    ) -> Result<(), Duration> {
-        let tat = self
-            .tats
-            .get(key)
-            .copied()
-            .filter(|tat| *tat > now)
-            .unwrap_or(now);
-        let new_tat = tat + interval;
-        let ahead = new_tat - now;
-        let allowance = interval.saturating_mul(burst);
-        if ahead > allowance {
-            return Err(ahead - allowance);
-        }
-        match self.tats.get_mut(key) {
-            Some(tat) => *tat = new_tat,
-            None => {
-                self.tats.insert(key.to_owned(), new_tat);
-                if self.tats.len() > self.forget_above {
-                    self.tats.retain(|_, tat| *tat > now);
-                    self.forget_above = FORGET_IDLE_ABOVE.max(2 * self.tats.len());
-                }
-            }
-        }
-        Ok(())
+/// Counts one request of `key` under the quota (`interval`, `burst`) in this process.
+fn check_local(
+    limiters: &mut LocalLimiters,
+    key: &str,
+    interval: Duration,
+    burst: u32,
+) -> Result<(), Duration> {
+    let Some(quota) = Quota::with_period(interval) else {
+        // No interval: nothing to wait for.
+        return Ok(());
+    };
+    let quota = quota.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+    let entry = limiters
+        .entry((interval, burst))
+        .or_insert_with(|| QuotaLimiter {
+            limiter: RateLimiter::hashmap_with_clock(quota, TokioClock),
+            forget_above: FORGET_IDLE_ABOVE,
+        });
+    let key = key.to_owned();
+    if let Err(not_until) = entry.limiter.check_key(&key) {
+        return Err(not_until.wait_time_from(TokioClock.now()));
     }
+    if entry.limiter.len() > entry.forget_above {
+        entry.limiter.retain_recent();
+        entry.forget_above = FORGET_IDLE_ABOVE.max(2 * entry.limiter.len());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -290,40 +300,53 @@ mod tests {
         assert_eq!(wait(&limiter, "a", SECOND, 0).await, SECOND);
     }
 
-    #[test]
-    fn idle_keys_are_forgotten_once_many_are_tracked_and_busy_ones_kept() {
-        let mut counters = LocalCounters {
-            tats: HashMap::new(),
-            forget_above: FORGET_IDLE_ABOVE,
+    /// Keys tracked under the quota (`interval`, `burst`), and the size that triggers the
+    /// next forgetting.
+    fn tracked(limiter: &KeyedRateLimiter, interval: Duration, burst: u32) -> (usize, usize) {
+        let Store::Local(limiters) = &limiter.store else {
+            panic!("a local limiter")
         };
-        let start = Instant::now();
-        assert!(counters.check("busy", SECOND * 100, 2, start).is_ok());
+        let limiters = limiters.lock().unwrap();
+        let entry = &limiters[&(interval, burst)];
+        (entry.limiter.len(), entry.forget_above)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_keys_are_forgotten_once_many_are_tracked_and_busy_ones_kept() {
+        let limiter = KeyedRateLimiter::local();
+        let slow = SECOND * 100;
+        assert!(allowed(&limiter, "busy", slow, 2).await);
         for i in 1..FORGET_IDLE_ABOVE {
-            assert!(counters.check(&format!("k{i}"), SECOND, 1, start).is_ok());
+            assert!(allowed(&limiter, &format!("k{i}"), slow, 2).await);
         }
-        assert_eq!(counters.tats.len(), FORGET_IDLE_ABOVE);
-        let later = start + SECOND * 2;
-        assert!(counters.check("new", SECOND, 1, later).is_ok());
-        assert_eq!(counters.tats.len(), 2, "only `busy` and `new` are not idle");
-        assert!(counters.check("busy", SECOND * 100, 2, later).is_ok());
+        assert_eq!(tracked(&limiter, slow, 2).0, FORGET_IDLE_ABOVE);
+        // 250 s later every key has been back to a full burst for over an interval (governor
+        // forgets a key only then), but `busy`, counted again now.
+        tokio::time::advance(SECOND * 250).await;
+        assert!(allowed(&limiter, "busy", slow, 2).await);
+        assert!(allowed(&limiter, "busy", slow, 2).await);
+        assert!(allowed(&limiter, "new", slow, 2).await);
+        assert_eq!(
+            tracked(&limiter, slow, 2).0,
+            2,
+            "only `busy` and `new` are not idle"
+        );
         assert!(
-            counters.check("busy", SECOND * 100, 2, later).is_err(),
+            !allowed(&limiter, "busy", slow, 2).await,
             "busy kept its count"
         );
     }
 
-    #[test]
-    fn a_large_busy_set_is_not_scanned_on_every_new_key() {
-        let mut counters = LocalCounters {
-            tats: HashMap::new(),
-            forget_above: FORGET_IDLE_ABOVE,
-        };
-        let now = Instant::now();
+    #[tokio::test(start_paused = true)]
+    async fn a_large_busy_set_is_not_scanned_on_every_new_key() {
+        let limiter = KeyedRateLimiter::local();
         for i in 0..=FORGET_IDLE_ABOVE {
-            assert!(counters.check(&format!("k{i}"), SECOND, 1, now).is_ok());
+            assert!(allowed(&limiter, &format!("k{i}"), SECOND, 1).await);
         }
-        assert_eq!(counters.tats.len(), FORGET_IDLE_ABOVE + 1);
-        assert_eq!(counters.forget_above, 2 * (FORGET_IDLE_ABOVE + 1));
+        assert_eq!(
+            tracked(&limiter, SECOND, 1),
+            (FORGET_IDLE_ABOVE + 1, 2 * (FORGET_IDLE_ABOVE + 1))
+        );
     }
 
     #[tokio::test]
