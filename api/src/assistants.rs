@@ -231,7 +231,8 @@ async fn show(
         connection makes it the one synced (a full sync and a watch are queued); `null` \
         detaches it. `business.hours` replaces the structured opening hours whole (422 naming \
         each bad field, e.g. `business.hours.weekly.monday[1]`), `null` removes them; \
-        availability reads them live, so they bump no version. An assistant being deleted, \
+        availability reads them live, and they bump `config_version` too: an assistant is \
+        given its booking tools at the voice platform only while it has structured hours. An assistant being deleted, \
         deleted or failed cannot be changed (409). Needs the `write` scope.",
     params(("id" = String, Path, description = ASSISTANT_ID)),
     request_body = AssistantPatch,
@@ -275,8 +276,11 @@ async fn change(
         tx.rollback().await?;
         return Err(not_changeable(&state, org_id, &id).await);
     }
-    let has_config =
-        change.system_prompt.is_some() || change.voice.is_some() || change.greeting.is_some();
+    // Hours decide whether the voice platform gives the assistant its booking tools.
+    let has_config = change.system_prompt.is_some()
+        || change.voice.is_some()
+        || change.greeting.is_some()
+        || change.hours.is_some();
     if has_config {
         let Some(version) = assistants::apply_change(&mut tx, org_id, &id, &change, now).await?
         else {

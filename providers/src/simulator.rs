@@ -905,6 +905,7 @@ mod tests {
             greeting: "Bonjour !".into(),
             voice: "azure:fr-FR-DeniseNeural".into(),
             server_url: "https://zencall.example/webhooks/vapi".into(),
+            booking: None,
         }
     }
 
