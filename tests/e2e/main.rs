@@ -30,4 +30,5 @@ mod scale_out;
 mod scheduler;
 mod simulated_calls;
 mod spawned;
+mod tool_calls;
 mod webhooks;
