@@ -153,7 +153,8 @@ async fn show(
         connection makes it the one synced (a full sync and a watch are queued); `null` \
         detaches it. `business.hours` replaces the structured opening hours whole (422 naming \
         each bad field, e.g. `business.hours.weekly.monday[1]`), `null` removes them; \
-        availability reads them live, so they bump no version. An assistant being deleted, \
+        availability reads them live, and they bump `config_version` too: an assistant is \
+        given its booking tools at the voice platform only while it has structured hours. An assistant being deleted, \
         deleted or failed cannot be changed (409). Needs the `write` scope.",
     params(("id" = String, Path, description = ASSISTANT_ID)),
     request_body = AssistantPatch,

@@ -30,6 +30,7 @@ pub mod security;
 pub mod simulated_calendar;
 pub mod simulator;
 pub mod stripe_simulator;
+pub mod tool_calls;
 pub mod webhook_endpoints;
 pub mod webhooks;
 

@@ -51,7 +51,9 @@ struct CallRequest {
     talk_secs: Option<u32>,
     /// What the caller of an answered call wants: `booking`, `complaint`, `reschedule`,
     /// `quote_request` or `information`, said in the assistant's language. Without it, the
-    /// caller takes an appointment (in French).
+    /// caller takes an appointment (in French). A caller taking an appointment on an inbound
+    /// call to an assistant with structured opening hours books the first free slot through
+    /// the assistant's tools, as `Camille Martin`.
     #[serde(default)]
     #[schema(schema_with = scenario_schema, required = false)]
     scenario: Option<String>,
@@ -148,7 +150,10 @@ fn validate(
     summary = "Simulate a call",
     description = "With simulated providers only (404 otherwise): the simulator reports the call \
         as Vapi and Twilio would, with signed webhooks to `/webhooks/*`, and it shows in \
-        `GET /v1/calls`. The assistant must be active with a number (409). Needs the `write` scope.",
+        `GET /v1/calls`. An inbound call whose caller takes an appointment (the default, or \
+        `scenario: booking`) to an assistant with structured opening hours books the first free \
+        slot through the assistant's tools (`tool-calls` messages to `/webhooks/vapi`). The \
+        assistant must be active with a number (409). Needs the `write` scope.",
     request_body = CallRequest,
     security(("bearer" = [])),
     responses(

@@ -42,6 +42,16 @@ pub struct Received {
     received: bool,
 }
 
+/// What the Vapi webhook answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum VapiAnswer {
+    /// A server message stored.
+    Received(Received),
+    /// The results of a `tool-calls` message.
+    ToolCalls(crate::tool_calls::ToolCallsAnswer),
+}
+
 /// What a verified delivery is, before it is stored.
 struct Accepted {
     provider: &'static str,
@@ -194,7 +204,9 @@ async fn accept(state: &AppState, event: Accepted) -> Result<Response, ApiError>
     summary = "Vapi server messages",
     description = "Verified by `X-Vapi-Secret` (the shared secret) or by `X-Signature`, \
         HMAC-SHA256 of `{X-Timestamp}.{body}` (300 s tolerance). Stored once, then processed by \
-        a job.",
+        a job; except `tool-calls` messages (the assistant's booking tools during a call), \
+        answered at once with one result per `toolCallId`: `result` when the tool ran, \
+        `error` (a sentence naming what to correct) when its arguments are nonsense.",
     params(
         ("x-vapi-secret" = Option<String>, Header, description = "The shared secret"),
         ("x-signature" = Option<String>, Header, description = "Hex HMAC-SHA256 of `{x-timestamp}.{body}`"),
@@ -203,7 +215,8 @@ async fn accept(state: &AppState, event: Accepted) -> Result<Response, ApiError>
     request_body(content = Object, content_type = "application/json",
         description = "A Vapi server message: `{\"message\": {\"type\": ...}}`"),
     responses(
-        (status = 200, description = "Stored (or already stored)", body = Received),
+        (status = 200, description = "Stored (or already stored); for a `tool-calls` message, \
+            the tools' results", body = VapiAnswer),
         (status = 400, response = BadRequest),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = Unprocessable),
@@ -230,6 +243,10 @@ async fn vapi(
         return Ok(refuse(&state, "vapi", e, &source.0).await);
     }
     let (value, payload) = json_body(&body)?;
+    if crate::tool_calls::is_tool_calls(&value) {
+        let answer = crate::tool_calls::answer(&state, &value).await?;
+        return Ok((StatusCode::OK, axum::Json(answer)).into_response());
+    }
     let event_type = value
         .get("message")
         .and_then(|m| m.get("type"))

@@ -160,6 +160,11 @@ pub struct CalendarSettings {
     pub channel_ttl_hours: u64,
     /// Channels expiring within this many hours are renewed by the hourly cron entry.
     pub renew_channels_within_hours: u64,
+    /// The length of an appointment the assistant offers and books when the caller names
+    /// none, in minutes (5 to 480).
+    pub booking_duration_minutes: u32,
+    /// How many days ahead the assistant looks for free slots to offer (1 to 31).
+    pub booking_search_days: u32,
 }
 
 /// `[appointments]`: booked appointments and their reminders.
@@ -590,6 +595,16 @@ impl CalendarSettings {
         if self.page_size > 2500 {
             return Err(ConfigError(
                 "calendar.page_size: must be at most 2500".into(),
+            ));
+        }
+        if !(5..=480).contains(&self.booking_duration_minutes) {
+            return Err(ConfigError(
+                "calendar.booking_duration_minutes: must be 5 to 480".into(),
+            ));
+        }
+        if !(1..=31).contains(&self.booking_search_days) {
+            return Err(ConfigError(
+                "calendar.booking_search_days: must be 1 to 31".into(),
             ));
         }
         if self.renew_channels_within_hours >= self.channel_ttl_hours {

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::domain::ids::new_id;
 use crate::jobs::payloads::DeliverWebhook;
-use crate::store::{Db, StoreError, webhook_deliveries, webhook_endpoints};
+use crate::store::{Db, StoreError, Tx, webhook_deliveries, webhook_endpoints};
 use zencall_queue::{EnqueueOptions, enqueue_in};
 
 /// The types of event customers can subscribe to.
@@ -27,17 +27,23 @@ pub enum EventType {
     CallAnalyzed,
     /// A calendar connection lost its grant: the account must be connected again.
     CalendarDisconnected,
+    /// An appointment was booked (by the assistant during a call).
+    AppointmentBooked,
+    /// An appointment was cancelled.
+    AppointmentCancelled,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 8] = [
         EventType::AssistantProvisioned,
         EventType::AssistantFailed,
         EventType::CallStarted,
         EventType::CallEnded,
         EventType::CallAnalyzed,
         EventType::CalendarDisconnected,
+        EventType::AppointmentBooked,
+        EventType::AppointmentCancelled,
     ];
 
     /// The name customers see (`call.ended`).
@@ -49,6 +55,8 @@ impl EventType {
             Self::CallEnded => "call.ended",
             Self::CallAnalyzed => "call.analyzed",
             Self::CalendarDisconnected => "calendar.disconnected",
+            Self::AppointmentBooked => "appointment.booked",
+            Self::AppointmentCancelled => "appointment.cancelled",
         }
     }
 
@@ -81,6 +89,35 @@ pub async fn emit<T: Serialize>(
     now: DateTime<Utc>,
     max_attempts: u32,
 ) -> Result<Option<String>, StoreError> {
+    let mut tx = db.begin().await?;
+    let id = emit_in(
+        &mut tx,
+        org_id,
+        event_type,
+        subject,
+        data,
+        now,
+        max_attempts,
+    )
+    .await?;
+    match id {
+        Some(_) => tx.commit().await?,
+        None => tx.rollback().await?,
+    }
+    Ok(id)
+}
+
+/// [`emit`] inside `tx`, the transaction that makes the change the event tells of: the event
+/// and its deliveries are written if and only if the change is.
+pub async fn emit_in<T: Serialize>(
+    tx: &mut Tx,
+    org_id: &str,
+    event_type: EventType,
+    subject: &str,
+    data: &T,
+    now: DateTime<Utc>,
+    max_attempts: u32,
+) -> Result<Option<String>, StoreError> {
     let id = new_id("wevt");
     let name = event_type.as_str();
     let payload = serde_json::to_string(&Envelope {
@@ -92,17 +129,12 @@ pub async fn emit<T: Serialize>(
     })
     .map_err(|e| StoreError::Corrupt(format!("cannot encode event {name}: {e}")))?;
     let dedup_key = format!("{name}:{subject}");
-    let mut tx = db.begin().await?;
-    if !webhook_deliveries::insert_event(&mut tx, &id, org_id, name, &dedup_key, &payload, now)
-        .await?
-    {
-        tx.rollback().await?;
+    if !webhook_deliveries::insert_event(tx, &id, org_id, name, &dedup_key, &payload, now).await? {
         return Ok(None);
     }
-    for endpoint in webhook_endpoints::subscribed(&mut tx, org_id, name).await? {
+    for endpoint in webhook_endpoints::subscribed(tx, org_id, name).await? {
         let delivery_id =
-            webhook_deliveries::insert_delivery(&mut tx, org_id, &endpoint.id, &id, name, now)
-                .await?;
+            webhook_deliveries::insert_delivery(tx, org_id, &endpoint.id, &id, name, now).await?;
         let job = DeliverWebhook {
             org_id: org_id.to_string(),
             delivery_id,
@@ -111,9 +143,8 @@ pub async fn emit<T: Serialize>(
             max_attempts: Some(max_attempts),
             ..EnqueueOptions::default()
         };
-        enqueue_in(&mut tx, &job, options, max_attempts).await?;
+        enqueue_in(tx, &job, options, max_attempts).await?;
     }
-    tx.commit().await?;
     tracing::info!(event.id = %id, event.kind = name, org_id, "event emitted");
     Ok(Some(id))
 }

@@ -476,6 +476,15 @@ impl SimulatedCalendar {
         Ok(s.notify(&id, now))
     }
 
+    /// Every event of a calendar, cancelled ones included, by id: what the owner would see
+    /// in Google (and what was deleted). Empty for an unknown calendar.
+    pub fn events_in_google(&self, calendar_id: &str) -> Vec<CalendarEvent> {
+        self.state()
+            .calendar_mut(calendar_id)
+            .map(|c| c.events.values().map(|e| e.event.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// Takes the notifications caused by changes made through the API (inserts, patches,
     /// deletes, and the `sync` message of each new channel), oldest first.
     pub fn take_notifications(&self) -> Vec<ChannelNotification> {

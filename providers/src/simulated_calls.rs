@@ -13,6 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use zencall_core::clock::{Clock, SystemClock};
 
+use zencall_core::domain::booking_tools::{BOOK_APPOINTMENT, CHECK_AVAILABILITY};
+
 use crate::ProviderError;
 use crate::signatures;
 
@@ -71,6 +73,19 @@ pub struct SimulatedCall {
     pub attempt_id: Option<String>,
     /// What is said if the call is answered; `None`: the default appointment conversation.
     pub script: Option<Script>,
+    /// The booking the caller makes through the assistant's tools while the call is on.
+    pub booking: Option<SimulatedBooking>,
+}
+
+/// A booking made during a simulated call, as the assistant would make it: it asks
+/// `check_availability` for the next free slots, then books the first with `book_appointment`
+/// (the caller's number is the call's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedBooking {
+    /// The name the caller gives.
+    pub caller_name: String,
+    /// The service asked for, when the business lists some.
+    pub service: Option<String>,
 }
 
 /// What the caller of an answered simulated call wants.
@@ -201,6 +216,54 @@ pub enum Report {
     Vapi(Value),
     /// A Twilio status callback (form parameters).
     Twilio(Vec<(String, String)>),
+    /// The assistant's tool calls of a booking: a `tool-calls` message asking
+    /// `check_availability`, then, once our webhook has answered, one booking the first slot
+    /// it offered.
+    Booking(BookingStep),
+}
+
+/// The tool calls of a [`SimulatedBooking`], as Vapi sends them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookingStep {
+    /// The fields every message of the call carries: `call`, `phoneNumber`, `customer`.
+    base: Value,
+    /// The call's id, from which the tool call ids are made.
+    call_id: String,
+    booking: SimulatedBooking,
+}
+
+impl BookingStep {
+    fn message(&self, suffix: &str, name: &str, arguments: Value) -> Value {
+        let mut message = self.base.clone();
+        message["type"] = json!("tool-calls");
+        message["toolCallList"] = json!([{
+            "id": format!("toolcall-{}-{suffix}", self.call_id),
+            "type": "function",
+            "function": {"name": name, "arguments": arguments},
+        }]);
+        json!({ "message": message })
+    }
+
+    /// The `check_availability` call: the next free slots.
+    pub fn check_availability(&self) -> Value {
+        self.message("check", CHECK_AVAILABILITY, json!({}))
+    }
+
+    /// The `book_appointment` call of the slot starting at `start` (local, as offered).
+    pub fn book_appointment(&self, start: &str) -> Value {
+        let mut arguments = json!({"start": start, "caller_name": self.booking.caller_name});
+        if let Some(service) = &self.booking.service {
+            arguments["service"] = json!(service);
+        }
+        self.message("book", BOOK_APPOINTMENT, arguments)
+    }
+}
+
+/// The local start of the first slot a `check_availability` answer offers.
+fn first_offered(answer: &Value) -> Option<String> {
+    answer["results"][0]["metadata"]["slots"][0]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Where the seconds of the script fall: ringing lasts this long before an answer.
@@ -299,6 +362,17 @@ impl SimulatedCall {
                 );
                 let mut reports = Vec::from(ringing);
                 reports.extend(answered);
+                if let Some(booking) = &self.booking {
+                    reports.push(Report::Booking(BookingStep {
+                        base: json!({
+                            "call": self.vapi_call(),
+                            "phoneNumber": {"number": self.our_number},
+                            "customer": {"number": self.customer_number},
+                        }),
+                        call_id: self.vapi_call_id.clone(),
+                        booking: booking.clone(),
+                    }));
+                }
                 reports.push(self.end_of_call_report("customer-ended-call", Some(talk)));
                 reports.push(self.twilio("completed", Some(i64::from(talk_secs))));
                 reports
@@ -485,15 +559,37 @@ impl CallReporter {
         Ok(())
     }
 
-    /// Sends one report, signed, trying again a little later if our API does not take it.
+    /// Sends one report, signed, trying again a little later if our API does not take it. A
+    /// booking sends its `check_availability` call, then books the first slot offered (none
+    /// offered: nothing is booked).
     pub async fn send(&self, report: &Report) -> Result<(), ProviderError> {
+        let answer = self.deliver(report).await?;
+        if let Report::Booking(step) = report {
+            let answer: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
+            match first_offered(&answer) {
+                Some(start) => {
+                    let book = Report::Vapi(step.book_appointment(&start));
+                    let booked = self.deliver(&book).await?;
+                    tracing::info!(call = %step.call_id, start, answer = %booked, "simulated caller booked");
+                }
+                None => {
+                    tracing::info!(call = %step.call_id, answer = %answer, "no free slot offered to the simulated caller");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers one request of `report`, trying again a little later if our API does not take
+    /// it; returns the answer's body.
+    async fn deliver(&self, report: &Report) -> Result<String, ProviderError> {
         let mut last = String::new();
         for n in 0..TRIES {
             if n > 0 {
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(n))).await;
             }
             match self.request(report).send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) if r.status().is_success() => return Ok(r.text().await.unwrap_or_default()),
                 Ok(r) => last = format!("our webhook answered {}", r.status()),
                 Err(e) => last = format!("cannot reach our webhook: {}", e.without_url()),
             }
@@ -505,8 +601,10 @@ impl CallReporter {
         })
     }
 
+    /// The request of a report; a booking's is its `check_availability` call.
     fn request(&self, report: &Report) -> reqwest::RequestBuilder {
         match report {
+            Report::Booking(step) => self.request(&Report::Vapi(step.check_availability())),
             Report::Vapi(message) => {
                 let body = message.to_string().into_bytes();
                 let ts = self.clock.now().timestamp();
@@ -564,6 +662,7 @@ mod tests {
             ringing_at: "2026-11-20T10:00:00Z".parse().unwrap(),
             attempt_id: None,
             script: None,
+            booking: None,
         }
     }
 
@@ -582,7 +681,7 @@ mod tests {
             .iter()
             .filter_map(|r| match r {
                 Report::Vapi(v) => Some(&v["message"]),
-                Report::Twilio(_) => None,
+                _ => None,
             })
             .collect()
     }
@@ -596,7 +695,7 @@ mod tests {
                     .iter()
                     .find(|(k, _)| k == "CallStatus")
                     .map(|(_, v)| v.as_str()),
-                Report::Vapi(_) => None,
+                _ => None,
             })
             .collect()
     }
@@ -727,6 +826,60 @@ mod tests {
             twilio_statuses(&script),
             ["ringing", "in-progress", "completed"]
         );
+    }
+
+    #[test]
+    fn a_booking_call_asks_for_free_slots_then_books_the_first_offered() {
+        let booking = SimulatedCall {
+            booking: Some(SimulatedBooking {
+                caller_name: "Camille Martin".into(),
+                service: Some("coupe".into()),
+            }),
+            ..call(CallOutcome::Answered { talk_secs: 95 })
+        };
+        let script = booking.script();
+        assert_eq!(script.len(), 7);
+        let Report::Booking(step) = &script[4] else {
+            panic!("{script:?}")
+        };
+        assert_eq!(end_of_call_report(&script)["type"], "end-of-call-report");
+        let check = &step.check_availability()["message"];
+        assert_eq!(check["type"], "tool-calls");
+        assert_eq!(check["call"]["id"], booking.vapi_call_id);
+        assert_eq!(check["call"]["assistantId"], "a1");
+        assert_eq!(check["customer"]["number"], "+33612345678");
+        assert_eq!(
+            check["toolCallList"][0]["function"]["name"],
+            CHECK_AVAILABILITY
+        );
+        let answer = json!({"results": [{"toolCallId": "x", "result": "...",
+            "metadata": {"slots": ["2026-12-08T09:00", "2026-12-08T09:15"]}}]});
+        let start = first_offered(&answer).unwrap();
+        let book = &step.book_appointment(&start)["message"];
+        let call = &book["toolCallList"][0];
+        assert_eq!(call["function"]["name"], BOOK_APPOINTMENT);
+        assert_eq!(
+            call["function"]["arguments"],
+            json!({"start": "2026-12-08T09:00", "caller_name": "Camille Martin", "service": "coupe"})
+        );
+        assert_ne!(call["id"], check["toolCallList"][0]["id"]);
+        assert_eq!(
+            first_offered(&json!({"results": [{"error": "no hours"}]})),
+            None
+        );
+        // Without a booking, the same call sends no tool call.
+        assert!(
+            !call_script_has_booking(&call_without_booking()),
+            "a call without a booking uses no tool"
+        );
+    }
+
+    fn call_without_booking() -> Vec<Report> {
+        call(CallOutcome::Answered { talk_secs: 95 }).script()
+    }
+
+    fn call_script_has_booking(script: &[Report]) -> bool {
+        script.iter().any(|r| matches!(r, Report::Booking(_)))
     }
 
     #[derive(Debug)]

@@ -19,7 +19,9 @@ use zencall_core::clock::{Clock, SystemClock};
 use zencall_core::config::SimulatorSettings;
 use zencall_core::domain::phone::PhoneNumber;
 
-use crate::simulated_calls::{CallOutcome, CallReporter, Direction, Script, SimulatedCall};
+use crate::simulated_calls::{
+    CallOutcome, CallReporter, Direction, Scenario, Script, SimulatedBooking, SimulatedCall,
+};
 use crate::telephony::{AvailableNumber, NumberSearch, OwnedNumber, Sms, SmsFailure, Telephony};
 use crate::voice::{AssistantSpec, NumberImport, OutboundCall, VoicePlatform};
 use crate::{ProviderError, http};
@@ -32,6 +34,8 @@ const TELEPHONY: &str = "twilio-simulator";
 const OFFERED: usize = 5;
 /// Random draws tried per number before giving up on an area code.
 const DRAWS_PER_NUMBER: usize = 40;
+/// The name a simulated caller books under.
+pub const SIMULATED_CALLER: &str = "Camille Martin";
 /// How long an answered outbound call talks, in seconds.
 const TALK_SECS: std::ops::RangeInclusive<u32> = 20..=240;
 
@@ -407,7 +411,10 @@ impl Simulator {
 
     /// Simulates a call between `customer_number` and the assistant whose number is
     /// `our_number`: the providers' reports of it are POSTed, signed, to our webhooks in the
-    /// background, about the simulated latency apart. Returns the call as it will be reported.
+    /// background, about the simulated latency apart. An answered inbound call whose caller
+    /// wants an appointment (the default conversation, or the booking scenario), to an
+    /// assistant given the booking tools, books the first free slot through them while it is
+    /// on. Returns the call as it will be reported.
     pub fn simulate_call(
         &self,
         our_number: &str,
@@ -417,16 +424,31 @@ impl Simulator {
         script: Option<Script>,
     ) -> Result<SimulatedCall, ProviderError> {
         let reporter = self.reporter()?;
-        let vapi_assistant_id = self
-            .state()
-            .imported
-            .values()
-            .find(|i| i.number == our_number)
-            .map(|i| i.assistant_id.clone())
-            .ok_or_else(|| ProviderError::Permanent {
-                provider: VOICE,
-                message: format!("the number {our_number} is not imported"),
-            })?;
+        let (vapi_assistant_id, tools) = {
+            let state = self.state();
+            let id = state
+                .imported
+                .values()
+                .find(|i| i.number == our_number)
+                .map(|i| i.assistant_id.clone())
+                .ok_or_else(|| ProviderError::Permanent {
+                    provider: VOICE,
+                    message: format!("the number {our_number} is not imported"),
+                })?;
+            let tools = state
+                .assistants
+                .get(&id)
+                .and_then(|a| a.spec.booking.clone());
+            (id, tools)
+        };
+        // A caller who rings to book does book, when the assistant has the booking tools.
+        let books = direction == Direction::Inbound
+            && matches!(outcome, CallOutcome::Answered { .. })
+            && script.is_none_or(|s| s.scenario == Scenario::Booking);
+        let booking = tools.filter(|_| books).map(|tools| SimulatedBooking {
+            caller_name: SIMULATED_CALLER.to_string(),
+            service: tools.services.first().cloned(),
+        });
         let call = SimulatedCall {
             vapi_call_id: uuid_like(),
             twilio_call_sid: sid("CA"),
@@ -438,6 +460,7 @@ impl Simulator {
             ringing_at: self.clock.now(),
             attempt_id: None,
             script,
+            booking,
         };
         self.play(reporter, call.clone());
         Ok(call)
@@ -691,6 +714,7 @@ impl VoicePlatform for Simulator {
                 ringing_at: now,
                 attempt_id: Some(call.attempt_id.clone()),
                 script: None,
+                booking: None,
             };
             state.calls.insert(
                 call.attempt_id.clone(),
@@ -963,6 +987,7 @@ mod tests {
             greeting: "Bonjour !".into(),
             voice: "azure:fr-FR-DeniseNeural".into(),
             server_url: "https://zencall.example/webhooks/vapi".into(),
+            booking: None,
         }
     }
 

@@ -14,7 +14,10 @@ use zencall_core::config::{TwilioSettings, VapiSettings};
 
 use crate::ProviderError;
 use crate::http;
-use crate::voice::{AssistantSpec, NumberImport, OutboundCall, VoicePlatform};
+use crate::voice::{AssistantSpec, BookingTools, NumberImport, OutboundCall, VoicePlatform};
+use zencall_core::domain::booking_tools::{
+    BOOK_APPOINTMENT, CANCEL_APPOINTMENT, CHECK_AVAILABILITY,
+};
 
 /// The provider name in errors.
 const PROVIDER: &str = "vapi";
@@ -172,6 +175,81 @@ fn call_body(call: &OutboundCall) -> Value {
     })
 }
 
+/// Vapi function tools for the booking tools, each calling `server` (our webhook) and waiting
+/// for its answer. Dates and times are local to the business.
+fn booking_tools_json(booking: &BookingTools, server: &Value) -> Value {
+    let zone = &booking.time_zone;
+    let local = format!("local date and time of the business ({zone}), like 2026-12-07T10:00");
+    let duration = json!({
+        "type": "integer", "minimum": 5, "maximum": 480,
+        "description": "Length of the appointment in minutes; leave out for the usual length",
+    });
+    let mut service = json!({
+        "type": "string",
+        "description": "The service the caller wants, when they say",
+    });
+    if !booking.services.is_empty() {
+        service["enum"] = json!(booking.services);
+    }
+    let tool = |name: &str, description: String, properties: Value, required: Vec<&str>| {
+        json!({
+            "type": "function",
+            "async": false,
+            "function": {
+                "name": name,
+                "description": description,
+                "parameters": {"type": "object", "properties": properties, "required": required},
+            },
+            "server": server,
+        })
+    };
+    json!([
+        tool(
+            CHECK_AVAILABILITY,
+            format!(
+                "Lists free appointment slots, on one day (date) or over a range (from, to); \
+                 with neither, the next days. Offer the caller a few. Dates are local to the \
+                 business ({zone})."
+            ),
+            json!({
+                "date": {"type": "string", "description": format!("A local day ({zone}), like 2026-12-07")},
+                "from": {"type": "string", "description": format!("Start of the range: a local day or {local}")},
+                "to": {"type": "string", "description": format!("End of the range: a local day (included) or {local}")},
+                "duration_minutes": duration,
+                "service": service,
+            }),
+            vec![],
+        ),
+        tool(
+            BOOK_APPOINTMENT,
+            "Books a free slot for the caller once they have chosen it and given their name. \
+             Read back the answer: it says whether it is booked, or which slots to offer instead."
+                .to_string(),
+            json!({
+                "start": {"type": "string", "description": format!("The slot's start: {local}")},
+                "caller_name": {"type": "string", "description": "The caller's name, as they give it"},
+                "caller_number": {"type": "string", "description": "A number to reach the caller, only if they give another one than the number they call from"},
+                "service": service,
+                "duration_minutes": duration,
+            }),
+            vec!["start", "caller_name"],
+        ),
+        tool(
+            CANCEL_APPOINTMENT,
+            "Cancels one of the caller's upcoming appointments: the one with the reference they \
+             give, or otherwise the one booked from the number they call from (give start when \
+             they have several)."
+                .to_string(),
+            json!({
+                "reference": {"type": "string", "description": "The appointment's reference, like appt_01JXYZ"},
+                "start": {"type": "string", "description": format!("The appointment's start, to choose among several: {local}")},
+                "caller_number": {"type": "string", "description": "The number the appointment was booked with, only if it is not the one they call from"},
+            }),
+            vec![],
+        ),
+    ])
+}
+
 /// The assistant fields shared by creation and update.
 fn assistant_body(
     spec: &AssistantSpec,
@@ -195,12 +273,17 @@ fn assistant_body(
         _ => serde_json::Map::new(),
     };
     let secret = server_secret.expose_secret();
-    if !secret.is_empty() {
-        map.insert(
-            "server".into(),
-            json!({ "url": spec.server_url, "secret": secret }),
-        );
+    let server = if secret.is_empty() {
+        json!({ "url": spec.server_url })
+    } else {
+        json!({ "url": spec.server_url, "secret": secret })
+    };
+    if let Some(booking) = &spec.booking
+        && let Some(model) = map.get_mut("model")
+    {
+        model["tools"] = booking_tools_json(booking, &server);
     }
+    map.insert("server".into(), server);
     map
 }
 
@@ -377,6 +460,7 @@ mod tests {
             greeting: "Bonjour, salon Dupont !".into(),
             voice: "azure:fr-FR-DeniseNeural".into(),
             server_url: "https://zencall.example/webhooks/vapi".into(),
+            booking: None,
         }
     }
 
@@ -927,5 +1011,68 @@ mod tests {
             client.create_assistant(&spec()).await,
             Ok("a-1".to_string())
         );
+    }
+
+    #[tokio::test]
+    async fn an_assistant_with_hours_gets_the_three_booking_tools_served_by_our_webhook() {
+        let server = MockServer::start().await;
+        Mock::given(method("PATCH"))
+            .and(path("/assistant/asst-1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "asst-1"})))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let client = client(&server).with_server_secret(SecretString::from("hook-secret"));
+        let booking = AssistantSpec {
+            booking: Some(BookingTools {
+                time_zone: "Europe/Paris".into(),
+                services: vec!["coupe".into(), "couleur".into()],
+            }),
+            ..spec()
+        };
+        client
+            .update_assistant("asst-1", &booking)
+            .await
+            .expect("updated");
+        client
+            .update_assistant("asst-1", &spec())
+            .await
+            .expect("updated");
+        let received = server.received_requests().await.expect("recorded");
+        let with: Value = serde_json::from_slice(&received[0].body).expect("json");
+        let tools = with["model"]["tools"].as_array().expect("tools");
+        let names: Vec<&str> = tools
+            .iter()
+            .map(|t| t["function"]["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(
+            names,
+            [CHECK_AVAILABILITY, BOOK_APPOINTMENT, CANCEL_APPOINTMENT]
+        );
+        for tool in tools {
+            assert_eq!(tool["type"], "function");
+            assert_eq!(tool["async"], false);
+            assert_eq!(
+                tool["server"],
+                json!({"url": "https://zencall.example/webhooks/vapi", "secret": "hook-secret"})
+            );
+            assert_eq!(tool["function"]["parameters"]["type"], "object");
+        }
+        let book = &tools[1]["function"]["parameters"];
+        assert_eq!(book["required"], json!(["start", "caller_name"]));
+        assert_eq!(
+            book["properties"]["service"]["enum"],
+            json!(["coupe", "couleur"])
+        );
+        assert!(
+            book["properties"]["start"]["description"]
+                .as_str()
+                .expect("description")
+                .contains("Europe/Paris"),
+            "{book}"
+        );
+        // Without hours, the model is replaced without tools: they are taken away.
+        let without: Value = serde_json::from_slice(&received[1].body).expect("json");
+        assert!(without["model"].get("tools").is_none(), "{without}");
     }
 }

@@ -23,6 +23,19 @@ pub struct AssistantSpec {
     pub voice: String,
     /// Where the platform posts its server messages (our `/webhooks/vapi`).
     pub server_url: String,
+    /// The booking tools it is given, served by `server_url`: only an assistant with
+    /// structured opening hours books appointments.
+    pub booking: Option<BookingTools>,
+}
+
+/// What the booking tools (`check_availability`, `book_appointment`, `cancel_appointment`)
+/// are told of the business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingTools {
+    /// The business's IANA time zone, in which the tools read and say dates and times.
+    pub time_zone: String,
+    /// The services a caller may name, when the business lists some.
+    pub services: Vec<String>,
 }
 
 /// A phone number to attach to an assistant at the voice platform.

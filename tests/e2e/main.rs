@@ -31,5 +31,6 @@ mod scale_out;
 mod scheduler;
 mod simulated_calls;
 mod spawned;
+mod tool_calls;
 mod usage_chaos;
 mod webhooks;

@@ -109,8 +109,11 @@ pub async fn update(
         tx.rollback().await?;
         return Err(not_changeable(state, org_id, id).await);
     }
-    let has_config =
-        change.system_prompt.is_some() || change.voice.is_some() || change.greeting.is_some();
+    // Hours decide whether the voice platform gives the assistant its booking tools.
+    let has_config = change.system_prompt.is_some()
+        || change.voice.is_some()
+        || change.greeting.is_some()
+        || change.hours.is_some();
     if has_config {
         let Some(version) = assistants::apply_change(&mut tx, org_id, id, &change, now).await?
         else {

@@ -6,6 +6,7 @@ pub mod assistant;
 pub mod availability;
 pub mod billing;
 pub mod billing_profile;
+pub mod booking_tools;
 pub mod business_hours;
 pub mod calling_window;
 pub mod campaign;

@@ -302,6 +302,44 @@ impl Job for SendReminders {
     const MAX_ATTEMPTS: Option<u32> = Some(3);
 }
 
+/// Write an appointment to its assistant's calendar as it now stands: create its event (with
+/// an id derived from the appointment, so a re-run finds it), move it if the appointment moved,
+/// delete it once the appointment is cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushAppointment {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The appointment (`appt_...`).
+    pub appointment_id: String,
+}
+
+impl Job for PushAppointment {
+    const KIND: &'static str = "PushAppointment";
+    const QUEUE: &'static str = QueueName::Calendar.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(10);
+}
+
+impl PushAppointment {
+    /// Queues the push of an appointment's change inside `tx` (the transaction that makes the
+    /// change). Unique per appointment and `change` (`booked`, `cancelled`): a repeated
+    /// change queues one push, and each push writes the appointment as it stands when it runs.
+    pub async fn enqueue(
+        tx: &mut crate::store::Tx,
+        org_id: &str,
+        appointment_id: &str,
+        change: &str,
+    ) -> Result<zencall_queue::Enqueued, crate::store::StoreError> {
+        let job = PushAppointment {
+            org_id: org_id.to_string(),
+            appointment_id: appointment_id.to_string(),
+        };
+        let options = zencall_queue::EnqueueOptions::unique(format!(
+            "appointment-push:{appointment_id}:{change}"
+        ));
+        zencall_queue::enqueue_in(tx, &job, options, 10).await
+    }
+}
+
 /// Apply one stored Stripe event to billing: the organisation's subscription or an invoice's
 /// state, read back from Stripe where the order of events matters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -95,6 +95,19 @@ pub struct Appointment {
     pub updated_at: DateTime<Utc>,
     /// When it was cancelled.
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// The calendar event it was written to, once PushAppointment has written it.
+    pub calendar_event: Option<AppointmentEvent>,
+}
+
+/// Where an appointment's calendar event is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppointmentEvent {
+    /// The calendar connection (`ccon_...`).
+    pub connection_id: String,
+    /// The calendar's id at the provider.
+    pub calendar_id: String,
+    /// The event's id in that calendar.
+    pub event_id: String,
 }
 
 /// One entry of an appointment's history.
@@ -179,10 +192,14 @@ struct AppointmentRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     cancelled_at: Option<DateTime<Utc>>,
+    calendar_connection_id: Option<String>,
+    calendar_id: Option<String>,
+    calendar_event_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, org_id, assistant_id, starts_at, ends_at, caller_name, caller_number, \
-    service, call_id, status, cancel_reason, created_at, updated_at, cancelled_at";
+    service, call_id, status, cancel_reason, created_at, updated_at, cancelled_at, \
+    calendar_connection_id, calendar_id, calendar_event_id";
 
 impl TryFrom<AppointmentRow> for Appointment {
     type Error = StoreError;
@@ -203,6 +220,16 @@ impl TryFrom<AppointmentRow> for Appointment {
             created_at: r.created_at,
             updated_at: r.updated_at,
             cancelled_at: r.cancelled_at,
+            calendar_event: match (r.calendar_connection_id, r.calendar_id, r.calendar_event_id) {
+                (Some(connection_id), Some(calendar_id), Some(event_id)) => {
+                    Some(AppointmentEvent {
+                        connection_id,
+                        calendar_id,
+                        event_id,
+                    })
+                }
+                _ => None,
+            },
         })
     }
 }
@@ -233,13 +260,31 @@ pub async fn book(
     new: &NewAppointment,
     now: DateTime<Utc>,
 ) -> Result<Booking, StoreError> {
+    let mut tx = db.begin().await?;
+    let booking = book_in(&mut tx, org_id, new, now).await?;
+    match booking {
+        Booking::Booked(_) => tx.commit().await?,
+        _ => tx.rollback().await?,
+    }
+    Ok(booking)
+}
+
+/// [`book`] inside `tx`, which must be fresh (the assistant's row is locked first), so that
+/// what follows a booking (its calendar push, its event) is written with it. Commit only on
+/// [`Booking::Booked`]; roll back on anything else (a refused insert aborts the transaction on
+/// PostgreSQL).
+pub async fn book_in(
+    tx: &mut Tx,
+    org_id: &str,
+    new: &NewAppointment,
+    now: DateTime<Utc>,
+) -> Result<Booking, StoreError> {
     let now = super::now_micros(now);
     let (starts_at, ends_at) = (
         super::now_micros(new.starts_at),
         super::now_micros(new.ends_at),
     );
-    let mut tx = db.begin().await?;
-    let lock = match db.backend() {
+    let lock = match tx.db().backend() {
         Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",
     };
@@ -262,18 +307,12 @@ pub async fn book(
     };
     let mut busy = match &target.calendar_connection_id {
         Some(connection_id) => {
-            super::calendar_events::busy_between_in(
-                &mut tx,
-                org_id,
-                connection_id,
-                starts_at,
-                ends_at,
-            )
-            .await?
+            super::calendar_events::busy_between_in(tx, org_id, connection_id, starts_at, ends_at)
+                .await?
         }
         None => Vec::new(),
     };
-    busy.extend(booked_between_in(&mut tx, org_id, &new.assistant_id, starts_at, ends_at).await?);
+    busy.extend(booked_between_in(tx, org_id, &new.assistant_id, starts_at, ends_at).await?);
     match availability::check_slot(&hours, &busy, starts_at, ends_at, now) {
         Ok(()) => {}
         Err(Unavailable::TooSoon) => return Ok(Booking::TooSoon),
@@ -295,6 +334,7 @@ pub async fn book(
         created_at: now,
         updated_at: now,
         cancelled_at: None,
+        calendar_event: None,
     };
     let inserted = on_tx!(tx, |c| sqlx::query(
         "INSERT INTO appointments (id, org_id, assistant_id, starts_at, ends_at, caller_name, \
@@ -317,20 +357,11 @@ pub async fn book(
     match inserted {
         Ok(()) => {}
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            tx.rollback().await?;
             return Ok(Booking::SlotTaken);
         }
         Err(e) => return Err(e.into()),
     }
-    record_change(
-        &mut tx,
-        &appointment,
-        AppointmentStatus::Booked,
-        new.actor,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    record_change(tx, &appointment, AppointmentStatus::Booked, new.actor, None).await?;
     Ok(Booking::Booked(Box::new(appointment)))
 }
 
@@ -379,8 +410,26 @@ pub async fn cancel(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<Cancellation>, StoreError> {
-    let now = super::now_micros(now);
     let mut tx = db.begin().await?;
+    let outcome = cancel_in(&mut tx, org_id, id, actor, reason, now).await?;
+    match outcome {
+        Some(Cancellation::Cancelled(_)) => tx.commit().await?,
+        _ => tx.rollback().await?,
+    }
+    Ok(outcome)
+}
+
+/// [`cancel`] inside `tx`, so that what follows a cancellation (its calendar push, its event)
+/// is written with it.
+pub async fn cancel_in(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    actor: Actor,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Cancellation>, StoreError> {
+    let now = super::now_micros(now);
     let sql = format!(
         "UPDATE appointments SET status = 'cancelled', cancel_reason = $1, cancelled_at = $2, \
          updated_at = $2 WHERE org_id = $3 AND id = $4 AND status = 'booked' RETURNING {COLUMNS}"
@@ -395,21 +444,27 @@ pub async fn cancel(
     .fetch_optional(c)
     .await)?;
     let Some(row) = row else {
-        tx.rollback().await?;
-        return Ok(find(db, org_id, id)
-            .await?
-            .map(Cancellation::AlreadyCancelled));
+        let sql = format!("SELECT {COLUMNS} FROM appointments WHERE org_id = $1 AND id = $2");
+        let row = on_tx!(tx, |c| sqlx::query_as::<_, AppointmentRow>(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+        return row
+            .map(|r| Appointment::try_from(r).map(Cancellation::AlreadyCancelled))
+            .transpose();
     };
     let appointment = Appointment::try_from(row)?;
     record_change(
-        &mut tx,
+        tx,
         &appointment,
         AppointmentStatus::Cancelled,
         actor,
         reason,
     )
     .await?;
-    tx.commit().await?;
     Ok(Some(Cancellation::Cancelled(appointment)))
 }
 
@@ -506,6 +561,77 @@ pub async fn history(
             created_at: r.created_at,
         })
         .collect())
+}
+
+/// The booked appointments of an assistant for `caller_number` that start at or after `from`,
+/// by start (at most 20): what a caller may cancel.
+pub async fn booked_for_caller(
+    db: &Db,
+    org_id: &str,
+    assistant_id: &str,
+    caller_number: &str,
+    from: DateTime<Utc>,
+) -> Result<Vec<Appointment>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM appointments WHERE org_id = $1 AND assistant_id = $2 \
+         AND caller_number = $3 AND status = 'booked' AND starts_at >= $4 \
+         ORDER BY starts_at, id LIMIT 20"
+    );
+    let rows = on_pool!(db, |p| sqlx::query_as::<_, AppointmentRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(org_id)
+    .bind(assistant_id)
+    .bind(caller_number)
+    .bind(super::now_micros(from))
+    .fetch_all(p)
+    .await)?;
+    rows.into_iter().map(Appointment::try_from).collect()
+}
+
+/// The booked appointment of an assistant that starts at `starts_at`, if any.
+pub async fn booked_at(
+    db: &Db,
+    org_id: &str,
+    assistant_id: &str,
+    starts_at: DateTime<Utc>,
+) -> Result<Option<Appointment>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM appointments WHERE org_id = $1 AND assistant_id = $2 \
+         AND starts_at = $3 AND status = 'booked'"
+    );
+    let row = on_pool!(db, |p| sqlx::query_as::<_, AppointmentRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(org_id)
+    .bind(assistant_id)
+    .bind(super::now_micros(starts_at))
+    .fetch_optional(p)
+    .await)?;
+    row.map(Appointment::try_from).transpose()
+}
+
+/// Records where appointment `id`'s calendar event is (`None`: it has none, its event was
+/// deleted); false when there is no such appointment.
+pub async fn set_calendar_event(
+    db: &Db,
+    org_id: &str,
+    id: &str,
+    event: Option<&AppointmentEvent>,
+) -> Result<bool, StoreError> {
+    let n = on_pool!(db, |p| sqlx::query(
+        "UPDATE appointments SET calendar_connection_id = $1, calendar_id = $2, \
+         calendar_event_id = $3 WHERE org_id = $4 AND id = $5"
+    )
+    .bind(event.map(|e| e.connection_id.as_str()))
+    .bind(event.map(|e| e.calendar_id.as_str()))
+    .bind(event.map(|e| e.event_id.as_str()))
+    .bind(org_id)
+    .bind(id)
+    .execute(p)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
 }
 
 const BOOKED_BETWEEN: &str = "SELECT starts_at, ends_at FROM appointments WHERE org_id = $1 \

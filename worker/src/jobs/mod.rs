@@ -13,6 +13,7 @@ pub mod plan_campaigns;
 pub mod process_inbound_event;
 pub mod provision_assistant;
 pub mod prune_jobs;
+pub mod push_appointment;
 pub mod reconcile_usage;
 pub mod renew_calendar_channels;
 pub mod report_usage;
@@ -28,11 +29,11 @@ use zencall_core::jobs::payloads::SendEmail;
 use zencall_core::jobs::payloads::{
     AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
     IssueCreditNote, IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent,
-    ProvisionAssistant, PruneJobs, ReconcileUsage, RenewCalendarChannels, ReportUsage,
-    RescueStuckJobs, SendReminders, SyncAssistant, SyncCalendar, WatchCalendar,
+    ProvisionAssistant, PruneJobs, PushAppointment, ReconcileUsage, RenewCalendarChannels,
+    ReportUsage, RescueStuckJobs, SendReminders, SyncAssistant, SyncCalendar, WatchCalendar,
 };
 use zencall_core::store::assistants::Assistant;
-use zencall_providers::voice::AssistantSpec;
+use zencall_providers::voice::{AssistantSpec, BookingTools};
 use zencall_queue::Noop;
 use zencall_queue::runtime::runner::Registry;
 
@@ -68,6 +69,7 @@ pub fn registry(ctx: JobContext) -> Registry {
         AnalyzeTranscript => analyze_transcript,
         SyncCalendar => sync_calendar,
         WatchCalendar => watch_calendar,
+        PushAppointment => push_appointment,
         RenewCalendarChannels => renew_calendar_channels,
         ApplyStripeEvent => apply_stripe_event,
         ReportUsage => report_usage,
@@ -97,5 +99,10 @@ pub(crate) fn assistant_spec(ctx: &JobContext, assistant: &Assistant) -> Assista
             "{}/webhooks/vapi",
             ctx.settings.server.public_url.trim_end_matches('/')
         ),
+        // Only structured opening hours say when a slot can be booked.
+        booking: assistant.business.hours.as_ref().map(|hours| BookingTools {
+            time_zone: hours.time_zone().name().to_string(),
+            services: assistant.business.services.clone(),
+        }),
     }
 }
