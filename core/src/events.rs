@@ -29,13 +29,15 @@ pub enum EventType {
     CalendarDisconnected,
     /// An appointment was booked (by the assistant during a call).
     AppointmentBooked,
+    /// An appointment was moved (through the API, or in the calendar).
+    AppointmentUpdated,
     /// An appointment was cancelled.
     AppointmentCancelled,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         EventType::AssistantProvisioned,
         EventType::AssistantFailed,
         EventType::CallStarted,
@@ -43,6 +45,7 @@ impl EventType {
         EventType::CallAnalyzed,
         EventType::CalendarDisconnected,
         EventType::AppointmentBooked,
+        EventType::AppointmentUpdated,
         EventType::AppointmentCancelled,
     ];
 
@@ -56,6 +59,7 @@ impl EventType {
             Self::CallAnalyzed => "call.analyzed",
             Self::CalendarDisconnected => "calendar.disconnected",
             Self::AppointmentBooked => "appointment.booked",
+            Self::AppointmentUpdated => "appointment.updated",
             Self::AppointmentCancelled => "appointment.cancelled",
         }
     }

@@ -52,6 +52,8 @@ pub enum Actor {
     Assistant,
     /// A user of the API.
     Api,
+    /// Someone who changed its event in the calendar.
+    Calendar,
 }
 
 impl Actor {
@@ -60,8 +62,58 @@ impl Actor {
         match self {
             Self::Assistant => "assistant",
             Self::Api => "api",
+            Self::Calendar => "calendar",
         }
     }
+}
+
+/// What happened to an appointment, in its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChangeKind {
+    Booked,
+    Moved,
+    Cancelled,
+}
+
+impl ChangeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::Moved => "moved",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// How a move is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveRule {
+    /// As a booking is: inside the opening hours, free, with the minimum notice.
+    LikeABooking,
+    /// As the calendar says: the calendar wins on time (it can still not put two booked
+    /// appointments of one assistant at the same start).
+    AsTheCalendarSays,
+}
+
+/// What a move came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rescheduling {
+    /// Moved.
+    Moved(Box<Appointment>),
+    /// It already had these times; nothing changed.
+    Unchanged(Box<Appointment>),
+    /// It is cancelled; nothing changed.
+    NotBooked(Box<Appointment>),
+    /// No appointment of the organisation has this id.
+    NotFound,
+    /// Another appointment or a busy event overlaps the new slot.
+    SlotTaken,
+    /// The new slot is not inside the opening hours.
+    Closed,
+    /// The new slot starts in the past or sooner than the minimum notice.
+    TooSoon,
+    /// The assistant has no structured opening hours to check the new slot against.
+    NoHours,
 }
 
 /// An appointment.
@@ -307,12 +359,19 @@ pub async fn book_in(
     };
     let mut busy = match &target.calendar_connection_id {
         Some(connection_id) => {
-            super::calendar_events::busy_between_in(tx, org_id, connection_id, starts_at, ends_at)
-                .await?
+            super::calendar_events::busy_between_in(
+                tx,
+                org_id,
+                connection_id,
+                starts_at,
+                ends_at,
+                None,
+            )
+            .await?
         }
         None => Vec::new(),
     };
-    busy.extend(booked_between_in(tx, org_id, &new.assistant_id, starts_at, ends_at).await?);
+    busy.extend(booked_between_in(tx, org_id, &new.assistant_id, starts_at, ends_at, None).await?);
     match availability::check_slot(&hours, &busy, starts_at, ends_at, now) {
         Ok(()) => {}
         Err(Unavailable::TooSoon) => return Ok(Booking::TooSoon),
@@ -361,7 +420,7 @@ pub async fn book_in(
         }
         Err(e) => return Err(e.into()),
     }
-    record_change(tx, &appointment, AppointmentStatus::Booked, new.actor, None).await?;
+    record_change(tx, &appointment, ChangeKind::Booked, new.actor, None).await?;
     Ok(Booking::Booked(Box::new(appointment)))
 }
 
@@ -375,7 +434,7 @@ fn hours_of(assistant_id: &str, business: &str) -> Result<Option<BusinessHours>,
 async fn record_change(
     tx: &mut Tx,
     appointment: &Appointment,
-    kind: AppointmentStatus,
+    kind: ChangeKind,
     actor: Actor,
     reason: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -444,28 +503,146 @@ pub async fn cancel_in(
     .fetch_optional(c)
     .await)?;
     let Some(row) = row else {
-        let sql = format!("SELECT {COLUMNS} FROM appointments WHERE org_id = $1 AND id = $2");
-        let row = on_tx!(tx, |c| sqlx::query_as::<_, AppointmentRow>(
-            sqlx::AssertSqlSafe(sql.clone())
-        )
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?;
-        return row
-            .map(|r| Appointment::try_from(r).map(Cancellation::AlreadyCancelled))
-            .transpose();
+        return Ok(find_in(tx, org_id, id)
+            .await?
+            .map(Cancellation::AlreadyCancelled));
     };
     let appointment = Appointment::try_from(row)?;
-    record_change(
-        tx,
-        &appointment,
-        AppointmentStatus::Cancelled,
-        actor,
-        reason,
-    )
-    .await?;
+    record_change(tx, &appointment, ChangeKind::Cancelled, actor, reason).await?;
     Ok(Some(Cancellation::Cancelled(appointment)))
+}
+
+/// Moves appointment `id` of `org_id` to `[starts_at, ends_at)` inside `tx` (fresh: the
+/// assistant's row is locked first, as a booking does), checked by `rule`, and records the
+/// move in its history. Commit only on [`Rescheduling::Moved`].
+#[allow(clippy::too_many_arguments)]
+pub async fn reschedule_in(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    rule: MoveRule,
+    actor: Actor,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Rescheduling, StoreError> {
+    let now = super::now_micros(now);
+    let (starts_at, ends_at) = (super::now_micros(starts_at), super::now_micros(ends_at));
+    let Some(found) = find_in(tx, org_id, id).await? else {
+        return Ok(Rescheduling::NotFound);
+    };
+    // The assistant's row first, as a booking takes it, then the appointment as it now is.
+    let lock = match tx.db().backend() {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT business, calendar_connection_id FROM assistants WHERE org_id = $1 AND id = $2{lock}"
+    );
+    let target = on_tx!(tx, |c| sqlx::query_as::<_, BookingTarget>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(org_id)
+    .bind(&found.assistant_id)
+    .fetch_optional(c)
+    .await)?;
+    let Some(current) = find_in(tx, org_id, id).await? else {
+        return Ok(Rescheduling::NotFound);
+    };
+    if current.status != AppointmentStatus::Booked {
+        return Ok(Rescheduling::NotBooked(Box::new(current)));
+    }
+    if (current.starts_at, current.ends_at) == (starts_at, ends_at) {
+        return Ok(Rescheduling::Unchanged(Box::new(current)));
+    }
+    if rule == MoveRule::LikeABooking {
+        let Some(target) = target else {
+            return Ok(Rescheduling::NoHours);
+        };
+        let Some(hours) = hours_of(&current.assistant_id, &target.business)? else {
+            return Ok(Rescheduling::NoHours);
+        };
+        let mut busy = match &target.calendar_connection_id {
+            Some(connection_id) => {
+                // The appointment's own event is where it is now, not busy time.
+                let own = current
+                    .calendar_event
+                    .as_ref()
+                    .filter(|e| &e.connection_id == connection_id)
+                    .map(|e| e.event_id.as_str());
+                super::calendar_events::busy_between_in(
+                    tx,
+                    org_id,
+                    connection_id,
+                    starts_at,
+                    ends_at,
+                    own,
+                )
+                .await?
+            }
+            None => Vec::new(),
+        };
+        busy.extend(
+            booked_between_in(
+                tx,
+                org_id,
+                &current.assistant_id,
+                starts_at,
+                ends_at,
+                Some(&current.id),
+            )
+            .await?,
+        );
+        match availability::check_slot(&hours, &busy, starts_at, ends_at, now) {
+            Ok(()) => {}
+            Err(Unavailable::TooSoon) => return Ok(Rescheduling::TooSoon),
+            Err(Unavailable::Closed) => return Ok(Rescheduling::Closed),
+            Err(Unavailable::Busy) => return Ok(Rescheduling::SlotTaken),
+        }
+    }
+    let sql = format!(
+        "UPDATE appointments SET starts_at = $1, ends_at = $2, updated_at = $3 \
+         WHERE org_id = $4 AND id = $5 AND status = 'booked' RETURNING {COLUMNS}"
+    );
+    let moved = on_tx!(tx, |c| sqlx::query_as::<_, AppointmentRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(starts_at)
+    .bind(ends_at)
+    .bind(now)
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await);
+    let row = match moved {
+        Ok(Some(row)) => row,
+        Ok(None) => return Ok(Rescheduling::NotFound),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Ok(Rescheduling::SlotTaken);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let appointment = Appointment::try_from(row)?;
+    record_change(tx, &appointment, ChangeKind::Moved, actor, reason).await?;
+    Ok(Rescheduling::Moved(Box::new(appointment)))
+}
+
+/// Appointment `id` of `org_id`, read in `tx`.
+pub async fn find_in(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<Appointment>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM appointments WHERE org_id = $1 AND id = $2");
+    let row = on_tx!(tx, |c| sqlx::query_as::<_, AppointmentRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(c)
+    .await)?;
+    row.map(Appointment::try_from).transpose()
 }
 
 /// Appointment `id` of `org_id`.
@@ -635,7 +812,7 @@ pub async fn set_calendar_event(
 }
 
 const BOOKED_BETWEEN: &str = "SELECT starts_at, ends_at FROM appointments WHERE org_id = $1 \
-    AND assistant_id = $2 AND status = 'booked' AND starts_at < $3 AND ends_at > $4";
+    AND assistant_id = $2 AND status = 'booked' AND starts_at < $3 AND ends_at > $4 AND id <> $5";
 
 /// The booked appointments of an assistant that meet `[from, to)`, as busy time.
 pub async fn booked_between(
@@ -652,17 +829,21 @@ pub async fn booked_between(
     .bind(assistant_id)
     .bind(super::now_micros(to))
     .bind(super::now_micros(from))
+    // Ids are never empty: nothing is left out.
+    .bind("")
     .fetch_all(p)
     .await)?;
     Ok(rows.into_iter().map(|(s, e)| Busy::Between(s, e)).collect())
 }
 
+/// [`booked_between`] inside `tx`, leaving out appointment `except` (the one being moved).
 async fn booked_between_in(
     tx: &mut Tx,
     org_id: &str,
     assistant_id: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    except: Option<&str>,
 ) -> Result<Vec<Busy>, StoreError> {
     let rows = on_tx!(tx, |c| sqlx::query_as::<_, (DateTime<Utc>, DateTime<Utc>)>(
         BOOKED_BETWEEN
@@ -671,6 +852,7 @@ async fn booked_between_in(
     .bind(assistant_id)
     .bind(to)
     .bind(from)
+    .bind(except.unwrap_or(""))
     .fetch_all(c)
     .await)?;
     Ok(rows.into_iter().map(|(s, e)| Busy::Between(s, e)).collect())
@@ -751,6 +933,164 @@ mod tests {
         match outcome {
             Booking::Booked(a) => *a,
             other => panic!("not booked: {other:?}"),
+        }
+    }
+
+    async fn reschedule(
+        db: &Db,
+        org_id: &str,
+        id: &str,
+        start: &str,
+        minutes: i64,
+        rule: MoveRule,
+    ) -> Rescheduling {
+        let starts_at = utc(start);
+        let mut tx = db.begin().await.unwrap();
+        let actor = match rule {
+            MoveRule::LikeABooking => Actor::Api,
+            MoveRule::AsTheCalendarSays => Actor::Calendar,
+        };
+        let outcome = reschedule_in(
+            &mut tx,
+            org_id,
+            id,
+            starts_at,
+            starts_at + TimeDelta::minutes(minutes),
+            rule,
+            actor,
+            Some("moved"),
+            now(),
+        )
+        .await
+        .unwrap();
+        match outcome {
+            Rescheduling::Moved(_) => tx.commit().await.unwrap(),
+            _ => tx.rollback().await.unwrap(),
+        }
+        outcome
+    }
+
+    #[tokio::test]
+    async fn a_move_is_checked_like_a_booking_unless_the_calendar_made_it() {
+        for t in TestDb::all().await {
+            let db = &t.db;
+            let org_id = org(db).await;
+            let asst = assistant(db, &org_id, true).await;
+            // Tuesday 2026-06-09, 10:00-10:30 and 11:00-11:30 in Paris.
+            let first = booked(
+                book(
+                    db,
+                    &org_id,
+                    &booking(&asst, "2026-06-09T08:00:00Z", 30, "A"),
+                    now(),
+                )
+                .await
+                .unwrap(),
+            );
+            let second = booked(
+                book(
+                    db,
+                    &org_id,
+                    &booking(&asst, "2026-06-09T09:00:00Z", 30, "B"),
+                    now(),
+                )
+                .await
+                .unwrap(),
+            );
+            let rule = MoveRule::LikeABooking;
+            // Over the second, outside the hours, in the past: refused, nothing changes.
+            assert_eq!(
+                reschedule(db, &org_id, &first.id, "2026-06-09T08:45:00Z", 30, rule).await,
+                Rescheduling::SlotTaken
+            );
+            assert_eq!(
+                reschedule(db, &org_id, &first.id, "2026-06-09T10:00:00Z", 30, rule).await,
+                Rescheduling::Closed
+            );
+            assert_eq!(
+                reschedule(db, &org_id, &first.id, "2026-05-26T08:00:00Z", 30, rule).await,
+                Rescheduling::TooSoon
+            );
+            // Overlapping its own slot is fine: it leaves it.
+            let Rescheduling::Moved(moved) =
+                reschedule(db, &org_id, &first.id, "2026-06-09T08:15:00Z", 30, rule).await
+            else {
+                panic!("not moved");
+            };
+            assert_eq!(moved.starts_at, utc("2026-06-09T08:15:00Z"));
+            assert!(matches!(
+                reschedule(db, &org_id, &first.id, "2026-06-09T08:15:00Z", 30, rule).await,
+                Rescheduling::Unchanged(_)
+            ));
+            // The old slot is free again.
+            booked(
+                book(
+                    db,
+                    &org_id,
+                    &booking(&asst, "2026-06-09T07:30:00Z", 30, "C"),
+                    now(),
+                )
+                .await
+                .unwrap(),
+            );
+            // The calendar wins on time: out of hours is accepted, the same start as another
+            // booked appointment is not.
+            assert!(matches!(
+                reschedule(
+                    db,
+                    &org_id,
+                    &first.id,
+                    "2026-06-09T19:00:00Z",
+                    30,
+                    MoveRule::AsTheCalendarSays
+                )
+                .await,
+                Rescheduling::Moved(_)
+            ));
+            assert_eq!(
+                reschedule(
+                    db,
+                    &org_id,
+                    &first.id,
+                    "2026-06-09T09:00:00Z",
+                    30,
+                    MoveRule::AsTheCalendarSays
+                )
+                .await,
+                Rescheduling::SlotTaken
+            );
+            let kinds: Vec<(String, String)> = history(db, &org_id, &first.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.kind, c.actor))
+                .collect();
+            assert_eq!(
+                kinds,
+                [
+                    ("booked".to_string(), "assistant".to_string()),
+                    ("moved".into(), "api".into()),
+                    ("moved".into(), "calendar".into())
+                ]
+            );
+            // Cancelled or unknown: nothing moves.
+            cancel(db, &org_id, &second.id, Actor::Api, None, now())
+                .await
+                .unwrap();
+            assert!(matches!(
+                reschedule(db, &org_id, &second.id, "2026-06-09T14:00:00Z", 30, rule).await,
+                Rescheduling::NotBooked(_)
+            ));
+            assert_eq!(
+                reschedule(db, &org_id, "appt_nope", "2026-06-09T14:00:00Z", 30, rule).await,
+                Rescheduling::NotFound
+            );
+            let other = org(db).await;
+            assert_eq!(
+                reschedule(db, &other, &first.id, "2026-06-09T14:00:00Z", 30, rule).await,
+                Rescheduling::NotFound
+            );
+            t.drop_database().await;
         }
     }
 

@@ -202,11 +202,11 @@ pub async fn count(db: &Db, org_id: &str, connection_id: &str) -> Result<i64, St
 /// without `starts_at`: that test lets the index on `(connection_id, starts_at)` find them.
 const BUSY_BETWEEN: &str = "SELECT starts_at, ends_at, start_date, end_date FROM calendar_events \
     WHERE org_id = $1 AND connection_id = $2 AND transparency = 'opaque' \
-    AND starts_at < $3 AND ends_at > $4 \
+    AND starts_at < $3 AND ends_at > $4 AND event_id <> $7 \
     UNION ALL \
     SELECT starts_at, ends_at, start_date, end_date FROM calendar_events \
     WHERE org_id = $1 AND connection_id = $2 AND starts_at IS NULL AND transparency = 'opaque' \
-    AND start_date <= $5 AND end_date >= $6";
+    AND start_date <= $5 AND end_date >= $6 AND event_id <> $7";
 
 type BusyRow = (
     Option<DateTime<Utc>>,
@@ -257,18 +257,22 @@ pub async fn busy_between(
         .bind(super::now_micros(from))
         .bind(&last_date)
         .bind(&first_date)
+        // Event ids are never empty: nothing is left out.
+        .bind("")
         .fetch_all(p)
         .await)?;
     busy_rows(rows)
 }
 
-/// [`busy_between`] inside `tx`, for a booking.
+/// [`busy_between`] inside `tx`, for a booking or a move, leaving out event `except` (the
+/// moved appointment's own event).
 pub async fn busy_between_in(
     tx: &mut Tx,
     org_id: &str,
     connection_id: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    except: Option<&str>,
 ) -> Result<Vec<Busy>, StoreError> {
     let (last_date, first_date) = date_bounds(from, to);
     let rows = on_tx!(tx, |c| sqlx::query_as::<_, BusyRow>(BUSY_BETWEEN)
@@ -278,6 +282,7 @@ pub async fn busy_between_in(
         .bind(super::now_micros(from))
         .bind(&last_date)
         .bind(&first_date)
+        .bind(except.unwrap_or(""))
         .fetch_all(c)
         .await)?;
     busy_rows(rows)
