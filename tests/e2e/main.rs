@@ -32,5 +32,6 @@ mod scheduler;
 mod simulated_calls;
 mod spawned;
 mod tool_calls;
+mod two_way;
 mod usage_chaos;
 mod webhooks;

@@ -25,7 +25,7 @@ use crate::calendar::{connect, spawn};
 use crate::test_app::{TestApp, VAPI_SECRET, marcel};
 
 /// A Tuesday at least eight days ahead, so the minimum notice never matters.
-fn tuesday() -> NaiveDate {
+pub(crate) fn tuesday() -> NaiveDate {
     let mut day = Utc::now().with_timezone(&Paris).date_naive() + TimeDelta::days(8);
     while day.weekday() != Weekday::Tue {
         day = day.succ_opt().unwrap();
@@ -34,7 +34,7 @@ fn tuesday() -> NaiveDate {
 }
 
 /// Marcel's restaurant, open on Tuesdays 09:00-12:00 and 14:00-18:00 (Paris).
-fn with_hours() -> Value {
+pub(crate) fn with_hours() -> Value {
     let mut body = marcel();
     body["business"]["hours"] = json!({
         "time_zone": "Europe/Paris",
@@ -46,7 +46,11 @@ fn with_hours() -> Value {
 
 /// An active assistant with hours (and, when asked, the simulated calendar attached): its id
 /// and number.
-async fn assistant(app: &TestApp, body: Value, calendar: Option<&str>) -> (String, String) {
+pub(crate) async fn assistant(
+    app: &TestApp,
+    body: Value,
+    calendar: Option<&str>,
+) -> (String, String) {
     let id = app.create_assistant(body).await;
     if let Some(connection_id) = calendar {
         let (status, attached) = app
@@ -120,7 +124,7 @@ async fn appointment(app: &TestApp, id: &str) -> Appointment {
 }
 
 /// The simulated calendar's event of appointment `id`, once it has one matching `check`.
-async fn await_event(
+pub(crate) async fn await_event(
     calendar: &zencall_providers::SimulatedCalendar,
     appointment_id: &str,
     what: &str,

@@ -601,6 +601,20 @@ pub async fn reschedule_in(
             Err(Unavailable::Busy) => return Ok(Rescheduling::SlotTaken),
         }
     }
+    // Under the assistant's lock: no other booked appointment may start at the same instant
+    // (the unique index would refuse it, and on PostgreSQL abort the caller's transaction).
+    let same_start = on_tx!(tx, |c| sqlx::query_scalar::<_, String>(
+        "SELECT id FROM appointments WHERE assistant_id = $1 AND starts_at = $2 \
+         AND status = 'booked' AND id <> $3"
+    )
+    .bind(&current.assistant_id)
+    .bind(starts_at)
+    .bind(&current.id)
+    .fetch_optional(c)
+    .await)?;
+    if same_start.is_some() {
+        return Ok(Rescheduling::SlotTaken);
+    }
     let sql = format!(
         "UPDATE appointments SET starts_at = $1, ends_at = $2, updated_at = $3 \
          WHERE org_id = $4 AND id = $5 AND status = 'booked' RETURNING {COLUMNS}"
@@ -626,6 +640,34 @@ pub async fn reschedule_in(
     let appointment = Appointment::try_from(row)?;
     record_change(tx, &appointment, ChangeKind::Moved, actor, reason).await?;
     Ok(Rescheduling::Moved(Box::new(appointment)))
+}
+
+/// The booked appointments of `org_id` whose event is in calendar `connection_id`, by the
+/// event's id, read in `tx`.
+pub async fn booked_with_events_in(
+    tx: &mut Tx,
+    org_id: &str,
+    connection_id: &str,
+) -> Result<std::collections::HashMap<String, Appointment>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM appointments WHERE org_id = $1 AND calendar_connection_id = $2 \
+         AND status = 'booked' AND calendar_event_id IS NOT NULL"
+    );
+    let rows = on_tx!(tx, |c| sqlx::query_as::<_, AppointmentRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(org_id)
+    .bind(connection_id)
+    .fetch_all(c)
+    .await)?;
+    let mut by_event = std::collections::HashMap::new();
+    for row in rows {
+        let appointment = Appointment::try_from(row)?;
+        if let Some(event) = &appointment.calendar_event {
+            by_event.insert(event.event_id.clone(), appointment.clone());
+        }
+    }
+    Ok(by_event)
 }
 
 /// Appointment `id` of `org_id`, read in `tx`.

@@ -6,11 +6,22 @@
 //! overlapping run never loses a change. An expired sync token (410) wipes the connection's
 //! events and syncs in full. Quota answers are transient with Google's `Retry-After`; a lost
 //! grant marks the connection `needs_reconnect` and is not retried.
+//!
+//! Two-way: an appointment's own event changed in the calendar changes the appointment in the
+//! same transaction. Moved, the appointment moves with it (the calendar wins on time; its
+//! history records who moved it), cancelled, it is cancelled; each with its outbound event.
+//! Our own pushes come back the same way and change nothing (same times, already cancelled).
+//! A full sync lists no deleted events, so only an incremental one cancels appointments.
 
 use chrono::Duration;
+use zencall_core::events::{self, EventType};
 use zencall_core::jobs::payloads::SyncCalendar;
+use zencall_core::store::appointments::{
+    self, Actor, Appointment, Cancellation, MoveRule, Rescheduling,
+};
 use zencall_core::store::calendar_connections::{self, Connection, ConnectionStatus};
 use zencall_core::store::calendar_events::{self, EventSpan, SyncedEvent};
+use zencall_core::store::{StoreError, Tx};
 use zencall_providers::ProviderError;
 use zencall_providers::calendar::{CalendarEvent, EventQuery, EventStatus, EventTime};
 use zencall_providers::calendar_session::SessionError;
@@ -149,7 +160,14 @@ async fn store(
         calendar_events::delete_all(&mut tx, org_id, id).await?;
     }
     let (mut stored, mut removed, mut skipped) = (0u32, 0u32, 0u32);
+    let mut ours = appointments::booked_with_events_in(&mut tx, org_id, id).await?;
+    let mut followed = 0u32;
     for event in &changes.events {
+        if let Some(appointment) = ours.remove(&event.id)
+            && follow(ctx, &mut tx, &appointment, event).await?
+        {
+            followed += 1;
+        }
         if event.status == EventStatus::Cancelled {
             if calendar_events::delete(&mut tx, org_id, id, &event.id).await? {
                 removed += 1;
@@ -186,6 +204,84 @@ async fn store(
         return Ok(());
     }
     tx.commit().await?;
-    tracing::info!(connection.id = %id, org_id, full = changes.full, stored, removed, skipped, "calendar synced");
+    tracing::info!(connection.id = %id, org_id, full = changes.full, stored, removed, skipped, appointments_changed = followed, "calendar synced");
     Ok(())
+}
+
+/// Changes `appointment` the way its calendar `event` was changed, inside `tx`, with its
+/// outbound event; true when it changed.
+async fn follow(
+    ctx: &JobContext,
+    tx: &mut Tx,
+    appointment: &Appointment,
+    event: &CalendarEvent,
+) -> Result<bool, StoreError> {
+    let now = ctx.clock.now();
+    let max_attempts = ctx.settings.webhooks.outbound.max_attempts;
+    if event.status == EventStatus::Cancelled {
+        let outcome = appointments::cancel_in(
+            tx,
+            &appointment.org_id,
+            &appointment.id,
+            Actor::Calendar,
+            Some("deleted in the calendar"),
+            now,
+        )
+        .await?;
+        let Some(Cancellation::Cancelled(cancelled)) = outcome else {
+            return Ok(false);
+        };
+        events::emit_in(
+            tx,
+            &cancelled.org_id,
+            EventType::AppointmentCancelled,
+            &cancelled.id,
+            &cancelled,
+            now,
+            max_attempts,
+        )
+        .await?;
+        tracing::info!(appointment.id = %cancelled.id, "appointment cancelled: its event was deleted in the calendar");
+        return Ok(true);
+    }
+    let (Some(EventTime::At(start)), Some(EventTime::At(end))) = (event.start, event.end) else {
+        tracing::warn!(appointment.id = %appointment.id, event.id = %event.id, "the appointment's event became an all-day event; the appointment keeps its times");
+        return Ok(false);
+    };
+    if end <= start {
+        return Ok(false);
+    }
+    let outcome = appointments::reschedule_in(
+        tx,
+        &appointment.org_id,
+        &appointment.id,
+        start,
+        end,
+        MoveRule::AsTheCalendarSays,
+        Actor::Calendar,
+        Some("moved in the calendar"),
+        now,
+    )
+    .await?;
+    match outcome {
+        Rescheduling::Moved(moved) => {
+            events::emit_in(
+                tx,
+                &moved.org_id,
+                EventType::AppointmentUpdated,
+                &moved.id,
+                &*moved,
+                now,
+                max_attempts,
+            )
+            .await?;
+            tracing::info!(appointment.id = %moved.id, starts_at = %moved.starts_at, "appointment moved with its event in the calendar");
+            Ok(true)
+        }
+        Rescheduling::SlotTaken => {
+            tracing::warn!(appointment.id = %appointment.id, "the appointment's event was moved onto the start of another appointment; the appointment keeps its times");
+            Ok(false)
+        }
+        _ => Ok(false),
+    }
 }
