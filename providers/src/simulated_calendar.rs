@@ -491,6 +491,12 @@ impl SimulatedCalendar {
         std::mem::take(&mut self.state().outbox)
     }
 
+    /// Queues `notifications` (those a change made "in Google" caused) for delivery with the
+    /// ones [`Self::take_notifications`] hands out.
+    pub fn queue_notifications(&self, notifications: Vec<ChannelNotification>) {
+        self.state().outbox.extend(notifications);
+    }
+
     /// The channels still open (not stopped, not expired): (channel id, calendar id).
     pub fn open_channels(&self) -> Vec<(String, String)> {
         let now = self.clock.now();
