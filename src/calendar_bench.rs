@@ -2,10 +2,7 @@
 //! hours and a connected calendar of N synced events (two years of a busy business, some
 //! all-day, some transparent), plus appointments booked through the store as the assistant
 //! books them; then the availability of two-week windows, read and computed as the API does,
-//! timed run by run.
-//!
-//! Only the availability half is measured here; the full-sync half (N events through the
-//! Google adapter into the store) is still to come.
+//! timed run by run. The full-sync half is in [`crate::calendar_sync_bench`].
 
 use std::fmt;
 use std::time::{Duration, Instant};

@@ -7,6 +7,7 @@ pub mod analysis_training;
 pub mod bench;
 pub mod billing_bench;
 pub mod calendar_bench;
+pub mod calendar_sync_bench;
 pub mod signal;
 
 use std::net::SocketAddr;

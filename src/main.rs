@@ -202,8 +202,9 @@ enum BenchCommand {
         concurrency: usize,
     },
     /// Seeds an assistant with opening hours, a calendar of N synced events and booked
-    /// appointments, then times the availability of two-week windows (p50, p99). Use a
-    /// database of its own: the seeded rows stay.
+    /// appointments, then times the availability of two-week windows (p50, p99); then times a
+    /// full sync of N events through the Google adapter from a local fake Google into the
+    /// store. Use a database of its own: the seeded rows stay.
     Calendar {
         /// The database to measure (sqlite://... or postgres://...).
         #[arg(long)]
@@ -553,8 +554,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load(config, &[("database.url", database_url.into())])?;
             let db = connect(&settings).await?;
             db.migrate().await.context("cannot apply migrations")?;
-            let report = zencall::calendar_bench::calendar(db, events, appointments, runs).await?;
+            let report =
+                zencall::calendar_bench::calendar(db.clone(), events, appointments, runs).await?;
             println!("{report}");
+            let synced = zencall::calendar_sync_bench::full_sync(&settings, db, events).await?;
+            println!("{synced}");
             Ok(())
         }
         Command::Bench {
