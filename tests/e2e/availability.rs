@@ -26,7 +26,7 @@ fn tuesday() -> NaiveDate {
 }
 
 /// `hh:mm` on `day` in Paris.
-fn paris(day: NaiveDate, hh: u32, mm: u32) -> DateTime<Utc> {
+pub(crate) fn paris(day: NaiveDate, hh: u32, mm: u32) -> DateTime<Utc> {
     Paris
         .from_local_datetime(&day.and_time(NaiveTime::from_hms_opt(hh, mm, 0).unwrap()))
         .earliest()

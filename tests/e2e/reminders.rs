@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
-use chrono_tz::Europe::Paris;
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde_json::json;
 use zencall_core::clock::{Clock, ManualClock};
 use zencall_core::domain::phone::PhoneNumber;
@@ -18,25 +17,10 @@ use zencall_providers::simulator::Simulator;
 use zencall_queue::board::admin::{self, JobState};
 use zencall_queue::{EnqueueOptions, Enqueued, enqueue};
 
+use crate::availability::paris;
 use crate::billing::await_some;
 use crate::test_app::{TestApp, marcel, simulated, test_settings};
-
-/// A Tuesday at least eight days ahead.
-fn tuesday() -> NaiveDate {
-    let mut day = Utc::now().with_timezone(&Paris).date_naive() + TimeDelta::days(8);
-    while day.weekday() != Weekday::Tue {
-        day = day.succ_opt().unwrap();
-    }
-    day
-}
-
-fn paris(day: NaiveDate, hh: u32, mm: u32) -> DateTime<Utc> {
-    Paris
-        .from_local_datetime(&day.and_time(NaiveTime::from_hms_opt(hh, mm, 0).unwrap()))
-        .earliest()
-        .unwrap()
-        .with_timezone(&Utc)
-}
+use crate::tool_calls::tuesday;
 
 /// Runs the reminder sweep now and waits for it.
 async fn sweep(app: &TestApp) {
@@ -140,7 +124,7 @@ async fn each_appointment_is_reminded_once_the_day_before_and_only_when_it_shoul
         assert!(
             first_text.starts_with("Rappel : rendez-vous chez Chez Marcel")
                 && first_text.contains(&date)
-                && first_text.contains("à 10h00 (dîner)")
+                && first_text.contains("à 10 h (dîner)")
                 && first_text.contains(&number),
             "{first_text}"
         );

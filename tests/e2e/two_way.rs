@@ -3,8 +3,7 @@
 //! history says the calendar moved it, `appointment.updated` is delivered), then deleted there
 //! (the appointment is cancelled, `appointment.cancelled` is delivered).
 
-use chrono::{NaiveTime, TimeZone, Utc};
-use chrono_tz::Europe::Paris;
+use chrono::Utc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -18,6 +17,7 @@ use zencall_providers::calendar::{EventStatus, EventTime};
 use zencall_providers::calendar_notifier::CalendarNotifier;
 use zencall_providers::simulated_calendar::ACCOUNT_EMAIL;
 
+use crate::availability::paris;
 use crate::billing::await_some;
 use crate::calendar::{connect, spawn};
 use crate::tool_calls::{assistant, await_event, tuesday, with_hours};
@@ -47,13 +47,7 @@ async fn an_event_moved_or_deleted_in_the_calendar_moves_or_cancels_its_appointm
 
         // Booked Tuesday 10:00-10:30 (Paris) and written to the calendar.
         let day = tuesday();
-        let at = |hh: u32, mm: u32| {
-            Paris
-                .from_local_datetime(&day.and_time(NaiveTime::from_hms_opt(hh, mm, 0).unwrap()))
-                .earliest()
-                .unwrap()
-                .with_timezone(&Utc)
-        };
+        let at = |hh: u32, mm: u32| paris(day, hh, mm);
         let new = NewAppointment {
             assistant_id,
             starts_at: at(10, 0),

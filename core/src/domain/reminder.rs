@@ -2,9 +2,10 @@
 //! business's time zone), what, and the number to call to cancel or move it. Kept short: one
 //! text message segment where the names allow.
 
-use chrono::{DateTime, Datelike, Timelike, Weekday};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::booking_tools::say_when;
 use super::sector::Language;
 
 /// What a reminder says.
@@ -12,94 +13,30 @@ use super::sector::Language;
 pub struct ReminderFacts<'a> {
     /// The business's name.
     pub business: &'a str,
-    /// The start, in the business's time zone.
-    pub starts_at: DateTime<Tz>,
+    /// The start.
+    pub starts_at: DateTime<Utc>,
+    /// The business's time zone, in which the start is said.
+    pub time_zone: Tz,
     /// The service booked, when named.
     pub service: Option<&'a str>,
     /// The number to call (the assistant's), E.164.
     pub call_back: &'a str,
 }
 
-const FR_DAYS: [&str; 7] = [
-    "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
-];
-const FR_MONTHS: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-const EN_MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
-fn en_day(day: Weekday) -> &'static str {
-    match day {
-        Weekday::Mon => "Monday",
-        Weekday::Tue => "Tuesday",
-        Weekday::Wed => "Wednesday",
-        Weekday::Thu => "Thursday",
-        Weekday::Fri => "Friday",
-        Weekday::Sat => "Saturday",
-        Weekday::Sun => "Sunday",
-    }
-}
-
-/// The reminder's text in `language`.
+/// The reminder's text in `language`, the day and time said as the assistant says them during
+/// the call.
 pub fn reminder_text(language: Language, facts: &ReminderFacts<'_>) -> String {
-    let at = facts.starts_at;
-    let month = at.month0() as usize;
+    let when = say_when(facts.starts_at, facts.time_zone, language);
+    let what = facts.service.map(|s| format!(" ({s})")).unwrap_or_default();
     match language {
-        Language::Fr => {
-            let what = facts.service.map(|s| format!(" ({s})")).unwrap_or_default();
-            format!(
-                "Rappel : rendez-vous chez {} le {} {} {} à {}h{:02}{what}. Pour annuler ou déplacer, appelez le {}.",
-                facts.business,
-                FR_DAYS[at.weekday().num_days_from_monday() as usize],
-                at.day(),
-                FR_MONTHS[month],
-                at.hour(),
-                at.minute(),
-                facts.call_back
-            )
-        }
-        Language::En => {
-            let what = facts.service.map(|s| format!(" ({s})")).unwrap_or_default();
-            let (hour, half) = match at.hour() {
-                0 => (12, "am"),
-                h @ 1..=11 => (h, "am"),
-                12 => (12, "pm"),
-                h => (h - 12, "pm"),
-            };
-            format!(
-                "Reminder: your appointment at {} on {} {} {} at {hour}:{:02} {half}{what}. To cancel or move it, call {}.",
-                facts.business,
-                en_day(at.weekday()),
-                at.day(),
-                EN_MONTHS[month],
-                at.minute(),
-                facts.call_back
-            )
-        }
+        Language::Fr => format!(
+            "Rappel : rendez-vous chez {} le {when}{what}. Pour annuler ou déplacer, appelez le {}.",
+            facts.business, facts.call_back
+        ),
+        Language::En => format!(
+            "Reminder: your appointment at {} on {when}{what}. To cancel or move it, call {}.",
+            facts.business, facts.call_back
+        ),
     }
 }
 
@@ -112,10 +49,14 @@ mod tests {
 
     use super::*;
 
-    fn facts(hh: u32, service: Option<&'static str>) -> ReminderFacts<'static> {
+    fn facts(hh: u32, mm: u32, service: Option<&'static str>) -> ReminderFacts<'static> {
         ReminderFacts {
             business: "Salon Dupont",
-            starts_at: Paris.with_ymd_and_hms(2026, 12, 8, hh, 5, 0).unwrap(),
+            starts_at: Paris
+                .with_ymd_and_hms(2026, 12, 8, hh, mm, 0)
+                .unwrap()
+                .with_timezone(&Utc),
+            time_zone: Paris,
             service,
             call_back: "+33142868000",
         }
@@ -124,20 +65,19 @@ mod tests {
     #[test]
     fn a_french_reminder_says_where_when_what_and_whom_to_call() {
         assert_eq!(
-            reminder_text(Language::Fr, &facts(14, Some("coupe"))),
-            "Rappel : rendez-vous chez Salon Dupont le mardi 8 décembre à 14h05 (coupe). \
+            reminder_text(Language::Fr, &facts(14, 5, Some("coupe"))),
+            "Rappel : rendez-vous chez Salon Dupont le mardi 8 décembre à 14 h 05 (coupe). \
              Pour annuler ou déplacer, appelez le +33142868000."
         );
+        assert!(reminder_text(Language::Fr, &facts(10, 0, None)).contains("à 10 h. Pour"));
     }
 
     #[test]
-    fn an_english_reminder_uses_a_twelve_hour_clock() {
+    fn an_english_reminder_says_the_same_in_english() {
         assert_eq!(
-            reminder_text(Language::En, &facts(0, None)),
-            "Reminder: your appointment at Salon Dupont on Tuesday 8 December at 12:05 am. \
+            reminder_text(Language::En, &facts(9, 30, None)),
+            "Reminder: your appointment at Salon Dupont on Tuesday 8 December at 9:30. \
              To cancel or move it, call +33142868000."
         );
-        assert!(reminder_text(Language::En, &facts(13, None)).contains("at 1:05 pm."));
-        assert!(reminder_text(Language::En, &facts(12, None)).contains("at 12:05 pm."));
     }
 }

@@ -6,7 +6,6 @@
 
 use zencall_core::jobs::payloads::IssueCreditNote;
 use zencall_core::store::billing_profiles;
-use zencall_providers::ProviderError;
 use zencall_providers::payments::InvoiceStatus;
 use zencall_queue::{JobError, JobRun};
 
@@ -16,16 +15,7 @@ use crate::invoicing;
 
 /// Runs one attempt.
 pub async fn run(ctx: &JobContext, job: IssueCreditNote, _run: JobRun) -> Result<(), JobError> {
-    let stripe = match ctx.payments.retrieve_invoice(&job.stripe_invoice_id).await {
-        Ok(i) => i,
-        Err(ProviderError::NotFound { .. }) => {
-            return Err(JobError::permanent(format!(
-                "Stripe invoice {} does not exist",
-                job.stripe_invoice_id
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let stripe = super::issue_invoice::retrieve(ctx, &job.stripe_invoice_id).await?;
     if stripe.status != InvoiceStatus::Void {
         // Void is final at Stripe: an invoice read back in another state was never voided.
         return Err(JobError::permanent(format!(

@@ -9,25 +9,27 @@ use zencall_core::domain::invoice;
 use zencall_core::jobs::payloads::IssueInvoice;
 use zencall_core::store::{billing_customers, billing_profiles};
 use zencall_providers::ProviderError;
-use zencall_providers::payments::InvoiceStatus;
+use zencall_providers::payments::{Invoice, InvoiceStatus};
 use zencall_queue::{JobError, JobRun};
 
 use crate::JobContext;
 use crate::billing_emails::Addressing;
 use crate::invoicing;
 
+/// Stripe invoice `id` as Stripe holds it now; one that does not exist fails for good.
+pub(crate) async fn retrieve(ctx: &JobContext, id: &str) -> Result<Invoice, JobError> {
+    match ctx.payments.retrieve_invoice(id).await {
+        Ok(i) => Ok(i),
+        Err(ProviderError::NotFound { .. }) => Err(JobError::permanent(format!(
+            "Stripe invoice {id} does not exist"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Runs one attempt.
 pub async fn run(ctx: &JobContext, job: IssueInvoice, _run: JobRun) -> Result<(), JobError> {
-    let stripe = match ctx.payments.retrieve_invoice(&job.stripe_invoice_id).await {
-        Ok(i) => i,
-        Err(ProviderError::NotFound { .. }) => {
-            return Err(JobError::permanent(format!(
-                "Stripe invoice {} does not exist",
-                job.stripe_invoice_id
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let stripe = retrieve(ctx, &job.stripe_invoice_id).await?;
     let ours = billing_customers::find(&ctx.db, &job.org_id).await?;
     if ours.as_ref().map(|c| c.stripe_customer_id.as_str()) != Some(stripe.customer_id.as_str()) {
         return Err(JobError::permanent(format!(

@@ -5,7 +5,6 @@
 //! A refusal that created no message (rate limited, unavailable) is forgotten, so the next tick
 //! sends it; one that may have gone out (no answer) is kept as `unconfirmed`.
 
-use chrono::DateTime;
 use chrono_tz::Tz;
 use futures::StreamExt;
 use zencall_core::domain::reminder::{ReminderFacts, reminder_text};
@@ -100,12 +99,12 @@ async fn remind(
         .as_ref()
         .map(|h| h.time_zone())
         .unwrap_or(chrono_tz::Europe::Paris);
-    let starts_at: DateTime<Tz> = appointment.starts_at.with_timezone(&zone);
     let body = reminder_text(
         assistant.language,
         &ReminderFacts {
             business: &assistant.business.name,
-            starts_at,
+            starts_at: appointment.starts_at,
+            time_zone: zone,
             service: appointment.service.as_deref(),
             call_back: &from,
         },
