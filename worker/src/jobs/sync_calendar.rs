@@ -161,12 +161,10 @@ async fn store(
     }
     let (mut stored, mut removed, mut skipped) = (0u32, 0u32, 0u32);
     let mut ours = appointments::booked_with_events_in(&mut tx, org_id, id).await?;
-    let mut followed = 0u32;
+    let mut changed_appointments = Vec::new();
     for event in &changes.events {
-        if let Some(appointment) = ours.remove(&event.id)
-            && follow(ctx, &mut tx, &appointment, event).await?
-        {
-            followed += 1;
+        if let Some(appointment) = ours.remove(&event.id) {
+            changed_appointments.push((appointment, event));
         }
         if event.status == EventStatus::Cancelled {
             if calendar_events::delete(&mut tx, org_id, id, &event.id).await? {
@@ -184,6 +182,15 @@ async fn store(
                 calendar_events::delete(&mut tx, org_id, id, &event.id).await?;
                 skipped += 1;
             }
+        }
+    }
+    // Moves first: they lock their assistant's row before the appointment's, as the API's
+    // moves do, so taking the cancellations' appointment rows last keeps one lock order.
+    changed_appointments.sort_by_key(|(_, event)| event.status == EventStatus::Cancelled);
+    let mut followed = 0u32;
+    for (appointment, event) in changed_appointments {
+        if follow(ctx, &mut tx, &appointment, event).await? {
+            followed += 1;
         }
     }
     let recorded = calendar_connections::finish_sync(
