@@ -455,3 +455,108 @@ async fn remove(
         operations::appointments::cancel(&state, &caller, &id, params.reason.as_deref()).await?;
     Ok(axum::Json(cancelled.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::TimeDelta;
+    use zencall_core::store::appointment_reminders::{Reminder, ReminderStatus};
+
+    use super::*;
+
+    fn t(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    /// A booked appointment on 2026-12-08 at 10:00Z, booked on 2026-12-01.
+    fn detailed(before: Option<TimeDelta>, now: &str) -> Detailed {
+        Detailed {
+            appointment: Appointment {
+                id: "appt_1".into(),
+                org_id: "org_1".into(),
+                assistant_id: "asst_1".into(),
+                starts_at: t("2026-12-08T10:00:00Z"),
+                ends_at: t("2026-12-08T10:30:00Z"),
+                caller_name: "Jeanne".into(),
+                caller_number: "+33612345678".into(),
+                service: None,
+                call_id: None,
+                status: AppointmentStatus::Booked,
+                cancel_reason: None,
+                created_at: t("2026-12-01T09:00:00Z"),
+                updated_at: t("2026-12-01T09:00:00Z"),
+                cancelled_at: None,
+                calendar_event: None,
+            },
+            history: Vec::new(),
+            reminders: Vec::new(),
+            reminder_before: before,
+            now: t(now),
+        }
+    }
+
+    fn reminder(starts_at: &str, status: ReminderStatus, error: Option<&str>) -> Reminder {
+        Reminder {
+            appointment_id: "appt_1".into(),
+            org_id: "org_1".into(),
+            starts_at: t(starts_at),
+            channel: "sms".into(),
+            recipient: "+33612345678".into(),
+            status,
+            provider_id: None,
+            error: error.map(str::to_string),
+            created_at: t("2026-12-07T10:00:00Z"),
+            finished_at: None,
+        }
+    }
+
+    const DAY: Option<TimeDelta> = Some(TimeDelta::hours(24));
+
+    #[test]
+    fn a_reminder_is_off_scheduled_recorded_or_none_with_why() {
+        let off = ReminderView::of(&detailed(None, "2026-12-02T00:00:00Z"));
+        assert_eq!((off.status, off.due_at), (ReminderState::Off, None));
+
+        let scheduled = ReminderView::of(&detailed(DAY, "2026-12-02T00:00:00Z"));
+        assert_eq!(scheduled.status, ReminderState::Scheduled);
+        assert_eq!(scheduled.due_at, Some(t("2026-12-07T10:00:00Z")));
+        assert_eq!(scheduled.detail, None);
+
+        // Recorded for the current start: its own status and error.
+        let mut d = detailed(DAY, "2026-12-07T10:01:00Z");
+        d.reminders.push(reminder(
+            "2026-12-08T10:00:00Z",
+            ReminderStatus::Failed,
+            Some("21211"),
+        ));
+        let failed = ReminderView::of(&d);
+        assert_eq!(failed.status, ReminderState::Failed);
+        assert_eq!(failed.detail.as_deref(), Some("21211"));
+
+        // A reminder of the start it had before a move is not this one's.
+        let mut d = detailed(DAY, "2026-12-02T00:00:00Z");
+        d.reminders
+            .push(reminder("2026-12-05T10:00:00Z", ReminderStatus::Sent, None));
+        assert_eq!(ReminderView::of(&d).status, ReminderState::Scheduled);
+
+        // None: booked inside the delay, cancelled, or started without one.
+        let mut d = detailed(DAY, "2026-12-08T08:00:00Z");
+        d.appointment.created_at = t("2026-12-08T07:00:00Z");
+        let late = ReminderView::of(&d);
+        assert_eq!(late.status, ReminderState::None);
+        assert_eq!(
+            late.detail.as_deref(),
+            Some("booked less than the reminder delay before it starts")
+        );
+        let mut d = detailed(DAY, "2026-12-02T00:00:00Z");
+        d.appointment.status = AppointmentStatus::Cancelled;
+        assert_eq!(ReminderView::of(&d).status, ReminderState::None);
+        let past = ReminderView::of(&detailed(DAY, "2026-12-09T00:00:00Z"));
+        assert_eq!(past.status, ReminderState::None);
+        assert_eq!(
+            past.detail.as_deref(),
+            Some("it started without a reminder")
+        );
+    }
+}
