@@ -416,7 +416,7 @@ pub async fn create(
         Booking::Closed => refused(CLOSED),
         Booking::TooSoon => refused(TOO_SOON),
         Booking::NoHours => ApiError::Invalid(vec![FieldError::new("assistant_id", NO_HOURS)]),
-        Booking::UnknownAssistant => ApiError::NotFound(format!("assistant {assistant_id} (live)")),
+        Booking::UnknownAssistant => ApiError::NotFound(format!("assistant {assistant_id}")),
     };
     tx.rollback().await?;
     Err(refusal)
