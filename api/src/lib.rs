@@ -1,6 +1,7 @@
 //! Zencall HTTP API: a thin axum layer that authenticates, validates, writes and enqueues,
 //! then answers. Every resource has its own `router()`, merged here.
 
+pub mod appointments;
 pub mod assistant_availability;
 pub mod assistant_calendar;
 pub mod assistant_stats;
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(assistants::router())
         .merge(assistant_stats::router())
         .merge(assistant_availability::router())
+        .merge(appointments::router())
         .merge(calls::router())
         .merge(campaigns::router())
         .merge(dnc::router())

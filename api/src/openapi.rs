@@ -127,6 +127,11 @@ async fn openapi_json() -> Result<Response, ApiError> {
         crate::assistants::remove,
         crate::assistant_stats::show,
         crate::assistant_availability::show,
+        crate::appointments::list,
+        crate::appointments::create,
+        crate::appointments::show,
+        crate::appointments::change,
+        crate::appointments::remove,
         crate::calls::list,
         crate::calls::show,
         crate::calls::reanalyse,
@@ -209,6 +214,8 @@ async fn openapi_json() -> Result<Response, ApiError> {
     modifiers(&Finish),
     tags(
         (name = "assistants", description = "Phone assistants: created, changed and deleted by jobs"),
+        (name = "appointments", description = "Appointments booked with your assistants, during \
+            calls or through the API, kept in step with their calendar events"),
         (name = "calls", description = "The calls of your assistants"),
         (name = "campaigns", description = "Outbound calling campaigns: legal calling windows, \
             retries, do-not-call and consent checks, pacing and progress"),
@@ -479,6 +486,11 @@ mod tests {
         ("POST", "/simulator/stripe/close-period"),
         ("POST", "/simulator/stripe/invoices/{id}/void"),
         ("GET", "/v1/assistants/{id}/availability"),
+        ("GET", "/v1/appointments"),
+        ("POST", "/v1/appointments"),
+        ("GET", "/v1/appointments/{id}"),
+        ("PATCH", "/v1/appointments/{id}"),
+        ("DELETE", "/v1/appointments/{id}"),
     ];
 
     const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];

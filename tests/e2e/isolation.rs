@@ -30,6 +30,7 @@ struct Owned {
     campaign: String,
     calendar_connection: String,
     invoice: String,
+    appointment: String,
 }
 
 impl Owned {
@@ -42,12 +43,14 @@ impl Owned {
             Some("campaigns") => &self.campaign,
             Some("calendar") => &self.calendar_connection,
             Some("invoices") => &self.invoice,
+            Some("appointments") => &self.appointment,
             other => panic!("no isolation rule for {path} ({other:?}): add one to this test"),
         }
     }
 
-    fn all(&self) -> [&str; 8] {
+    fn all(&self) -> [&str; 9] {
         [
+            &self.appointment,
             &self.campaign,
             &self.invoice,
             &self.calendar_connection,
@@ -100,6 +103,12 @@ fn body_for(method: &Method, path: &str, owned: &Owned, hook_url: &str) -> Optio
             "legal_name": "Intrus SAS", "email": "intrus@example.fr", "address_line1": "1 rue X",
             "postal_code": "75001", "city": "Paris", "country": "FR"
         })),
+        // Our assistant: refused with 404.
+        ("POST", "/v1/appointments") => Some(json!({
+            "assistant_id": owned.assistant, "start": "2031-06-03T08:00:00Z",
+            "duration_minutes": 30, "caller_name": "Intrus", "caller_number": THEIR_NUMBER
+        })),
+        ("PATCH", "/v1/appointments/{id}") => Some(json!({"status": "cancelled"})),
         // The intruder begins connecting a calendar of its own.
         ("POST", "/v1/calendar/connections") => None,
         ("GET" | "DELETE", _) => None,
@@ -179,6 +188,7 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
             consent: consent["id"].as_str().unwrap().to_string(),
             calendar_connection: connect_a_calendar(&app).await,
             invoice: issue_an_invoice(&app).await,
+            appointment: book_an_appointment(&app).await,
         };
         let before = snapshot(&app, &owned).await;
 
@@ -216,7 +226,10 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
                 for id in owned.all().into_iter().filter(|id| sent.contains(id)) {
                     text = text.replace(id, "");
                 }
-                if owns_one || path == "/v1/simulator/calls" {
+                if owns_one
+                    || path == "/v1/simulator/calls"
+                    || path == "/v1/appointments" && method == Method::POST
+                {
                     assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {answer}");
                 } else if method == Method::GET && path == "/v1/billing/profile" {
                     // The intruder has given none yet: ours is not shown instead.
@@ -341,12 +354,39 @@ async fn snapshot(app: &TestApp, owned: &Owned) -> Vec<Value> {
         "/v1/invoices".to_string(),
         "/v1/billing/profile".to_string(),
         "/v1/calendar/connections".to_string(),
+        format!("/v1/appointments/{}", owned.appointment),
+        "/v1/appointments".to_string(),
     ] {
         let (status, body) = app.call(Method::GET, &path, Some(&app.key), None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
         seen.push(body);
     }
     seen
+}
+
+/// Books an appointment of ours with an assistant that has opening hours; returns its id.
+async fn book_an_appointment(app: &TestApp) -> String {
+    let (assistant, _) =
+        crate::tool_calls::assistant(app, crate::tool_calls::with_hours(), None).await;
+    let start = crate::tool_calls::tuesday()
+        .and_hms_opt(10, 0, 0)
+        .unwrap()
+        .and_local_timezone(chrono_tz::Europe::Paris)
+        .unwrap()
+        .to_rfc3339();
+    let (status, booked) = app
+        .call(
+            Method::POST,
+            "/v1/appointments",
+            Some(&app.key),
+            Some(
+                json!({"assistant_id": assistant, "start": start, "duration_minutes": 30,
+                        "caller_name": "Jeanne", "caller_number": OUR_NUMBER}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    booked["id"].as_str().unwrap().to_string()
 }
 
 /// Gives our billing profile and issues one invoice of ours (as a finalized Stripe invoice

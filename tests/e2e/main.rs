@@ -6,6 +6,7 @@
 
 mod test_app;
 
+mod appointments;
 mod assistants;
 mod auth;
 mod availability;

@@ -3,4 +3,5 @@
 //! (its key's organisation and scope) and answers an [`crate::error::ApiError`] that each door
 //! renders its own way.
 
+pub mod appointments;
 pub mod assistants;

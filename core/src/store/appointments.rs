@@ -752,6 +752,51 @@ pub async fn list_between(
     rows.into_iter().map(Appointment::try_from).collect()
 }
 
+/// What a list of appointments keeps: each filter applies when given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only the appointments of this assistant.
+    pub assistant_id: Option<String>,
+    /// Only those in this status.
+    pub status: Option<AppointmentStatus>,
+    /// Only those starting at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Only those starting before this instant.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The appointments of `org_id` kept by `filter`, latest start first (then by id, descending),
+/// at most `limit`, after `after` (the start and id of the previous page's last one) when given.
+pub async fn list(
+    db: &Db,
+    org_id: &str,
+    filter: &ListFilter,
+    after: Option<(DateTime<Utc>, &str)>,
+    limit: i64,
+) -> Result<Vec<Appointment>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM appointments WHERE org_id = $1 \
+         AND ($2 IS NULL OR assistant_id = $2) AND ($3 IS NULL OR status = $3) \
+         AND ($4 IS NULL OR starts_at >= $4) AND ($5 IS NULL OR starts_at < $5) \
+         AND ($6 IS NULL OR starts_at < $6 OR (starts_at = $6 AND id < $7)) \
+         ORDER BY starts_at DESC, id DESC LIMIT $8"
+    );
+    let rows = on_pool!(db, |p| sqlx::query_as::<_, AppointmentRow>(
+        sqlx::AssertSqlSafe(sql.clone())
+    )
+    .bind(org_id)
+    .bind(filter.assistant_id.as_deref())
+    .bind(filter.status.map(AppointmentStatus::as_str))
+    .bind(filter.from.map(super::now_micros))
+    .bind(filter.to.map(super::now_micros))
+    .bind(after.map(|(starts_at, _)| starts_at))
+    .bind(after.map(|(_, id)| id).unwrap_or(""))
+    .bind(limit)
+    .fetch_all(p)
+    .await)?;
+    rows.into_iter().map(Appointment::try_from).collect()
+}
+
 /// The history of appointment `id` of `org_id`, oldest first.
 pub async fn history(
     db: &Db,
