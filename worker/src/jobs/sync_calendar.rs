@@ -272,11 +272,13 @@ async fn follow(
     .await?;
     match outcome {
         Rescheduling::Moved(moved) => {
+            // One event per move: the subject names the move, as the API's moves do.
+            let subject = format!("{}:moved:{}", moved.id, moved.updated_at.timestamp_micros());
             events::emit_in(
                 tx,
                 &moved.org_id,
                 EventType::AppointmentUpdated,
-                &moved.id,
+                &subject,
                 &*moved,
                 now,
                 max_attempts,
