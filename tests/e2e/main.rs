@@ -14,6 +14,7 @@ mod billing;
 mod board;
 mod board_browser;
 mod calendar;
+mod calendar_upkeep;
 mod call_analysis;
 mod campaign_simulation;
 mod campaigns;
