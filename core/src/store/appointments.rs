@@ -90,9 +90,10 @@ impl ChangeKind {
 pub enum MoveRule {
     /// As a booking is: inside the opening hours, free, with the minimum notice.
     LikeABooking,
-    /// As the calendar says: the calendar wins on time (it can still not put two booked
-    /// appointments of one assistant at the same start).
-    AsTheCalendarSays,
+    /// As the calendar says, for its change made at the given time: the calendar wins on time
+    /// (it can still not put two booked appointments of one assistant at the same start), unless
+    /// the appointment changed since (read under the lock): then that newer change stands.
+    AsTheCalendarSays(Option<DateTime<Utc>>),
 }
 
 /// What a move came to.
@@ -100,7 +101,8 @@ pub enum MoveRule {
 pub enum Rescheduling {
     /// Moved.
     Moved(Box<Appointment>),
-    /// It already had these times; nothing changed.
+    /// It already had these times, or the calendar's change is older than its last change;
+    /// nothing changed.
     Unchanged(Box<Appointment>),
     /// It is cancelled; nothing changed.
     NotBooked(Box<Appointment>),
@@ -553,7 +555,9 @@ pub async fn reschedule_in(
     if current.status != AppointmentStatus::Booked {
         return Ok(Rescheduling::NotBooked(Box::new(current)));
     }
-    if (current.starts_at, current.ends_at) == (starts_at, ends_at) {
+    let superseded =
+        matches!(rule, MoveRule::AsTheCalendarSays(Some(changed)) if changed <= current.updated_at);
+    if superseded || (current.starts_at, current.ends_at) == (starts_at, ends_at) {
         return Ok(Rescheduling::Unchanged(Box::new(current)));
     }
     if rule == MoveRule::LikeABooking {
@@ -1035,7 +1039,7 @@ mod tests {
         let mut tx = db.begin().await.unwrap();
         let actor = match rule {
             MoveRule::LikeABooking => Actor::Api,
-            MoveRule::AsTheCalendarSays => Actor::Calendar,
+            MoveRule::AsTheCalendarSays(_) => Actor::Calendar,
         };
         let outcome = reschedule_in(
             &mut tx,
@@ -1129,7 +1133,7 @@ mod tests {
                     &first.id,
                     "2026-06-09T19:00:00Z",
                     30,
-                    MoveRule::AsTheCalendarSays
+                    MoveRule::AsTheCalendarSays(None)
                 )
                 .await,
                 Rescheduling::Moved(_)
@@ -1141,11 +1145,24 @@ mod tests {
                     &first.id,
                     "2026-06-09T09:00:00Z",
                     30,
-                    MoveRule::AsTheCalendarSays
+                    MoveRule::AsTheCalendarSays(None)
                 )
                 .await,
                 Rescheduling::SlotTaken
             );
+            // A calendar change older than the appointment's last change is overtaken by it.
+            assert!(matches!(
+                reschedule(
+                    db,
+                    &org_id,
+                    &first.id,
+                    "2026-06-09T13:00:00Z",
+                    30,
+                    MoveRule::AsTheCalendarSays(Some(utc("2026-01-01T00:00:00Z")))
+                )
+                .await,
+                Rescheduling::Unchanged(_)
+            ));
             let kinds: Vec<(String, String)> = history(db, &org_id, &first.id)
                 .await
                 .unwrap()

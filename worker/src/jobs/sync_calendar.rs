@@ -10,7 +10,8 @@
 //! Two-way: an appointment's own event changed in the calendar changes the appointment in the
 //! same transaction. Moved, the appointment moves with it (the calendar wins on time; its
 //! history records who moved it), cancelled, it is cancelled; each with its outbound event.
-//! Our own pushes come back the same way and change nothing (same times, already cancelled).
+//! Our own pushes come back the same way and change nothing (same times, already cancelled),
+//! and an event last changed before its appointment was changed is left to that change's push.
 //! A full sync lists no deleted events, so only an incremental one cancels appointments.
 
 use chrono::Duration;
@@ -223,6 +224,14 @@ async fn follow(
     appointment: &Appointment,
     event: &CalendarEvent,
 ) -> Result<bool, StoreError> {
+    // An event last changed before the appointment was is ours coming back late (a push that
+    // a newer change of the appointment has overtaken), or older than that change: the newer
+    // change stands, and its own push brings the event in line.
+    if let Some(updated) = event.updated
+        && updated <= appointment.updated_at
+    {
+        return Ok(false);
+    }
     let now = ctx.clock.now();
     let max_attempts = ctx.settings.webhooks.outbound.max_attempts;
     if event.status == EventStatus::Cancelled {
@@ -264,7 +273,7 @@ async fn follow(
         &appointment.id,
         start,
         end,
-        MoveRule::AsTheCalendarSays,
+        MoveRule::AsTheCalendarSays(event.updated),
         Actor::Calendar,
         Some("moved in the calendar"),
         now,
