@@ -304,6 +304,8 @@ async fn an_eu_business_abroad_is_invoiced_under_reverse_charge() {
         assert_eq!(stored["vat_treatment"], "reverse_charge");
         subscribe(&app, "starter").await;
         await_subscription(&app, "trialing").await;
+        // The trial's 0 € invoice first, so the period's invoice is the newer one.
+        await_invoices(&app, 1).await;
         close_period(&app).await;
         let listed = await_invoices(&app, 2).await;
         let invoice = &listed[0];
