@@ -28,7 +28,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::http::pagination::{Page, page_limit};
+use crate::http::pagination::{Page, PageParams, page_limit};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, PaymentRequired, V1Errors,
 };
@@ -350,18 +350,6 @@ async fn create(
     ))
 }
 
-/// The query of `GET /v1/campaigns`; any other parameter is refused (400).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct ListParams {
-    /// Page size: 1 to 100, 20 by default.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    starting_after: Option<String>,
-}
-
 /// Lists the organisation's campaigns, newest first.
 #[utoipa::path(
     get,
@@ -369,7 +357,7 @@ struct ListParams {
     tag = "campaigns",
     operation_id = "list_campaigns",
     summary = "List campaigns",
-    params(ListParams),
+    params(PageParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of campaigns", body = Page<CampaignView>),
@@ -380,7 +368,7 @@ struct ListParams {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
+    Query(params): Query<PageParams>,
 ) -> Result<axum::Json<Page<CampaignView>>, ApiError> {
     caller.require(Scope::Read)?;
     let limit = page_limit(params.limit)?;

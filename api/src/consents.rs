@@ -16,13 +16,13 @@ use zencall_core::store::consents::{self, Consent, ConsentInput, ConsentMethod};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::dnc::{
-    IMPORT_BODY_LIMIT, InvalidRow, ListParams, PATH_NUMBER, body_number, country_or, import_rows,
-    path_number, read_rows, request_country,
-};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::http::pagination::{Page, page_limit};
+use crate::http::number_import::{
+    IMPORT_BODY_LIMIT, InvalidRow, PATH_NUMBER, body_number, country_or, import_rows, path_number,
+    read_rows, request_country,
+};
+use crate::http::pagination::{Page, PageParams, page_limit};
 use crate::openapi::{
     BadRequest, Forbidden, JsonBodyErrors, MethodNotAllowed, NotFound, Unprocessable, V1Errors,
 };
@@ -266,7 +266,7 @@ async fn import(
     summary = "List consents",
     description = "Every record, withdrawn ones included, newest first (by first recording); \
         `next_cursor` is the last record's id.",
-    params(ListParams),
+    params(PageParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of consents", body = Page<Consent>),
@@ -277,7 +277,7 @@ async fn import(
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
+    Query(params): Query<PageParams>,
 ) -> Result<axum::Json<Page<Consent>>, ApiError> {
     caller.require(Scope::Read)?;
     let limit = page_limit(params.limit)?;

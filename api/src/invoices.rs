@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use zencall_core::domain::invoice::{DocumentKind, InvoiceDocument};
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::invoices::{self, StoredInvoiceDocument};
@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::http::pagination::{Page, page_limit};
+use crate::http::pagination::{Page, PageParams, page_limit};
 use crate::openapi::{BadRequest, NotFound, V1Errors};
 
 /// Invoice routes.
@@ -99,18 +99,6 @@ impl InvoiceView {
     }
 }
 
-/// The query of `GET /v1/invoices`; any other parameter is refused (400).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct ListParams {
-    /// Page size: 1 to 100, 20 by default.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    starting_after: Option<String>,
-}
-
 /// The path parameter of one invoice's routes.
 const INVOICE_ID: &str = "The invoice's id, `inv_...`";
 
@@ -123,7 +111,7 @@ const INVOICE_ID: &str = "The invoice's id, `inv_...`";
     summary = "List invoices",
     description = "The organisation's invoices and credit notes, newest first, without their \
         documents. Needs the `read` scope.",
-    params(ListParams),
+    params(PageParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of invoices", body = inline(Page<InvoiceView>)),
@@ -134,7 +122,7 @@ const INVOICE_ID: &str = "The invoice's id, `inv_...`";
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
+    Query(params): Query<PageParams>,
 ) -> Result<axum::Json<Page<InvoiceView>>, ApiError> {
     caller.require(Scope::Read)?;
     let limit = page_limit(params.limit)?;

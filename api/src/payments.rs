@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::{invoices, stripe_invoices};
 
@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::Query;
-use crate::http::pagination::{Page, page_limit};
+use crate::http::pagination::{Page, PageParams, page_limit};
 use crate::openapi::{BadRequest, V1Errors};
 
 /// Payment routes.
@@ -62,18 +62,6 @@ fn payment_object() -> utoipa::openapi::Object {
     zencall_core::schema::constant("payment")
 }
 
-/// The query of `GET /v1/billing/payments`; any other parameter is refused (400).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct ListParams {
-    /// Page size: 1 to 100, 20 by default.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    starting_after: Option<String>,
-}
-
 /// Lists the payment history, newest first.
 #[utoipa::path(
     get,
@@ -83,7 +71,7 @@ struct ListParams {
     summary = "List payments",
     description = "Each finalized Stripe invoice with its payment state, newest first, and our \
         invoice when issued. Needs the `read` scope.",
-    params(ListParams),
+    params(PageParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of payments", body = inline(Page<PaymentView>)),
@@ -94,7 +82,7 @@ struct ListParams {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
+    Query(params): Query<PageParams>,
 ) -> Result<axum::Json<Page<PaymentView>>, ApiError> {
     caller.require(Scope::Read)?;
     let limit = page_limit(params.limit)?;

@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
-use crate::http::pagination::{Page, page_limit};
+use crate::http::pagination::{Page, PageParams, page_limit};
 use crate::openapi::{BadRequest, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
 /// Webhook endpoint routes.
@@ -218,18 +218,6 @@ async fn create(
     ))
 }
 
-/// The query of the lists of endpoints and deliveries; any other parameter is refused (400).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct ListParams {
-    /// Page size: 1 to 100, 20 by default.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    starting_after: Option<String>,
-}
-
 /// Lists the organisation's endpoints, newest first (without their secrets).
 #[utoipa::path(
     get,
@@ -237,7 +225,7 @@ struct ListParams {
     tag = "webhook-endpoints",
     operation_id = "list_webhook_endpoints",
     summary = "List webhook endpoints",
-    params(ListParams),
+    params(PageParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of endpoints", body = Page<EndpointView>),
@@ -248,7 +236,7 @@ struct ListParams {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
+    Query(params): Query<PageParams>,
 ) -> Result<axum::Json<Page<EndpointView>>, ApiError> {
     caller.require(Scope::Read)?;
     let limit = page_limit(params.limit)?;
@@ -351,7 +339,7 @@ struct DeliveryView {
     summary = "List an endpoint's deliveries",
     description = "Every delivery with each attempt's status code, the start of the answer and \
         the error; still listed after the endpoint is deleted.",
-    params(("id" = String, Path, description = ENDPOINT_ID), ListParams),
+    params(("id" = String, Path, description = ENDPOINT_ID), PageParams),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of deliveries", body = Page<DeliveryView>),
@@ -364,7 +352,7 @@ async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(params): Query<ListParams>,
+    Query(params): Query<PageParams>,
 ) -> Result<axum::Json<Page<DeliveryView>>, ApiError> {
     caller.require(Scope::Read)?;
     let limit = page_limit(params.limit)?;

@@ -1,7 +1,7 @@
 //! Pagination of the `/v1` lists: a page is up to `limit` items, newest first, and the cursor
 //! to pass as `starting_after` for the next one.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
@@ -53,4 +53,17 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
         )));
     }
     Ok(limit)
+}
+
+/// The query of a list without filters: the page size and the cursor; any other parameter is
+/// refused (400).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size: 1 to 100, 20 by default.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub starting_after: Option<String>,
 }
