@@ -295,7 +295,7 @@ async fn bad_arguments_get_a_tool_error_naming_the_field() {
             (
                 "create_assistant_and_provision_number",
                 json!({"nmae": "x"}),
-                "unknown field `nmae`",
+                "nmae: unknown field `nmae`",
             ),
             (
                 "list_assistants",
@@ -312,7 +312,11 @@ async fn bad_arguments_get_a_tool_error_naming_the_field() {
                 json!({"status": "sleeping"}),
                 "status: must be one of",
             ),
-            ("get_assistant", json!({}), "missing field `assistant_id`"),
+            (
+                "get_assistant",
+                json!({}),
+                "assistant_id: missing field `assistant_id`",
+            ),
             (
                 "provision_phone_number",
                 json!({"assistant_id": "asst_x", "area_code": "1a"}),
@@ -340,6 +344,8 @@ async fn bad_arguments_get_a_tool_error_naming_the_field() {
         }
         let checked = ok(call(&client, "validate_assistant_config", json!({"name": 7})).await);
         assert_eq!(checked["errors"][0]["field"], "name", "{checked}");
+        let checked = ok(call(&client, "validate_assistant_config", json!({"nmae": "x"})).await);
+        assert_eq!(checked["errors"][0]["field"], "nmae", "{checked}");
         let missing = refusal(
             call(
                 &client,

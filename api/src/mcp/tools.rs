@@ -68,15 +68,32 @@ fn input_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     })
 }
 
-/// `arguments` read as `T`; the error names the field (`business.transfer_number: ...`).
-fn parse<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, ToolError> {
+/// Arguments that cannot be read: the field (a path such as `business.services[2]`) and what
+/// is wrong with it.
+#[derive(Debug)]
+struct ArgumentError {
+    field: String,
+    message: String,
+}
+
+impl From<ArgumentError> for ToolError {
+    fn from(e: ArgumentError) -> Self {
+        ToolError(format!("{}: {}", e.field, e.message))
+    }
+}
+
+/// `arguments` read as `T`, or the field at fault.
+fn parse<T: DeserializeOwned>(arguments: JsonObject) -> Result<T, ArgumentError> {
     serde_path_to_error::deserialize(serde_json::Value::Object(arguments)).map_err(|e| {
+        let message = e.inner().to_string();
         let path = e.path().to_string();
-        if path == "." {
-            ToolError(e.inner().to_string())
+        // At the top, serde names the unknown or missing field only in its message.
+        let field = if path == "." {
+            message.split('`').nth(1).unwrap_or("arguments").to_string()
         } else {
-            ToolError(format!("{path}: {}", e.inner()))
-        }
+            path
+        };
+        ArgumentError { field, message }
     })
 }
 
@@ -282,11 +299,7 @@ impl ZencallTools {
         let caller = caller(&parts)?;
         let draft: AssistantDraft = match parse(arguments) {
             Ok(draft) => draft,
-            Err(ToolError(message)) => {
-                let (field, message) = match message.split_once(": ") {
-                    Some((field, rest)) => (field.to_string(), rest.to_string()),
-                    None => (String::new(), message),
-                };
+            Err(ArgumentError { field, message }) => {
                 return Ok(Json(Validation {
                     valid: false,
                     errors: vec![FieldProblem { field, message }],
