@@ -429,3 +429,33 @@ async fn a_read_only_key_is_refused_the_write_tools_and_no_key_gets_401() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_mcp_door_counts_against_the_same_per_key_quota_as_rest() {
+    let sim = Simulator::new(&test_settings().providers.simulator);
+    let mut settings = test_settings();
+    settings.rate_limits.admin_per_minute = 3;
+    let app = TestApp::spawn_with(
+        TestDb::sqlite().await,
+        settings,
+        crate::test_app::simulated(&sim),
+    )
+    .await;
+    for _ in 0..3 {
+        let (status, _) = app
+            .call(reqwest::Method::GET, "/v1/assistants", Some(&app.key), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{}/mcp", app.base))
+        .bearer_auth(&app.key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    app.stop().await;
+}
