@@ -340,3 +340,54 @@ impl ServerHandler for ZencallTools {
             )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use zencall_core::domain::assistant::FieldError;
+
+    use super::*;
+
+    fn args(value: serde_json::Value) -> JsonObject {
+        match value {
+            serde_json::Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn field_of<T: DeserializeOwned + std::fmt::Debug>(value: serde_json::Value) -> String {
+        parse::<T>(args(value)).expect_err("must be refused").field
+    }
+
+    #[test]
+    fn a_bad_nested_argument_is_named_by_its_path() {
+        let field = field_of::<AssistantDraft>(json!({
+            "name": "x", "business": {"name": "y", "services": ["a", 3]}
+        }));
+        assert_eq!(field, "business.services[1]");
+        let field = field_of::<AssistantDraft>(
+            json!({"business": {"hours": {"weekly": {"monday": "9-12"}}}}),
+        );
+        assert_eq!(field, "business.hours.weekly.monday");
+    }
+
+    #[test]
+    fn an_unknown_or_missing_top_level_argument_is_named_too() {
+        assert_eq!(field_of::<AssistantDraft>(json!({"nmae": "x"})), "nmae");
+        assert_eq!(field_of::<GetAssistantArgs>(json!({})), "assistant_id");
+    }
+
+    #[test]
+    fn field_errors_become_one_line_per_field_and_internal_causes_stay_hidden() {
+        let invalid = ToolError::from(ApiError::Invalid(vec![
+            FieldError::new("name", "is required"),
+            FieldError::new("business.transfer_number", "is not a phone number"),
+        ]));
+        assert_eq!(
+            invalid.0,
+            "name: is required; business.transfer_number: is not a phone number"
+        );
+        let internal = ToolError::from(ApiError::Internal("connection refused at 10.0.0.3".into()));
+        assert!(!internal.0.contains("10.0.0.3"), "{}", internal.0);
+    }
+}
