@@ -7,29 +7,23 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
+use rmcp::schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use zencall_core::domain::analysis::{IntentName, SentimentLabel};
-use zencall_core::store::api_keys::Scope;
-use zencall_core::store::assistants;
-use zencall_core::store::calls::{self, CallCounts, StatsScope};
+use zencall_core::store::calls::CallCounts;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
 use crate::openapi::{BadRequest, NotFound, V1Errors};
+use crate::operations;
 
 /// Statistics routes.
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/assistants/{id}/stats", get(show))
 }
-
-/// The longest period one request may cover, in days.
-const MAX_DAYS: i64 = 366;
-
-/// The period when none is given, in days up to now.
-const DEFAULT_DAYS: i64 = 30;
 
 /// The query of `GET /v1/assistants/{id}/stats`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -43,7 +37,8 @@ struct StatsParams {
 }
 
 /// Counts of some calls.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct CountsView {
     /// Calls.
     calls: u64,
@@ -77,43 +72,47 @@ impl From<&CallCounts> for CountsView {
 }
 
 /// An intent and how many calls had it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct IntentCount {
     /// The intent.
+    #[schemars(with = "String")]
     intent: IntentName,
     /// Calls whose current analysis found it.
     calls: u64,
 }
 
 /// One day of the series.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct DayView {
     /// The UTC day, `YYYY-MM-DD`.
-    date: String,
+    pub date: String,
     /// Its counts.
     #[serde(flatten)]
-    counts: CountsView,
+    pub counts: CountsView,
 }
 
 /// An assistant's statistics over a period.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct AssistantStats {
     /// Always `assistant_stats`.
     #[schema(schema_with = stats_object)]
-    object: &'static str,
+    pub object: &'static str,
     /// The assistant.
-    assistant_id: String,
+    pub assistant_id: String,
     /// Start of the period.
-    from: DateTime<Utc>,
+    pub from: DateTime<Utc>,
     /// End of the period (exclusive).
-    to: DateTime<Utc>,
+    pub to: DateTime<Utc>,
     /// The totals.
     #[serde(flatten)]
-    totals: CountsView,
+    pub totals: CountsView,
     /// Intents, most frequent first (those never found are left out).
-    top_intents: Vec<IntentCount>,
+    pub top_intents: Vec<IntentCount>,
     /// One entry per UTC day with calls, in date order.
-    days: Vec<DayView>,
+    pub days: Vec<DayView>,
 }
 
 fn stats_object() -> utoipa::openapi::Object {
@@ -155,43 +154,6 @@ async fn show(
     Path(id): Path<String>,
     Query(params): Query<StatsParams>,
 ) -> Result<axum::Json<AssistantStats>, ApiError> {
-    caller.require(Scope::Read)?;
-    let to = params.to.unwrap_or_else(|| state.clock.now());
-    let from = params
-        .from
-        .unwrap_or_else(|| to - TimeDelta::days(DEFAULT_DAYS));
-    if from >= to {
-        return Err(ApiError::BadRequest("from: must be before to".into()));
-    }
-    if to - from > TimeDelta::days(MAX_DAYS) {
-        return Err(ApiError::BadRequest(format!(
-            "to: the period may cover at most {MAX_DAYS} days"
-        )));
-    }
-    assistants::find(&state.db, caller.org_id(), &id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("assistant {id}")))?;
-    let scope = StatsScope {
-        assistant_id: Some(id.clone()),
-        from: Some(from),
-        to: Some(to),
-        ..StatsScope::default()
-    };
-    let stats = calls::stats(&state.db, caller.org_id(), &scope).await?;
-    Ok(axum::Json(AssistantStats {
-        object: "assistant_stats",
-        assistant_id: id,
-        from,
-        to,
-        totals: CountsView::from(&stats.total),
-        top_intents: top_intents(&stats.total.intents),
-        days: stats
-            .days
-            .iter()
-            .map(|(date, counts)| DayView {
-                date: date.clone(),
-                counts: CountsView::from(counts),
-            })
-            .collect(),
-    }))
+    let stats = operations::assistants::stats(&state, &caller, &id, params.from, params.to).await?;
+    Ok(axum::Json(stats))
 }

@@ -22,6 +22,7 @@ pub mod extract;
 pub mod health;
 pub mod http;
 pub mod invoices;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod operations;
@@ -119,6 +120,7 @@ pub fn app(state: AppState) -> Router {
             Router::new()
         })
         .merge(board::router())
+        .merge(mcp::router(&state))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,

@@ -51,6 +51,18 @@ pub struct Settings {
     pub billing: BillingSettings,
     /// Billing emails.
     pub email: EmailSettings,
+    /// The MCP server at `/mcp`.
+    pub mcp: McpSettings,
+}
+
+/// `[mcp]`: the MCP server at `/mcp` (streamable HTTP).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpSettings {
+    /// `Host` header values accepted at `/mcp` (`name` or `name:port`); empty: the loopback
+    /// names and the host of `server.public_url`. Any other host is refused (403), against DNS
+    /// rebinding.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// `[email]`: who billing emails come from, and how they leave: through an SMTP server, or

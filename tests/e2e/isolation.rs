@@ -262,6 +262,32 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
                 "{query}: {status} {answer}"
             );
         }
+        // The MCP door: our assistant is "not found" to every tool, and lists show none of ours.
+        let mcp = crate::mcp::connect(&app, &intruder).await;
+        let id = owned.assistant.as_str();
+        for (tool, args) in [
+            ("get_assistant", json!({"assistant_id": id})),
+            (
+                "update_assistant",
+                json!({"assistant_id": id, "greeting": "Chez l'intrus."}),
+            ),
+            (
+                "provision_phone_number",
+                json!({"assistant_id": id, "area_code": "1"}),
+            ),
+        ] {
+            let text = crate::mcp::refusal(crate::mcp::call(&mcp, tool, args).await);
+            assert_eq!(text, format!("assistant {id} not found"), "{tool}");
+        }
+        // The intruder's own assistant (made by the sweep above) is all it lists.
+        for args in [json!({}), json!({"starting_after": id})] {
+            let page = crate::mcp::ok(crate::mcp::call(&mcp, "list_assistants", args).await);
+            let text = page.to_string();
+            for ours in owned.all() {
+                assert!(!text.contains(ours), "list_assistants shows {ours}: {text}");
+            }
+        }
+        mcp.cancel().await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
             snapshot(&app, &owned).await,

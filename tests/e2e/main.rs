@@ -23,6 +23,7 @@ mod dnc_and_consents;
 mod email;
 mod invoices;
 mod isolation;
+mod mcp;
 mod operations;
 mod outbound_webhooks;
 mod processes;

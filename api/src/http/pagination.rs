@@ -1,6 +1,7 @@
 //! Pagination of the `/v1` lists: a page is up to `limit` items, newest first, and the cursor
 //! to pass as `starting_after` for the next one.
 
+use rmcp::schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -11,10 +12,12 @@ const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
 
 /// A page of a list, newest first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct Page<T> {
     /// Always `list`.
     #[schema(schema_with = list_object)]
+    #[schemars(with = "String")]
     object: &'static str,
     /// The items of this page.
     data: Vec<T>,

@@ -1,13 +1,18 @@
 //! Assistants: create (provisioned by a job), list, read, change (pushed by a job), delete
 //! (removed from the providers by a job).
 
-use zencall_core::domain::assistant::{AssistantPatch, AssistantRequest, AssistantStatus};
+use chrono::{DateTime, TimeDelta, Utc};
+use zencall_core::domain::assistant::{
+    AssistantPatch, AssistantRequest, AssistantStatus, NewAssistant, PhoneNumberRequest,
+};
 use zencall_core::jobs::payloads::{DeleteAssistant, ProvisionAssistant, SyncAssistant};
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::assistants::{self, Assistant};
+use zencall_core::store::calls::{self, StatsScope};
 use zencall_queue::{EnqueueOptions, enqueue_in};
 
 use crate::AppState;
+use crate::assistant_stats::{AssistantStats, CountsView, DayView, top_intents};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::http::pagination::page_limit;
@@ -20,7 +25,7 @@ pub async fn create(
     request: AssistantRequest,
 ) -> Result<Assistant, ApiError> {
     caller.require(Scope::Write)?;
-    let new = request.validate().map_err(ApiError::Invalid)?;
+    let new = checked(&request)?;
     crate::billing::require_entitlement(state, caller.org_id()).await?;
     let mut tx = state.db.begin().await?;
     let assistant = assistants::insert(&mut tx, caller.org_id(), &new, state.clock.now()).await?;
@@ -37,6 +42,19 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     Ok(assistant)
+}
+
+/// Runs the validation of [`create`] on `request` and stores nothing: the validated assistant
+/// (with the sector's prompt, greeting and voice filled in), or every invalid field. Needs
+/// `read`.
+pub fn validate(caller: &Caller, request: &AssistantRequest) -> Result<NewAssistant, ApiError> {
+    caller.require(Scope::Read)?;
+    checked(request)
+}
+
+/// `request` validated, or a 422 listing each invalid field.
+fn checked(request: &AssistantRequest) -> Result<NewAssistant, ApiError> {
+    request.validate().map_err(ApiError::Invalid)
 }
 
 /// A page of the organisation's assistants, newest first: up to `limit` (checked) after
@@ -175,4 +193,119 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> Result<Assis
     assistants::find(&state.db, caller.org_id(), id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("assistant {id}")))
+}
+
+/// Looks for a number again for assistant `id`, in `request`'s country and area code (the same
+/// rules as at creation): an assistant whose provisioning failed, with no number bought, goes
+/// back to `provisioning` and its provisioning is queued again; it becomes `active` with a
+/// number, or `failed` with the reason. An assistant that has a number keeps it (409). Needs
+/// `write`.
+pub async fn provision_number(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    request: &PhoneNumberRequest,
+) -> Result<Assistant, ApiError> {
+    caller.require(Scope::Write)?;
+    let (country, area_code) = request.validate("").map_err(ApiError::Invalid)?;
+    let org_id = caller.org_id();
+    let current = assistants::find(&state.db, org_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("assistant {id}")))?;
+    if let Some(number) = &current.phone_number {
+        return Err(ApiError::Conflict(format!(
+            "assistant {id} already has the number {number}"
+        )));
+    }
+    crate::billing::require_entitlement(state, org_id).await?;
+    let mut tx = state.db.begin().await?;
+    let now = state.clock.now();
+    if !assistants::retry_number(
+        &mut tx,
+        org_id,
+        id,
+        country.as_str(),
+        area_code.as_deref(),
+        now,
+    )
+    .await?
+    {
+        tx.rollback().await?;
+        let status = assistants::find(&state.db, org_id, id)
+            .await?
+            .map(|a| a.status.as_str())
+            .unwrap_or("deleted");
+        return Err(ApiError::Conflict(format!(
+            "an assistant in status {status} cannot look for a number; only a failed one \
+             without a number can"
+        )));
+    }
+    let job = ProvisionAssistant {
+        org_id: org_id.to_string(),
+        assistant_id: id.to_string(),
+    };
+    // A new key per retry: the first provisioning job's key stays taken.
+    enqueue_in(
+        &mut tx,
+        &job,
+        EnqueueOptions::unique(format!("provision:{id}:{}", ulid::Ulid::generate())),
+        state.settings.queue.max_attempts,
+    )
+    .await?;
+    tx.commit().await?;
+    get(state, caller, id).await
+}
+
+/// The longest period statistics may cover, in days.
+const MAX_STATS_DAYS: i64 = 366;
+
+/// The statistics period when none is given, in days up to now.
+const DEFAULT_STATS_DAYS: i64 = 30;
+
+/// What assistant `id`'s calls came to from `from` (30 days before `to` by default) to `to`
+/// (now by default): at most 366 days. Needs `read`.
+pub async fn stats(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<AssistantStats, ApiError> {
+    caller.require(Scope::Read)?;
+    let to = to.unwrap_or_else(|| state.clock.now());
+    let from = from.unwrap_or_else(|| to - TimeDelta::days(DEFAULT_STATS_DAYS));
+    if from >= to {
+        return Err(ApiError::BadRequest("from: must be before to".into()));
+    }
+    if to - from > TimeDelta::days(MAX_STATS_DAYS) {
+        return Err(ApiError::BadRequest(format!(
+            "to: the period may cover at most {MAX_STATS_DAYS} days"
+        )));
+    }
+    assistants::find(&state.db, caller.org_id(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("assistant {id}")))?;
+    let scope = StatsScope {
+        assistant_id: Some(id.to_string()),
+        from: Some(from),
+        to: Some(to),
+        ..StatsScope::default()
+    };
+    let stats = calls::stats(&state.db, caller.org_id(), &scope).await?;
+    Ok(AssistantStats {
+        object: "assistant_stats",
+        assistant_id: id.to_string(),
+        from,
+        to,
+        totals: CountsView::from(&stats.total),
+        top_intents: top_intents(&stats.total.intents),
+        days: stats
+            .days
+            .iter()
+            .map(|(date, counts)| DayView {
+                date: date.clone(),
+                counts: CountsView::from(counts),
+            })
+            .collect(),
+    })
 }

@@ -5,3 +5,4 @@
 
 pub mod appointments;
 pub mod assistants;
+pub mod sectors;

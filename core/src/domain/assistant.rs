@@ -80,6 +80,47 @@ pub struct PhoneNumberRequest {
     pub area_code: Option<String>,
 }
 
+impl PhoneNumberRequest {
+    /// Validates the country (`FR` when not given) and the area code, returning the errors
+    /// under `prefix` (`phone_number.country`, ...).
+    pub fn validate(&self, prefix: &str) -> Result<(CountryCode, Option<String>), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        match self.check(prefix, &mut errors) {
+            (Some(country), area_code) if errors.is_empty() => Ok((country, area_code)),
+            _ => Err(errors),
+        }
+    }
+
+    fn check(
+        &self,
+        prefix: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> (Option<CountryCode>, Option<String>) {
+        let field = |name: &str| {
+            if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}.{name}")
+            }
+        };
+        let country = match self.country.as_deref() {
+            None => CountryCode::parse("FR").ok(),
+            Some(c) => CountryCode::parse(c)
+                .map_err(|m| errors.push(FieldError::new(field("country"), m)))
+                .ok(),
+        };
+        let area_code = match self.area_code.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(a) if a.len() <= 6 && a.bytes().all(|b| b.is_ascii_digit()) => Some(a.to_string()),
+            Some(_) => {
+                errors.push(FieldError::new(field("area_code"), "must be 1 to 6 digits"));
+                None
+            }
+        };
+        (country, area_code)
+    }
+}
+
 /// Business details as received, before validation.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -291,23 +332,7 @@ impl AssistantRequest {
             }
         };
         let phone = self.phone_number.clone().unwrap_or_default();
-        let phone_country = match phone.country.as_deref() {
-            None => CountryCode::parse("FR").ok(),
-            Some(c) => CountryCode::parse(c)
-                .map_err(|m| errors.push(FieldError::new("phone_number.country", m)))
-                .ok(),
-        };
-        let area_code = match phone.area_code.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(a) if a.len() <= 6 && a.bytes().all(|b| b.is_ascii_digit()) => Some(a.to_string()),
-            Some(_) => {
-                errors.push(FieldError::new(
-                    "phone_number.area_code",
-                    "must be 1 to 6 digits",
-                ));
-                None
-            }
-        };
+        let (phone_country, area_code) = phone.check("phone_number", &mut errors);
         let business = match &self.business {
             None => {
                 errors.push(FieldError::new("business", "is required"));

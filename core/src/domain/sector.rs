@@ -61,7 +61,7 @@ impl Sector {
     }
 
     /// What the assistant is there to do, in the given language.
-    fn duties(self, language: Language) -> &'static str {
+    pub fn duties(self, language: Language) -> &'static str {
         match (self, language) {
             (Sector::Restaurant, Language::Fr) => {
                 "Tu prends les réservations de table (date, heure, nombre de couverts, nom, téléphone), tu renseignes sur la carte, les allergènes et les horaires, et tu notes les commandes à emporter."

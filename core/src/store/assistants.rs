@@ -397,6 +397,36 @@ pub async fn detach_calendar_connection(
     Ok(n)
 }
 
+/// Sends a failed assistant that has no number back to `provisioning` inside `tx`, to look
+/// for a number in `country` (and `area_code`) this time; false when none matched (no such
+/// assistant, another status, or a number already bought). What the saga already did (the
+/// assistant at the voice platform) stays recorded, so its next run only buys and attaches.
+pub async fn retry_number(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    country: &str,
+    area_code: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE assistants SET status = 'provisioning', failure_reason = NULL, phone_country = $1, \
+             area_code = $2, updated_at = $3 WHERE org_id = $4 AND id = $5 AND status = 'failed' \
+             AND phone_number IS NULL AND twilio_number_sid IS NULL",
+        )
+        .bind(country)
+        .bind(area_code)
+        .bind(super::now_micros(now))
+        .bind(org_id)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(n == 1)
+}
+
 /// Moves a live assistant to `deleting` inside `tx`; false when none matched.
 pub async fn mark_deleting(
     tx: &mut Tx,
