@@ -15,3 +15,10 @@ DROP INDEX IF EXISTS apalis.idx_apalis_jobs_lock_by;
 CREATE INDEX IF NOT EXISTS zencall_jobs_held
     ON apalis.jobs (lock_by)
     WHERE status IN ('Queued', 'Running');
+
+-- Each job leaves about four dead versions of its row behind; at thousands of jobs a second
+-- the default thresholds (a fifth of the table) let them pile up between vacuums, and every
+-- claim reads through them. Vacuum the queue's tables after a small share has changed, and
+-- without pausing.
+ALTER TABLE apalis.jobs SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE job_attempts SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_cost_delay = 0);

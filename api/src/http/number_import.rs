@@ -77,12 +77,12 @@ pub fn path_number(text: &str) -> Result<PhoneNumber, ApiError> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InvalidRow {
     /// Its position in the list sent, from 0.
-    index: usize,
+    pub index: usize,
     /// Its number as sent, when it had one.
     #[schema(required = true)]
-    number: Option<String>,
+    pub number: Option<String>,
     /// What is wrong: each invalid field and why.
-    reason: String,
+    pub reason: String,
 }
 
 /// Reads each row of an import: the valid ones through `validate`, the others reported with

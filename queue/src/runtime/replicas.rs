@@ -129,11 +129,15 @@ fn status_of(
 
 /// Every replica seen, alive first, then by name.
 pub async fn list(db: &Db, now: DateTime<Utc>) -> Result<Vec<ReplicaRecord>, StoreError> {
-    // The queue workers of a replica are `{replica}-{queue}` and `{replica}-{queue}-r{n}`;
-    // only unfinished jobs are counted, which the partial index of migration 0005 keeps few.
-    const SELECT: &str = "SELECT r.name, r.host, r.pid, r.queues, r.concurrency, r.dead_after_secs, \
+    // The queue workers of a replica are `{replica}-{queue}` and `{replica}-{queue}-r{n}`.
+    // The held jobs (few: the partial index of migration 0022 holds only them) are counted
+    // once per holder, then summed per replica, rather than read again for every replica
+    // ever recorded.
+    const SELECT: &str = "WITH held AS (SELECT lock_by, COUNT(*) AS n FROM {jobs} \
+         WHERE status IN ('Queued', 'Running') AND lock_by IS NOT NULL GROUP BY lock_by) \
+         SELECT r.name, r.host, r.pid, r.queues, r.concurrency, r.dead_after_secs, \
          r.started_at, r.heartbeat_at, r.stopped_at, \
-         (SELECT COUNT(*) FROM {jobs} j WHERE j.status IN ('Queued', 'Running') AND j.lock_by LIKE r.name || '-%') \
+         (SELECT CAST(COALESCE(SUM(h.n), 0) AS BIGINT) FROM held h WHERE h.lock_by LIKE r.name || '-%') \
          FROM worker_replicas r";
     let sql = Sql::new(db.backend());
     let rows: Vec<Row> = sql
