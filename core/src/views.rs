@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::domain::assistant::AssistantStatus;
 use crate::domain::sector::{BusinessDetails, Language, Sector};
+use crate::domain::sector_details::SectorDetails;
 use crate::store::assistants::Assistant;
 
 /// An assistant as the API shows it and its events carry it.
@@ -43,6 +44,9 @@ pub struct AssistantView {
     pub greeting: String,
     /// System prompt.
     pub system_prompt: String,
+    /// The sector's specific details; null when not given.
+    #[schema(required = true)]
+    pub sector_details: Option<SectorDetails>,
     /// Bumped by every change.
     pub config_version: i64,
     /// Latest version live at the voice platform.
@@ -77,6 +81,7 @@ impl From<Assistant> for AssistantView {
             voice: a.voice,
             greeting: a.greeting,
             system_prompt: a.system_prompt,
+            sector_details: a.sector_details,
             config_version: a.config_version,
             synced_version: a.synced_version,
             calendar: a.calendar,

@@ -285,7 +285,7 @@ async fn bad_arguments_get_a_tool_error_naming_the_field() {
             (
                 "create_assistant_and_provision_number",
                 json!({"sector": "bakery"}),
-                "sector: must be one of",
+                "sector: the sector must be one of",
             ),
             (
                 "create_assistant_and_provision_number",
@@ -320,7 +320,7 @@ async fn bad_arguments_get_a_tool_error_naming_the_field() {
             (
                 "provision_phone_number",
                 json!({"assistant_id": "asst_x", "area_code": "1a"}),
-                "area_code: must be 1 to 6 digits",
+                "area_code: the area code must be 1 to 6 digits",
             ),
             (
                 "provision_phone_number",

@@ -239,9 +239,10 @@ impl ZencallTools {
 
     /// Changes an assistant.
     #[tool(
-        description = "Change an assistant's `system_prompt`, `voice`, `greeting`, `calendar` \
-            or `business.hours` (at least one); the change is pushed to the voice platform in \
-            the background. A refusal names each invalid field. An assistant being deleted, \
+        description = "Change an assistant's `system_prompt`, `voice`, `greeting`, `calendar`, \
+            `business.hours` or `sector_details` (at least one); the change is pushed to the \
+            voice platform in the background. New `sector_details` (tagged with the assistant's \
+            sector) rewrite a prompt that is still the sector's template. A refusal names each invalid field. An assistant being deleted, \
             deleted or failed cannot be changed. Needs the `write` scope.",
         input_schema = input_schema::<UpdateAssistantArgs>(),
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)

@@ -5,6 +5,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use zencall_core::domain::assistant::{
     AssistantPatch, AssistantRequest, AssistantStatus, NewAssistant, PhoneNumberRequest,
 };
+use zencall_core::domain::phone::CountryCode;
+use zencall_core::domain::sector;
 use zencall_core::jobs::payloads::{DeleteAssistant, ProvisionAssistant, SyncAssistant};
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::assistants::{self, Assistant};
@@ -104,10 +106,41 @@ pub async fn update(
     patch: AssistantPatch,
 ) -> Result<Assistant, ApiError> {
     caller.require(Scope::Write)?;
-    let change = patch.validate().map_err(ApiError::Invalid)?;
     let org_id = caller.org_id();
+    // New sector details are checked against the assistant's sector and country, and rewrite
+    // its prompt when that prompt is still the sector's template.
+    let current = match &patch.sector_details {
+        Some(_) => Some(
+            assistants::find(&state.db, org_id, id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("assistant {id}")))?,
+        ),
+        None => None,
+    };
+    let target = current
+        .as_ref()
+        .map(|a| (a.sector, CountryCode::parse(&a.phone_country).ok()));
+    let mut change = patch.validate(target).map_err(ApiError::Invalid)?;
+    if let (Some(a), Some(details)) = (&current, &change.sector_details)
+        && change.system_prompt.is_none()
+        && a.system_prompt
+            == sector::system_prompt(a.sector, a.language, &a.business, a.sector_details.as_ref())
+    {
+        change.system_prompt = Some(sector::system_prompt(
+            a.sector,
+            a.language,
+            &a.business,
+            details.as_ref(),
+        ));
+    }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
+    if let Some(details) = &change.sector_details
+        && !assistants::set_sector_details(&mut tx, org_id, id, details.as_ref(), now).await?
+    {
+        tx.rollback().await?;
+        return Err(not_changeable(state, org_id, id).await);
+    }
     if let Some(choice) = &patch.calendar {
         let calendar = match choice {
             None => None,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::business_hours::{BusinessHours, HoursSpec};
 use super::phone::{CountryCode, PhoneNumber};
 use super::sector::{BusinessDetails, Language, Sector};
+use super::sector_details::SectorDetails;
 
 /// Where an assistant is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -106,14 +107,22 @@ impl PhoneNumberRequest {
         let country = match self.country.as_deref() {
             None => CountryCode::parse("FR").ok(),
             Some(c) => CountryCode::parse(c)
-                .map_err(|m| errors.push(FieldError::new(field("country"), m)))
+                .map_err(|_| {
+                    errors.push(FieldError::new(
+                        field("country"),
+                        "the country must be a two-letter country code, such as FR or US",
+                    ))
+                })
                 .ok(),
         };
         let area_code = match self.area_code.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(a) if a.len() <= 6 && a.bytes().all(|b| b.is_ascii_digit()) => Some(a.to_string()),
             Some(_) => {
-                errors.push(FieldError::new(field("area_code"), "must be 1 to 6 digits"));
+                errors.push(FieldError::new(
+                    field("area_code"),
+                    "the area code must be 1 to 6 digits",
+                ));
                 None
             }
         };
@@ -174,6 +183,9 @@ pub struct AssistantRequest {
     /// A system prompt replacing the sector's template (up to 20,000 characters).
     #[schema(max_length = 20000)]
     pub system_prompt: Option<String>,
+    /// What the sector needs to know (covers, services and durations, emergency policy...),
+    /// tagged with the assistant's sector; the sector's prompt says them to callers.
+    pub sector_details: Option<SectorDetails>,
 }
 
 /// A validated new assistant.
@@ -197,6 +209,8 @@ pub struct NewAssistant {
     pub greeting: String,
     /// System prompt.
     pub system_prompt: String,
+    /// The sector's specific details, when given.
+    pub sector_details: Option<SectorDetails>,
 }
 
 /// `PATCH /v1/assistants/{id}` as received: at least one field must be given.
@@ -219,6 +233,11 @@ pub struct AssistantPatch {
     pub calendar: Option<Option<CalendarChoice>>,
     /// Changes to the business: only its structured `hours` can change here.
     pub business: Option<BusinessPatch>,
+    /// New sector details, replacing the old ones whole (tagged with the assistant's sector);
+    /// `null` removes them. When the prompt is the sector's template, it is rewritten with them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<SectorDetails>, required = false)]
+    pub sector_details: Option<Option<SectorDetails>>,
 }
 
 /// The part of the business `PATCH /v1/assistants/{id}` can change.
@@ -303,21 +322,90 @@ pub(crate) fn optional_text(
     }
 }
 
+/// Like [`required_text`], with messages that name what the field holds (`the business's
+/// name is required`), for an agent to repeat to a person.
+fn described_text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<&String>,
+    max: usize,
+    what: &str,
+) -> Option<String> {
+    match value.map(|s| s.trim()) {
+        None | Some("") => {
+            errors.push(FieldError::new(field, format!("{what} is required")));
+            None
+        }
+        Some(s) if s.chars().count() > max => {
+            errors.push(FieldError::new(
+                field,
+                format!("{what} must be at most {max} characters"),
+            ));
+            None
+        }
+        Some(s) if s.chars().any(|c| c.is_control() && c != '\n') => {
+            errors.push(FieldError::new(
+                field,
+                format!("{what} must not contain control characters"),
+            ));
+            None
+        }
+        Some(s) => Some(s.to_string()),
+    }
+}
+
+/// Like [`described_text`] for a field that may be left out or blank.
+fn described_optional(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<&String>,
+    max: usize,
+    what: &str,
+) -> Option<String> {
+    match value.map(|s| s.trim()) {
+        None | Some("") => None,
+        Some(s) => described_text(errors, field, Some(&s.to_string()), max, what),
+    }
+}
+
+/// What a phone number must be, in the words of the country its national numbers are read in.
+pub(crate) fn phone_rule(country: Option<&CountryCode>) -> String {
+    match country.map(CountryCode::as_str) {
+        None | Some("FR") => "a French or international phone number".to_string(),
+        Some(c) => format!("a national ({c}) or international phone number"),
+    }
+}
+
 impl AssistantRequest {
     /// Validates every field, returning all the errors at once.
     pub fn validate(&self) -> Result<NewAssistant, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let name = required_text(&mut errors, "name", self.name.as_ref(), MAX_NAME);
+        let name = described_text(
+            &mut errors,
+            "name",
+            self.name.as_ref(),
+            MAX_NAME,
+            "the assistant's name",
+        );
+        let sector_names = || {
+            Sector::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let sector = match self.sector.as_deref() {
             None => {
-                errors.push(FieldError::new("sector", "is required"));
+                errors.push(FieldError::new(
+                    "sector",
+                    format!("the sector is required: one of {}", sector_names()),
+                ));
                 None
             }
             Some(s) => Sector::parse(s).or_else(|| {
-                let names: Vec<_> = Sector::ALL.iter().map(|s| s.as_str()).collect();
                 errors.push(FieldError::new(
                     "sector",
-                    format!("must be one of {}", names.join(", ")),
+                    format!("the sector must be one of {}", sector_names()),
                 ));
                 None
             }),
@@ -327,7 +415,10 @@ impl AssistantRequest {
             Some("fr") => Some(Language::Fr),
             Some("en") => Some(Language::En),
             Some(_) => {
-                errors.push(FieldError::new("language", "must be fr or en"));
+                errors.push(FieldError::new(
+                    "language",
+                    "the language must be fr (French) or en (English)",
+                ));
                 None
             }
         };
@@ -335,36 +426,48 @@ impl AssistantRequest {
         let (phone_country, area_code) = phone.check("phone_number", &mut errors);
         let business = match &self.business {
             None => {
-                errors.push(FieldError::new("business", "is required"));
+                errors.push(FieldError::new(
+                    "business",
+                    "the business is required, with at least its name",
+                ));
                 None
             }
             Some(b) => {
-                let bname = required_text(&mut errors, "business.name", b.name.as_ref(), MAX_NAME);
-                let address = optional_text(
+                let bname = described_text(
+                    &mut errors,
+                    "business.name",
+                    b.name.as_ref(),
+                    MAX_NAME,
+                    "the business's name",
+                );
+                let address = described_optional(
                     &mut errors,
                     "business.address",
                     b.address.as_ref(),
                     MAX_TEXT,
+                    "the address",
                 );
-                let hours = optional_text(
+                let hours = described_optional(
                     &mut errors,
                     "business.opening_hours",
                     b.opening_hours.as_ref(),
                     MAX_TEXT,
+                    "the opening hours",
                 );
                 if b.services.len() > 50 {
                     errors.push(FieldError::new(
                         "business.services",
-                        "must list at most 50 services",
+                        "list at most 50 services",
                     ));
                 }
                 let mut services = Vec::new();
                 for (i, s) in b.services.iter().enumerate() {
-                    if let Some(s) = required_text(
+                    if let Some(s) = described_text(
                         &mut errors,
                         &format!("business.services[{i}]"),
                         Some(s),
                         MAX_NAME,
+                        "the service's name",
                     ) {
                         services.push(s);
                     }
@@ -373,8 +476,14 @@ impl AssistantRequest {
                     None | Some("") => None,
                     Some(t) => match PhoneNumber::parse(t, phone_country.clone()) {
                         Ok(n) => Some(n.to_string()),
-                        Err(e) => {
-                            errors.push(FieldError::new("business.transfer_number", e.to_string()));
+                        Err(_) => {
+                            errors.push(FieldError::new(
+                                "business.transfer_number",
+                                format!(
+                                    "the transfer number must be {}",
+                                    phone_rule(phone_country.as_ref())
+                                ),
+                            ));
                             None
                         }
                     },
@@ -394,20 +503,46 @@ impl AssistantRequest {
                 })
             }
         };
-        let voice = optional_text(&mut errors, "voice", self.voice.as_ref(), MAX_NAME);
-        let greeting = optional_text(&mut errors, "greeting", self.greeting.as_ref(), MAX_TEXT);
-        let prompt = optional_text(
+        let voice = described_optional(
+            &mut errors,
+            "voice",
+            self.voice.as_ref(),
+            MAX_NAME,
+            "the voice id",
+        );
+        let greeting = described_optional(
+            &mut errors,
+            "greeting",
+            self.greeting.as_ref(),
+            MAX_TEXT,
+            "the greeting",
+        );
+        let prompt = described_optional(
             &mut errors,
             "system_prompt",
             self.system_prompt.as_ref(),
             MAX_PROMPT,
+            "the system prompt",
         );
+        let sector_details = match (&self.sector_details, sector) {
+            (Some(d), Some(sector)) => d
+                .validate(sector, phone_country.clone())
+                .map_err(|e| errors.extend(e))
+                .ok(),
+            _ => None,
+        };
         match (name, sector, language, business, phone_country) {
             (Some(name), Some(sector), Some(language), Some(business), Some(phone_country))
                 if errors.is_empty() =>
             {
-                let system_prompt = prompt
-                    .unwrap_or_else(|| super::sector::system_prompt(sector, language, &business));
+                let system_prompt = prompt.unwrap_or_else(|| {
+                    super::sector::system_prompt(
+                        sector,
+                        language,
+                        &business,
+                        sector_details.as_ref(),
+                    )
+                });
                 let greeting = greeting
                     .unwrap_or_else(|| super::sector::default_greeting(language, &business.name));
                 let voice = voice.unwrap_or_else(|| default_voice(language).to_string());
@@ -421,6 +556,7 @@ impl AssistantRequest {
                     voice,
                     greeting,
                     system_prompt,
+                    sector_details,
                 })
             }
             _ => Err(errors),
@@ -439,11 +575,18 @@ pub struct AssistantChange {
     pub greeting: Option<String>,
     /// New structured hours: `Some(None)` removes them, `None` leaves them.
     pub hours: Option<Option<BusinessHours>>,
+    /// New sector details: `Some(None)` removes them, `None` leaves them.
+    pub sector_details: Option<Option<SectorDetails>>,
 }
 
 impl AssistantPatch {
-    /// Validates the change; at least one field must be given.
-    pub fn validate(&self) -> Result<AssistantChange, Vec<FieldError>> {
+    /// Validates the change; at least one field must be given. `assistant` is the sector of
+    /// the assistant changed and the country its national numbers are read in, against which
+    /// new sector details are checked (without it, against the sector they name).
+    pub fn validate(
+        &self,
+        assistant: Option<(Sector, Option<CountryCode>)>,
+    ) -> Result<AssistantChange, Vec<FieldError>> {
         let mut errors = Vec::new();
         let system_prompt = self
             .system_prompt
@@ -487,16 +630,31 @@ impl AssistantPatch {
                 }
             },
         };
+        let sector_details = match &self.sector_details {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(d)) => match assistant
+                .clone()
+                .map_or_else(|| d.validate(d.sector(), None), |(s, c)| d.validate(s, c))
+            {
+                Ok(d) => Some(Some(d)),
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            },
+        };
         if errors.is_empty()
             && system_prompt.is_none()
             && voice.is_none()
             && greeting.is_none()
             && self.calendar.is_none()
             && hours.is_none()
+            && sector_details.is_none()
         {
             errors.push(FieldError::new(
                 "body",
-                "give at least one of system_prompt, voice, greeting, calendar, business.hours",
+                "give at least one of system_prompt, voice, greeting, calendar, business.hours, sector_details",
             ));
         }
         if errors.is_empty() {
@@ -505,6 +663,7 @@ impl AssistantPatch {
                 voice,
                 greeting,
                 hours,
+                sector_details,
             })
         } else {
             Err(errors)
@@ -578,25 +737,28 @@ mod tests {
             "business": {"hours": {"time_zone": "Europe/Paris", "weekly": {"friday": [["09:00", "17:00"]]}}}
         }))
         .expect("json");
-        let change = patch.validate().expect("valid");
+        let change = patch.validate(None).expect("valid");
         assert!(matches!(change.hours, Some(Some(_))));
         let removal: AssistantPatch =
             serde_json::from_value(serde_json::json!({"business": {"hours": null}})).expect("json");
-        assert_eq!(removal.validate().expect("valid").hours, Some(None));
+        assert_eq!(removal.validate(None).expect("valid").hours, Some(None));
         let empty: AssistantPatch =
             serde_json::from_value(serde_json::json!({"business": {}})).expect("json");
-        assert_eq!(empty.validate().expect_err("invalid")[0].field, "business");
+        assert_eq!(
+            empty.validate(None).expect_err("invalid")[0].field,
+            "business"
+        );
     }
 
     #[test]
     fn an_empty_patch_is_refused() {
-        assert!(AssistantPatch::default().validate().is_err());
+        assert!(AssistantPatch::default().validate(None).is_err());
         let p = AssistantPatch {
             greeting: Some("Bonjour".into()),
             ..Default::default()
         };
         assert_eq!(
-            p.validate().expect("valid").greeting.as_deref(),
+            p.validate(None).expect("valid").greeting.as_deref(),
             Some("Bonjour")
         );
     }

@@ -21,4 +21,5 @@ pub mod reminder;
 pub mod sales_journal;
 pub mod sealed;
 pub mod sector;
+pub mod sector_details;
 pub mod vat;

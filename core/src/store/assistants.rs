@@ -9,6 +9,7 @@ use crate::domain::assistant::{AssistantChange, AssistantStatus, NewAssistant};
 use crate::domain::business_hours::BusinessHours;
 use crate::domain::ids::new_id;
 use crate::domain::sector::{BusinessDetails, Language, Sector};
+use crate::domain::sector_details::SectorDetails;
 use zencall_queue::{on_pool, on_tx};
 
 /// An assistant.
@@ -36,6 +37,8 @@ pub struct Assistant {
     pub greeting: String,
     /// System prompt.
     pub system_prompt: String,
+    /// The sector's specific details, when given.
+    pub sector_details: Option<SectorDetails>,
     /// Bumped by every change of prompt, voice or greeting.
     pub config_version: i64,
     /// The latest version pushed to the voice platform.
@@ -82,6 +85,7 @@ struct AssistantRow {
     voice: String,
     greeting: String,
     system_prompt: String,
+    sector_details: Option<String>,
     config_version: i64,
     synced_version: i64,
     status: String,
@@ -97,7 +101,7 @@ struct AssistantRow {
 }
 
 const COLUMNS: &str = "id, org_id, name, sector, language, business, phone_country, area_code, voice, greeting, \
-    system_prompt, config_version, synced_version, status, failure_reason, phone_number, vapi_assistant_id, \
+    system_prompt, sector_details, config_version, synced_version, status, failure_reason, phone_number, vapi_assistant_id, \
     twilio_number_sid, vapi_phone_number_id, calendar_connection_id, calendar_id, created_at, updated_at";
 
 impl TryFrom<AssistantRow> for Assistant {
@@ -112,6 +116,12 @@ impl TryFrom<AssistantRow> for Assistant {
                 _ => return Err(corrupt("language")),
             },
             business: serde_json::from_str(&r.business).map_err(|_| corrupt("business"))?,
+            sector_details: r
+                .sector_details
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|_| corrupt("sector_details"))?,
             status: AssistantStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
             id: r.id,
             org_id: r.org_id,
@@ -148,6 +158,40 @@ fn language_name(l: Language) -> &'static str {
     }
 }
 
+/// Sector details as stored: JSON text, or null.
+fn details_json(details: Option<&SectorDetails>) -> Result<Option<String>, StoreError> {
+    details
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Replaces the sector details of a live assistant (or removes them with `None`) inside `tx`;
+/// false when no live assistant matched.
+pub async fn set_sector_details(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    details: Option<&SectorDetails>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let json = details_json(details)?;
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE assistants SET sector_details = $1, updated_at = $2 \
+             WHERE org_id = $3 AND id = $4 AND status IN ('provisioning', 'active')",
+        )
+        .bind(&json)
+        .bind(super::now_micros(now))
+        .bind(org_id)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(n > 0)
+}
+
 /// Stores a new assistant in status `provisioning`, inside `tx`.
 pub async fn insert(
     tx: &mut Tx,
@@ -168,6 +212,7 @@ pub async fn insert(
         voice: new.voice.clone(),
         greeting: new.greeting.clone(),
         system_prompt: new.system_prompt.clone(),
+        sector_details: new.sector_details.clone(),
         config_version: 1,
         synced_version: 0,
         status: AssistantStatus::Provisioning,
@@ -182,11 +227,12 @@ pub async fn insert(
     };
     let business =
         serde_json::to_string(&a.business).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sector_details = details_json(a.sector_details.as_ref())?;
     on_tx!(tx, |c| {
         sqlx::query(
         "INSERT INTO assistants (id, org_id, name, sector, language, business, phone_country, area_code, voice, \
-         greeting, system_prompt, config_version, synced_version, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, 0, $12, $13, $13)"
+         greeting, system_prompt, config_version, synced_version, status, created_at, updated_at, sector_details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, 0, $12, $13, $13, $14)"
     )
     .bind(&a.id)
     .bind(&a.org_id)
@@ -201,6 +247,7 @@ pub async fn insert(
     .bind(&a.system_prompt)
     .bind(a.status.as_str())
     .bind(now)
+    .bind(&sector_details)
     .execute(c)
     .await
     .map(|_| ())

@@ -24,6 +24,8 @@ fn new_assistant() -> crate::domain::assistant::NewAssistant {
     let r: AssistantRequest = serde_json::from_value(serde_json::json!({
         "name": "Salon Dupont", "sector": "hair_beauty_salon",
         "business": {"name": "Salon Dupont", "services": ["coupe"]},
+        "sector_details": {"sector": "hair_beauty_salon",
+            "services": [{"name": "coupe", "duration_minutes": 30, "price_cents": 2500}]},
     }))
     .unwrap();
     r.validate().unwrap()
@@ -170,6 +172,28 @@ async fn assistants_are_stored_listed_changed_and_kept_within_their_organisation
             .unwrap();
         assert_eq!(a.status, AssistantStatus::Provisioning);
         assert_eq!(a.business.services, vec!["coupe".to_string()]);
+        assert_eq!(a.sector_details, new_assistant().sector_details);
+        assert!(a.sector_details.is_some());
+        {
+            let mut tx = db.begin().await.unwrap();
+            assert!(
+                assistants::set_sector_details(&mut tx, &org_a, &ids[4], None, Utc::now())
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !assistants::set_sector_details(&mut tx, &org_b, &ids[4], None, Utc::now())
+                    .await
+                    .unwrap(),
+                "another organisation's assistant"
+            );
+            tx.commit().await.unwrap();
+            let cleared = assistants::find(db, &org_a, &ids[4])
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(cleared.sector_details, None);
+        }
         assert!(
             assistants::find(db, &org_b, &ids[0])
                 .await
