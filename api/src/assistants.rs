@@ -154,7 +154,11 @@ async fn show(
         detaches it. `business.hours` replaces the structured opening hours whole (422 naming \
         each bad field, e.g. `business.hours.weekly.monday[1]`), `null` removes them; \
         availability reads them live, and they bump `config_version` too: an assistant is \
-        given its booking tools at the voice platform only while it has structured hours. An assistant being deleted, \
+        given its booking tools at the voice platform only while it has structured hours. \
+        `sector_details` replaces the sector's details whole and must be tagged with the \
+        assistant's sector (422 naming `sector_details` otherwise, or the bad field such as \
+        `sector_details.services[2].duration_minutes`); `null` removes them; a prompt still \
+        the sector's template is rewritten with them. An assistant being deleted, \
         deleted or failed cannot be changed (409). Needs the `write` scope.",
     params(("id" = String, Path, description = ASSISTANT_ID)),
     request_body = AssistantPatch,

@@ -4,6 +4,7 @@
 pub mod appointments;
 pub mod assistant_availability;
 pub mod assistant_calendar;
+pub mod assistant_config;
 pub mod assistant_stats;
 pub mod assistants;
 pub mod auth;
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(assistants::router())
+        .merge(assistant_config::router())
         .merge(assistant_stats::router())
         .merge(assistant_availability::router())
         .merge(appointments::router())

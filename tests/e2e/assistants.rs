@@ -254,3 +254,153 @@ async fn errors_answered_by_the_framework_are_problems_too() {
     );
     app.stop().await;
 }
+
+/// A salon's configuration with its services' durations and prices.
+pub fn salon() -> serde_json::Value {
+    json!({
+        "name": "Salon Léa", "sector": "hair_beauty_salon", "language": "fr",
+        "business": {"name": "Salon Léa", "transfer_number": "01 42 86 80 00"},
+        "sector_details": {"sector": "hair_beauty_salon", "services": [
+            {"name": "Coupe femme", "duration_minutes": 45, "price_cents": 3500},
+            {"name": "Balayage", "duration_minutes": 120}
+        ]}
+    })
+}
+
+#[tokio::test]
+async fn the_assistant_config_schema_names_the_sector_details_and_the_sectors() {
+    for db in TestDb::all().await {
+        let backend = db.backend();
+        let sim = Simulator::new(&test_settings().providers.simulator);
+        let app = TestApp::spawn(db, &sim).await;
+        let (status, schema) = app
+            .call(
+                Method::GET,
+                "/v1/assistant-config/schema",
+                Some(&app.key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{backend:?}: {schema}");
+        assert_eq!(schema["title"], "AssistantConfig");
+        assert!(
+            schema["$schema"]
+                .as_str()
+                .is_some_and(|s| s.contains("json-schema.org")),
+            "{schema}"
+        );
+        assert!(
+            schema["properties"]["sector_details"].is_object(),
+            "{schema}"
+        );
+        let text = schema.to_string();
+        for name in [
+            "restaurant",
+            "hair_beauty_salon",
+            "craftsman",
+            "liberal_profession",
+            "shop",
+            "sme_customer_service",
+            "duration_minutes",
+        ] {
+            assert!(text.contains(name), "{name} missing from {text}");
+        }
+        let (status, problem) = app
+            .call(Method::GET, "/v1/assistant-config/schema", None, None)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_salon_created_with_its_services_stores_shows_and_says_them() {
+    for db in TestDb::all().await {
+        let backend = db.backend();
+        let sim = Simulator::new(&test_settings().providers.simulator);
+        let app = TestApp::spawn(db, &sim).await;
+        let (status, created) = app
+            .call(
+                Method::POST,
+                "/v1/assistants",
+                Some(&app.key),
+                Some(salon()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{backend:?}: {created}");
+        let id = created["id"].as_str().unwrap();
+        let (status, shown) = app
+            .call(
+                Method::GET,
+                &format!("/v1/assistants/{id}"),
+                Some(&app.key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{shown}");
+        assert_eq!(
+            shown["sector_details"]["services"][0],
+            json!({"name": "Coupe femme", "duration_minutes": 45, "price_cents": 3500}),
+            "{backend:?}: {shown}"
+        );
+        assert_eq!(shown["sector_details"]["sector"], "hair_beauty_salon");
+        let prompt = shown["system_prompt"].as_str().unwrap();
+        assert!(prompt.contains("Coupe femme (45 min, 35,00 €)"), "{prompt}");
+
+        // New details rewrite a prompt that is still the sector's template.
+        let (status, changed) = app
+            .call(
+                Method::PATCH,
+                &format!("/v1/assistants/{id}"),
+                Some(&app.key),
+                Some(json!({"sector_details": {"sector": "hair_beauty_salon",
+                    "services": [{"name": "Brushing", "duration_minutes": 30}]}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{changed}");
+        assert_eq!(changed["sector_details"]["services"][0]["name"], "Brushing");
+        let prompt = changed["system_prompt"].as_str().unwrap();
+        assert!(
+            prompt.contains("Brushing (30 min)") && !prompt.contains("Coupe femme"),
+            "{prompt}"
+        );
+        assert_eq!(changed["config_version"], 2, "{changed}");
+
+        // A bad duration and another sector's details are named by their path.
+        let mut bad = salon();
+        bad["sector_details"]["services"][1]["duration_minutes"] = json!(600);
+        let (status, problem) = app
+            .call(Method::POST, "/v1/assistants", Some(&app.key), Some(bad))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(
+            problem["errors"],
+            json!([{"field": "sector_details.services[1].duration_minutes",
+                    "message": "the duration must be between 5 and 480 minutes"}]),
+            "{problem}"
+        );
+        let (status, problem) = app
+            .call(
+                Method::PATCH,
+                &format!("/v1/assistants/{id}"),
+                Some(&app.key),
+                Some(json!({"sector_details": {"sector": "restaurant", "covers": 40}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], "sector_details", "{problem}");
+
+        // null removes them.
+        let (status, cleared) = app
+            .call(
+                Method::PATCH,
+                &format!("/v1/assistants/{id}"),
+                Some(&app.key),
+                Some(json!({"sector_details": null})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{cleared}");
+        assert!(cleared["sector_details"].is_null(), "{cleared}");
+        app.stop().await;
+    }
+}

@@ -231,6 +231,11 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
                     || path == "/v1/appointments" && method == Method::POST
                 {
                     assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {answer}");
+                } else if method == Method::GET && path == "/v1/assistant-config/schema" {
+                    // The same schema for every organisation: it holds nothing of anyone's.
+                    assert_eq!(status, StatusCode::OK, "{method} {url}: {answer}");
+                    let (_, ours) = app.call(method.clone(), &url, Some(&app.key), None).await;
+                    assert_eq!(answer, ours, "{url}");
                 } else if method == Method::GET && path == "/v1/billing/profile" {
                     // The intruder has given none yet: ours is not shown instead.
                     assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {answer}");
@@ -270,6 +275,10 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
             (
                 "update_assistant",
                 json!({"assistant_id": id, "greeting": "Chez l'intrus."}),
+            ),
+            (
+                "update_assistant",
+                json!({"assistant_id": id, "sector_details": {"sector": "shop", "delivery": true}}),
             ),
             (
                 "provision_phone_number",

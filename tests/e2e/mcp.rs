@@ -22,9 +22,10 @@ use crate::test_app::{TestApp, key_for, marcel, test_settings};
 pub type McpClient = RunningService<RoleClient, ClientConfig>;
 
 /// The seven tools, sorted.
-const TOOLS: [&str; 7] = [
+const TOOLS: [&str; 8] = [
     "create_assistant_and_provision_number",
     "get_assistant",
+    "get_assistant_config_schema",
     "get_sector_template",
     "list_assistants",
     "provision_phone_number",
@@ -93,7 +94,7 @@ async fn await_status(client: &McpClient, id: &str, status: &str) -> Value {
 }
 
 #[tokio::test]
-async fn tools_list_names_the_seven_tools_with_their_input_and_output_schemas() {
+async fn tools_list_names_the_eight_tools_with_their_input_and_output_schemas() {
     for db in TestDb::all().await {
         let sim = Simulator::new(&test_settings().providers.simulator);
         let app = TestApp::spawn(db, &sim).await;
@@ -458,4 +459,98 @@ async fn the_mcp_door_counts_against_the_same_per_key_quota_as_rest() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.headers().contains_key("retry-after"));
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_salon_configured_through_mcp_stores_its_services_and_its_prompt_says_them() {
+    for db in TestDb::all().await {
+        let backend = db.backend();
+        let sim = Simulator::new(&test_settings().providers.simulator);
+        let app = TestApp::spawn(db, &sim).await;
+        let client = connect(&app, &app.key).await;
+
+        let schema = ok(call(&client, "get_assistant_config_schema", json!({})).await);
+        assert_eq!(schema["title"], "AssistantConfig", "{backend:?}");
+        assert!(
+            schema["properties"]["sector_details"].is_object(),
+            "{schema}"
+        );
+        let (_, rest) = app
+            .call(
+                reqwest::Method::GET,
+                "/v1/assistant-config/schema",
+                Some(&app.key),
+                None,
+            )
+            .await;
+        assert_eq!(schema, rest, "both doors answer the same schema");
+        let text = refusal(call(&client, "get_assistant_config_schema", json!({"x": 1})).await);
+        assert!(text.starts_with("x: unknown field"), "{text}");
+
+        let mut bad = crate::assistants::salon();
+        bad["sector_details"]["services"][0]["duration_minutes"] = json!(2);
+        let text = refusal(
+            call(
+                &client,
+                "create_assistant_and_provision_number",
+                bad.clone(),
+            )
+            .await,
+        );
+        assert_eq!(
+            text,
+            "sector_details.services[0].duration_minutes: the duration must be between 5 and 480 minutes"
+        );
+        let checked = ok(call(&client, "validate_assistant_config", bad).await);
+        assert_eq!(checked["valid"], false);
+        assert_eq!(
+            checked["errors"][0]["field"],
+            "sector_details.services[0].duration_minutes"
+        );
+
+        let created = ok(call(
+            &client,
+            "create_assistant_and_provision_number",
+            crate::assistants::salon(),
+        )
+        .await);
+        let id = created["id"].as_str().unwrap().to_string();
+        let shown = ok(call(&client, "get_assistant", json!({"assistant_id": id})).await);
+        assert_eq!(
+            shown["assistant"]["sector_details"]["services"][1],
+            json!({"name": "Balayage", "duration_minutes": 120, "price_cents": null}),
+            "{backend:?}: {shown}"
+        );
+        let prompt = shown["assistant"]["system_prompt"].as_str().unwrap();
+        assert!(prompt.contains("Balayage (120 min)"), "{prompt}");
+
+        let changed = ok(call(
+            &client,
+            "update_assistant",
+            json!({"assistant_id": id, "sector_details": {"sector": "hair_beauty_salon",
+                "services": [{"name": "Manucure", "duration_minutes": 40, "price_cents": 2500}]}}),
+        )
+        .await);
+        assert!(
+            changed["system_prompt"]
+                .as_str()
+                .unwrap()
+                .contains("Manucure (40 min, 25,00 €)"),
+            "{changed}"
+        );
+        let text = refusal(
+            call(
+                &client,
+                "update_assistant",
+                json!({"assistant_id": id, "sector_details": {"sector": "craftsman", "trades": ["plumbing"]}}),
+            )
+            .await,
+        );
+        assert!(
+            text.starts_with("sector_details: these details are for a craftsman"),
+            "{text}"
+        );
+        client.cancel().await.unwrap();
+        app.stop().await;
+    }
 }

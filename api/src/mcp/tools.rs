@@ -12,7 +12,8 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Json;
 use rmcp::model::{
-    ContentBlock, Implementation, IntoContents, JsonObject, ServerCapabilities, ServerConfig,
+    CallToolResult, ContentBlock, Implementation, IntoContents, JsonObject, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::schemars::JsonSchema;
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
@@ -21,7 +22,8 @@ use zencall_core::domain::assistant::{AssistantRequest, PhoneNumberRequest};
 
 use super::types::{
     AssistantDetails, AssistantDraft, AssistantSummary, FieldProblem, GetAssistantArgs,
-    ListAssistantsArgs, ProvisionNumberArgs, SectorTemplateArgs, UpdateAssistantArgs, Validation,
+    ListAssistantsArgs, NoArguments, ProvisionNumberArgs, SectorTemplateArgs, UpdateAssistantArgs,
+    Validation,
 };
 use crate::AppState;
 use crate::auth::Caller;
@@ -66,6 +68,17 @@ fn input_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
         tracing::error!(error = %e, "tool input schema is not an object");
         Arc::new(JsonObject::new())
     })
+}
+
+/// The output schema of `get_assistant_config_schema`: a JSON Schema, itself an object.
+fn config_schema_output() -> Arc<JsonObject> {
+    let mut schema = JsonObject::new();
+    schema.insert("type".into(), "object".into());
+    schema.insert(
+        "description".into(),
+        "The JSON Schema (draft 2020-12) of AssistantConfig".into(),
+    );
+    Arc::new(schema)
 }
 
 /// Arguments that cannot be read: the field (a path such as `business.services[2]`) and what
@@ -283,6 +296,32 @@ impl ZencallTools {
         )?))
     }
 
+    /// The JSON Schema of AssistantConfig.
+    #[tool(
+        description = "Get the JSON Schema of AssistantConfig: every field a configurator \
+            collects for an assistant (sector, language, the business's identity, structured \
+            opening hours, services, transfer number, greeting, voice) with its bounds, and \
+            `sector_details`, whose shape depends on the sector (a restaurant's covers, a \
+            salon's services and durations, a craftsman's emergency policy, ...). It is the \
+            input of `create_assistant_and_provision_number` and `validate_assistant_config`. \
+            Takes no arguments. Needs the `read` scope.",
+        input_schema = input_schema::<NoArguments>(),
+        output_schema = config_schema_output(),
+        annotations(read_only_hint = true, open_world_hint = false, idempotent_hint = true)
+    )]
+    async fn get_assistant_config_schema(
+        &self,
+        Extension(parts): Extension<Parts>,
+        arguments: JsonObject,
+    ) -> Result<CallToolResult, ToolError> {
+        let caller = caller(&parts)?;
+        caller.require(zencall_core::store::api_keys::Scope::Read)?;
+        let NoArguments {} = parse(arguments)?;
+        Ok(CallToolResult::structured(
+            crate::assistant_config::schema().clone(),
+        ))
+    }
+
     /// Checks a draft configuration without creating anything.
     #[tool(
         description = "Check an assistant configuration (the arguments of \
@@ -334,8 +373,9 @@ impl ServerHandler for ZencallTools {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("zencall", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Zencall phone assistants for small businesses. Check a configuration with \
-                 validate_assistant_config (get_sector_template shows what each sector's \
+                "Zencall phone assistants for small businesses. get_assistant_config_schema \
+                 gives the JSON Schema of a configuration (with each sector's details). Check a \
+                 configuration with validate_assistant_config (get_sector_template shows what each sector's \
                  assistant does), create it with create_assistant_and_provision_number, then \
                  poll get_assistant until it is active with its phone number.",
             )

@@ -589,6 +589,12 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// The arguments of a tool that takes none: any given is refused by name.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+pub struct NoArguments {}
+
 /// Arguments of `get_sector_template`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
