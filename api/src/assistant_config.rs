@@ -27,7 +27,10 @@ pub fn router() -> Router<AppState> {
 /// The JSON Schema (draft 2020-12) of AssistantConfig, made once.
 pub fn schema() -> &'static serde_json::Value {
     static SCHEMA: LazyLock<serde_json::Value> = LazyLock::new(|| {
-        let mut schema = serde_json::Value::from(schemars::schema_for!(AssistantDraft));
+        // Pinned to draft 2020-12, which the route documents, whatever schemars' default.
+        let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+        let mut schema =
+            serde_json::Value::from(generator.into_root_schema_for::<AssistantDraft>());
         if let Some(object) = schema.as_object_mut() {
             object.insert("title".into(), "AssistantConfig".into());
         }
@@ -76,6 +79,10 @@ mod tests {
     fn the_schema_names_every_field_the_configurator_collects_and_each_sector() {
         let schema = schema();
         assert_eq!(schema["title"], "AssistantConfig");
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
         let properties = schema["properties"].as_object().expect("properties");
         for field in [
             "name",
@@ -100,6 +107,12 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing");
         }
+        let service = &schema["$defs"]["TimedServiceDraft"]["properties"]["duration_minutes"];
+        assert_eq!(
+            (&service["minimum"], &service["maximum"]),
+            (&5.into(), &480.into()),
+            "{service}"
+        );
         for sector in zencall_core::domain::sector::Sector::ALL {
             assert!(
                 text.contains(&format!("\"{}\"", sector.as_str())),

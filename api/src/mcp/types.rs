@@ -182,8 +182,10 @@ pub enum SectorDetailsDraft {
 #[serde(deny_unknown_fields)]
 pub struct RestaurantDraft {
     /// Seating capacity, in covers: 1 to 2,000.
+    #[schemars(range(min = 1, max = 2000))]
     pub covers: Option<u32>,
     /// The largest party booked by phone: 1 to the number of covers.
+    #[schemars(range(min = 1, max = 2000))]
     pub max_party_size: Option<u32>,
     /// Whether group bookings are taken.
     pub groups: Option<bool>,
@@ -198,6 +200,7 @@ pub struct RestaurantDraft {
 pub struct SalonDraft {
     /// The services, with their durations and prices: at most 50.
     #[serde(default)]
+    #[schemars(length(max = 50))]
     pub services: Vec<TimedServiceDraft>,
 }
 
@@ -207,12 +210,13 @@ pub struct SalonDraft {
 #[serde(deny_unknown_fields)]
 pub struct TimedServiceDraft {
     /// Its name: 1 to 120 characters.
-    #[schemars(required)]
+    #[schemars(required, length(min = 1, max = 120))]
     pub name: Option<String>,
     /// How long it takes, in minutes: 5 to 480.
-    #[schemars(required)]
+    #[schemars(required, range(min = 5, max = 480))]
     pub duration_minutes: Option<u32>,
     /// Its price in cents (`3500` for 35 euros): 0 to 1,000,000.
+    #[schemars(range(max = 1_000_000))]
     pub price_cents: Option<u32>,
 }
 
@@ -242,6 +246,7 @@ pub struct EmergencyPolicyDraft {
     /// (`evenings until 22:00 and weekends`): up to 500 characters.
     pub outside_hours: Option<String>,
     /// The emergency surcharge in cents (`5000` for 50 euros): 0 to 1,000,000.
+    #[schemars(range(max = 1_000_000))]
     pub surcharge_cents: Option<u32>,
 }
 
@@ -257,6 +262,7 @@ pub struct LiberalProfessionDraft {
     pub accepts_new_clients: Option<bool>,
     /// The kinds of appointment, with their durations: at most 50.
     #[serde(default)]
+    #[schemars(length(max = 50))]
     pub appointment_kinds: Vec<TimedServiceDraft>,
 }
 

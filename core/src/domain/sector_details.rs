@@ -6,6 +6,8 @@
 //! sector are refused by name rather than read as a set of unknown fields.
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use super::assistant::FieldError;
 use super::phone::{CountryCode, PhoneNumber};
@@ -26,7 +28,7 @@ const MAX_NAME: usize = 120;
 const MAX_TEXT: usize = 500;
 
 /// A sector's specific details, tagged with the sector they are for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "sector", rename_all = "snake_case")]
 pub enum SectorDetails {
     /// A restaurant's.
@@ -167,6 +169,55 @@ pub struct EscalationContact {
     pub phone_number: Option<String>,
     /// An email address.
     pub email: Option<String>,
+}
+
+/// One sector's details as a schema: its own object with the `sector` tag among its
+/// properties. (utoipa's derive would join the tag to the details with `allOf`, where the
+/// details' `additionalProperties: false` refuses the tag: no instance could be valid.)
+fn tagged<T: utoipa::ToSchema>(sector: Sector) -> RefOr<Schema> {
+    let mut schema = T::schema();
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        object.properties.insert(
+            "sector".into(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([sector.as_str()]))
+                .description(Some("The sector these details are for: the assistant's."))
+                .into(),
+        );
+        object.required.insert(0, "sector".into());
+    }
+    schema
+}
+
+impl utoipa::PartialSchema for SectorDetails {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .description(Some(
+                "A sector's specific details, tagged with the sector they are for (`sector`), \
+                 which must be the assistant's.",
+            ))
+            .item(tagged::<RestaurantDetails>(Sector::Restaurant))
+            .item(tagged::<SalonDetails>(Sector::HairBeautySalon))
+            .item(tagged::<CraftsmanDetails>(Sector::Craftsman))
+            .item(tagged::<LiberalProfessionDetails>(
+                Sector::LiberalProfession,
+            ))
+            .item(tagged::<ShopDetails>(Sector::Shop))
+            .item(tagged::<CustomerServiceDetails>(Sector::SmeCustomerService))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SectorDetails {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        RestaurantDetails::schemas(schemas);
+        SalonDetails::schemas(schemas);
+        CraftsmanDetails::schemas(schemas);
+        LiberalProfessionDetails::schemas(schemas);
+        ShopDetails::schemas(schemas);
+        CustomerServiceDetails::schemas(schemas);
+    }
 }
 
 impl SectorDetails {
@@ -680,6 +731,26 @@ mod tests {
             errors_of(&nobody, Sector::SmeCustomerService)[0].field,
             "sector_details.escalation_contact"
         );
+    }
+
+    #[test]
+    fn the_documented_schema_puts_the_tag_among_each_sectors_fields() {
+        let schema =
+            serde_json::to_value(<SectorDetails as utoipa::PartialSchema>::schema()).expect("json");
+        let variants = schema["oneOf"].as_array().expect("oneOf");
+        assert_eq!(variants.len(), Sector::ALL.len());
+        for (variant, sector) in variants.iter().zip(Sector::ALL) {
+            assert_eq!(variant["additionalProperties"], false, "{variant}");
+            assert_eq!(
+                variant["properties"]["sector"]["enum"],
+                serde_json::json!([sector.as_str()])
+            );
+            assert_eq!(variant["required"][0], "sector");
+        }
+        let mut nested = Vec::new();
+        <SectorDetails as utoipa::ToSchema>::schemas(&mut nested);
+        let names: Vec<_> = nested.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"TimedService"), "{names:?}");
     }
 
     #[test]
