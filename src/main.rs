@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use zencall::{Roles, bootstrap, connect, parse_queues, providers, signal, start};
+use zencall_api::operations::configurators;
 use zencall_core::clock::SystemClock;
 use zencall_core::config::{LogFormat, Settings};
 use zencall_core::store::api_keys::{self, Scope};
+use zencall_core::store::configurators::{self as store_configurators, ConfiguratorStatus};
 use zencall_core::store::organisations;
 
 /// Zencall: voice-AI phone assistants for small businesses.
@@ -37,6 +39,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// The onboarding voice assistants (configurators).
+    Configurator {
+        #[command(subcommand)]
+        command: ConfiguratorCommand,
     },
     /// Benchmarks.
     Bench {
@@ -138,6 +145,23 @@ enum KeysCommand {
         /// The key's id (key_...), as `keys create` printed it.
         #[arg(long)]
         key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfiguratorCommand {
+    /// Makes (or updates) an organisation's configurator at the voice platform, through the
+    /// ProvisionConfigurator job, and waits until a worker has done it.
+    Provision {
+        /// The organisation's id (org_...).
+        #[arg(long)]
+        org: String,
+        /// fr or en.
+        #[arg(long, default_value = "fr")]
+        language: String,
+        /// How long to wait for a worker, in seconds (the job stays queued after).
+        #[arg(long, default_value_t = 60)]
+        wait_secs: u64,
     },
 }
 
@@ -442,6 +466,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("revoked {key}");
             Ok(())
+        }
+        Command::Configurator {
+            command:
+                ConfiguratorCommand::Provision {
+                    org,
+                    language,
+                    wait_secs,
+                },
+        } => {
+            let settings = load(config, &[])?;
+            let language = configurators::parse_language("--language", &language)
+                .map_err(anyhow::Error::msg)?;
+            let db = connect(&settings).await?;
+            organisations::find(&db, &org)
+                .await?
+                .with_context(|| format!("--org: no organisation {org}"))?;
+            let asked =
+                configurators::provision(&db, &settings, &org, language, chrono::Utc::now())
+                    .await?;
+            println!("configurator {} queued for provisioning", asked.id);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+            loop {
+                let current = store_configurators::find(&db, &asked.id)
+                    .await?
+                    .context("the configurator vanished")?;
+                match current.status {
+                    ConfiguratorStatus::Active => {
+                        println!(
+                            "active at the voice platform as {}; its tools: {} (key {})",
+                            current.voice_assistant_id.unwrap_or_default(),
+                            current.mcp_url,
+                            current.api_key_id.unwrap_or_default()
+                        );
+                        return Ok(());
+                    }
+                    ConfiguratorStatus::Failed => anyhow::bail!(
+                        "provisioning failed: {}",
+                        current.failure_reason.unwrap_or_default()
+                    ),
+                    ConfiguratorStatus::Provisioning if std::time::Instant::now() >= deadline => {
+                        anyhow::bail!(
+                            "still provisioning after {wait_secs} s: is a worker running \
+                             (`zencall up` or `zencall worker`)? The job stays queued."
+                        )
+                    }
+                    ConfiguratorStatus::Provisioning => {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await
+                    }
+                }
+            }
         }
         Command::Bench {
             command:

@@ -16,6 +16,7 @@ pub mod calendar_connections;
 pub mod calls;
 pub mod campaign_contacts;
 pub mod campaigns;
+pub mod configurators;
 pub mod consents;
 pub mod dnc;
 pub mod error;
@@ -97,6 +98,7 @@ pub fn app(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(assistants::router())
         .merge(assistant_config::router())
+        .merge(configurators::router())
         .merge(assistant_stats::router())
         .merge(assistant_availability::router())
         .merge(appointments::router())

@@ -126,6 +126,9 @@ async fn openapi_json() -> Result<Response, ApiError> {
         crate::assistants::change,
         crate::assistants::remove,
         crate::assistant_config::show,
+        crate::configurators::list,
+        crate::configurators::show,
+        crate::configurators::replace,
         crate::assistant_stats::show,
         crate::assistant_availability::show,
         crate::appointments::list,
@@ -215,6 +218,9 @@ async fn openapi_json() -> Result<Response, ApiError> {
     modifiers(&Finish),
     tags(
         (name = "assistants", description = "Phone assistants: created, changed and deleted by jobs"),
+        (name = "configurators", description = "Onboarding voice assistants: one talks with a \
+            business owner, asks their sector's questions and creates their assistant through \
+            the MCP server"),
         (name = "appointments", description = "Appointments booked with your assistants, during \
             calls or through the API, kept in step with their calendar events"),
         (name = "calls", description = "The calls of your assistants"),
@@ -428,6 +434,9 @@ mod tests {
         ("PATCH", "/v1/assistants/{id}"),
         ("DELETE", "/v1/assistants/{id}"),
         ("GET", "/v1/assistant-config/schema"),
+        ("GET", "/v1/configurators"),
+        ("GET", "/v1/configurators/{language}"),
+        ("PUT", "/v1/configurators/{language}"),
         ("GET", "/v1/calls"),
         ("GET", "/v1/calls/{id}"),
         ("POST", "/v1/calls/{id}/analysis"),

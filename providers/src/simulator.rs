@@ -471,6 +471,12 @@ impl Simulator {
         self.state().assistants.len()
     }
 
+    /// What the simulated voice platform holds for assistant `id` (its prompt, tools and tool
+    /// server), if it exists.
+    pub fn assistant_spec(&self, id: &str) -> Option<AssistantSpec> {
+        self.state().assistants.get(id).map(|a| a.spec.clone())
+    }
+
     /// The numbers the simulated telephony account owns, E.164.
     pub fn owned_numbers(&self) -> Vec<String> {
         let mut numbers: Vec<String> = self
@@ -988,6 +994,7 @@ mod tests {
             voice: "azure:fr-FR-DeniseNeural".into(),
             server_url: "https://zencall.example/webhooks/vapi".into(),
             booking: None,
+            tool_server: None,
         }
     }
 

@@ -14,7 +14,9 @@ use zencall_core::config::{TwilioSettings, VapiSettings};
 
 use crate::ProviderError;
 use crate::http;
-use crate::voice::{AssistantSpec, BookingTools, NumberImport, OutboundCall, VoicePlatform};
+use crate::voice::{
+    AssistantSpec, BookingTools, McpToolServer, NumberImport, OutboundCall, VoicePlatform,
+};
 use zencall_core::domain::booking_tools::{
     BOOK_APPOINTMENT, CANCEL_APPOINTMENT, CHECK_AVAILABILITY,
 };
@@ -250,6 +252,20 @@ fn booking_tools_json(booking: &BookingTools, server: &Value) -> Value {
     ])
 }
 
+/// Vapi's MCP tool: at the start of each call Vapi lists the server's tools (over streamable
+/// HTTP, with our key as a bearer token) and lets the model call them.
+fn mcp_tool_json(mcp: &McpToolServer) -> Value {
+    json!({
+        "type": "mcp",
+        "name": "zencall",
+        "server": {
+            "url": mcp.url,
+            "headers": { "Authorization": format!("Bearer {}", mcp.api_key) },
+        },
+        "metadata": { "protocol": "shttp" },
+    })
+}
+
 /// The assistant fields shared by creation and update.
 fn assistant_body(
     spec: &AssistantSpec,
@@ -278,10 +294,17 @@ fn assistant_body(
     } else {
         json!({ "url": spec.server_url, "secret": secret })
     };
-    if let Some(booking) = &spec.booking
+    let mut tools = match &spec.booking {
+        Some(booking) => booking_tools_json(booking, &server),
+        None => json!([]),
+    };
+    if let (Some(mcp), Value::Array(list)) = (&spec.tool_server, &mut tools) {
+        list.push(mcp_tool_json(mcp));
+    }
+    if tools.as_array().is_some_and(|t| !t.is_empty())
         && let Some(model) = map.get_mut("model")
     {
-        model["tools"] = booking_tools_json(booking, &server);
+        model["tools"] = tools;
     }
     map.insert("server".into(), server);
     map
@@ -461,6 +484,7 @@ mod tests {
             voice: "azure:fr-FR-DeniseNeural".into(),
             server_url: "https://zencall.example/webhooks/vapi".into(),
             booking: None,
+            tool_server: None,
         }
     }
 
@@ -1074,5 +1098,43 @@ mod tests {
         // Without hours, the model is replaced without tools: they are taken away.
         let without: Value = serde_json::from_slice(&received[1].body).expect("json");
         assert!(without["model"].get("tools").is_none(), "{without}");
+    }
+
+    #[tokio::test]
+    async fn a_configurator_gets_our_mcp_server_as_a_tool_with_its_key_as_bearer() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/assistant"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "cfg-1"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let configurator = AssistantSpec {
+            tool_server: Some(McpToolServer {
+                url: "https://zencall.example/mcp".into(),
+                api_key: "zc_secret".into(),
+            }),
+            ..spec()
+        };
+        assert!(!format!("{configurator:?}").contains("zc_secret"));
+        let id = client(&server)
+            .create_assistant(&configurator)
+            .await
+            .expect("created");
+        assert_eq!(id, "cfg-1");
+        let received = server.received_requests().await.expect("recorded");
+        let body: Value = serde_json::from_slice(&received[0].body).expect("json");
+        assert_eq!(
+            body["model"]["tools"],
+            json!([{
+                "type": "mcp",
+                "name": "zencall",
+                "server": {
+                    "url": "https://zencall.example/mcp",
+                    "headers": {"Authorization": "Bearer zc_secret"},
+                },
+                "metadata": {"protocol": "shttp"},
+            }])
+        );
     }
 }

@@ -26,6 +26,27 @@ pub struct AssistantSpec {
     /// The booking tools it is given, served by `server_url`: only an assistant with
     /// structured opening hours books appointments.
     pub booking: Option<BookingTools>,
+    /// An MCP server whose tools it may call during its calls (the configurator's: our own
+    /// `/mcp`), if any.
+    pub tool_server: Option<McpToolServer>,
+}
+
+/// An MCP server an assistant calls tools on, over streamable HTTP, with a bearer key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct McpToolServer {
+    /// The server's URL.
+    pub url: String,
+    /// The API key sent as `Authorization: Bearer`.
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for McpToolServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpToolServer")
+            .field("url", &self.url)
+            .field("api_key", &"[redacted]")
+            .finish()
+    }
 }
 
 /// What the booking tools (`check_availability`, `book_appointment`, `cancel_appointment`)

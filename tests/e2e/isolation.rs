@@ -31,6 +31,7 @@ struct Owned {
     calendar_connection: String,
     invoice: String,
     appointment: String,
+    configurator: String,
 }
 
 impl Owned {
@@ -44,12 +45,15 @@ impl Owned {
             Some("calendar") => &self.calendar_connection,
             Some("invoices") => &self.invoice,
             Some("appointments") => &self.appointment,
+            // Our configurator is known by its language.
+            Some("configurators") => "fr",
             other => panic!("no isolation rule for {path} ({other:?}): add one to this test"),
         }
     }
 
-    fn all(&self) -> [&str; 9] {
+    fn all(&self) -> [&str; 10] {
         [
+            &self.configurator,
             &self.appointment,
             &self.campaign,
             &self.invoice,
@@ -109,6 +113,8 @@ fn body_for(method: &Method, path: &str, owned: &Owned, hook_url: &str) -> Optio
             "duration_minutes": 30, "caller_name": "Intrus", "caller_number": THEIR_NUMBER
         })),
         ("PATCH", "/v1/appointments/{id}") => Some(json!({"status": "cancelled"})),
+        // The intruder provisions its own configurator in our language: ours is untouched.
+        ("PUT", "/v1/configurators/{language}") => None,
         // The intruder begins connecting a calendar of its own.
         ("POST", "/v1/calendar/connections") => None,
         ("GET" | "DELETE", _) => None,
@@ -189,6 +195,7 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
             calendar_connection: connect_a_calendar(&app).await,
             invoice: issue_an_invoice(&app).await,
             appointment: book_an_appointment(&app).await,
+            configurator: provision_a_configurator(&app).await,
         };
         let before = snapshot(&app, &owned).await;
 
@@ -211,7 +218,8 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
                 let url = match owns_one {
                     true => path
                         .replace("{id}", owned.id_for(path))
-                        .replace("{number}", owned.id_for(path)),
+                        .replace("{number}", owned.id_for(path))
+                        .replace("{language}", owned.id_for(path)),
                     false => path.clone(),
                 };
                 let url = format!("{url}{}", query_for(path));
@@ -226,7 +234,9 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
                 for id in owned.all().into_iter().filter(|id| sent.contains(id)) {
                     text = text.replace(id, "");
                 }
-                if owns_one
+                if method == Method::PUT && path == "/v1/configurators/{language}" {
+                    assert_eq!(status, StatusCode::ACCEPTED, "{method} {url}: {answer}");
+                } else if owns_one
                     || path == "/v1/simulator/calls"
                     || path == "/v1/appointments" && method == Method::POST
                 {
@@ -391,12 +401,33 @@ async fn snapshot(app: &TestApp, owned: &Owned) -> Vec<Value> {
         "/v1/calendar/connections".to_string(),
         format!("/v1/appointments/{}", owned.appointment),
         "/v1/appointments".to_string(),
+        "/v1/configurators/fr".to_string(),
+        "/v1/configurators".to_string(),
     ] {
         let (status, body) = app.call(Method::GET, &path, Some(&app.key), None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
         seen.push(body);
     }
     seen
+}
+
+/// Provisions our configurator in French and waits until it is active; returns its id.
+async fn provision_a_configurator(app: &TestApp) -> String {
+    let (status, asked) = app
+        .call(Method::PUT, "/v1/configurators/fr", Some(&app.key), None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, current) = app
+            .call(Method::GET, "/v1/configurators/fr", Some(&app.key), None)
+            .await;
+        if current["status"] == "active" {
+            return current["id"].as_str().unwrap().to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{current}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Books an appointment of ours with an assistant that has opening hours; returns its id.

@@ -19,6 +19,7 @@ mod call_analysis;
 mod campaign_simulation;
 mod campaigns;
 mod chaos;
+mod configurator;
 mod dnc_and_consents;
 mod email;
 mod invoices;

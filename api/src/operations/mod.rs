@@ -5,4 +5,5 @@
 
 pub mod appointments;
 pub mod assistants;
+pub mod configurators;
 pub mod sectors;

@@ -10,6 +10,7 @@ pub mod booking_tools;
 pub mod business_hours;
 pub mod calling_window;
 pub mod campaign;
+pub mod configurator;
 pub mod contact_import;
 pub mod email;
 pub mod holidays;

@@ -21,6 +21,22 @@ impl Job for ProvisionAssistant {
     const MAX_ATTEMPTS: Option<u32> = Some(10);
 }
 
+/// Create or update an organisation's configurator at the voice platform: its prompt, and our
+/// MCP server as its tool server with a fresh key (the previous one is revoked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionConfigurator {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The configurator (`cfg_...`).
+    pub configurator_id: String,
+}
+
+impl Job for ProvisionConfigurator {
+    const KIND: &'static str = "ProvisionConfigurator";
+    const QUEUE: &'static str = QueueName::Provisioning.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(10);
+}
+
 /// Push an assistant's latest prompt, voice and greeting to the voice platform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncAssistant {

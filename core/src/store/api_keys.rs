@@ -179,14 +179,27 @@ pub async fn revoke(
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let n = on_pool!(db, |p| {
+    let mut tx = db.begin().await?;
+    let revoked = revoke_in(&mut tx, org_id, id, now).await?;
+    tx.commit().await?;
+    Ok(revoked)
+}
+
+/// [`revoke`] inside `tx`.
+pub async fn revoke_in(
+    tx: &mut Tx,
+    org_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = on_tx!(tx, |c| {
         sqlx::query(
         "UPDATE api_keys SET revoked_at = $1 WHERE org_id = $2 AND id = $3 AND revoked_at IS NULL"
     )
     .bind(now)
     .bind(org_id)
     .bind(id)
-    .execute(p)
+    .execute(c)
     .await
     .map(|r| r.rows_affected())
     })?;

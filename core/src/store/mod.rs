@@ -25,6 +25,7 @@ pub mod call_attempts;
 pub mod calls;
 pub mod campaign_contacts;
 pub mod campaigns;
+pub mod configurators;
 #[cfg(test)]
 mod conformance_tests;
 pub mod consents;

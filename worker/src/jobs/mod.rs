@@ -12,6 +12,7 @@ pub mod plan_campaign;
 pub mod plan_campaigns;
 pub mod process_inbound_event;
 pub mod provision_assistant;
+pub mod provision_configurator;
 pub mod prune_jobs;
 pub mod push_appointment;
 pub mod reconcile_usage;
@@ -29,8 +30,9 @@ use zencall_core::jobs::payloads::SendEmail;
 use zencall_core::jobs::payloads::{
     AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
     IssueCreditNote, IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent,
-    ProvisionAssistant, PruneJobs, PushAppointment, ReconcileUsage, RenewCalendarChannels,
-    ReportUsage, RescueStuckJobs, SendReminders, SyncAssistant, SyncCalendar, WatchCalendar,
+    ProvisionAssistant, ProvisionConfigurator, PruneJobs, PushAppointment, ReconcileUsage,
+    RenewCalendarChannels, ReportUsage, RescueStuckJobs, SendReminders, SyncAssistant,
+    SyncCalendar, WatchCalendar,
 };
 use zencall_core::store::assistants::Assistant;
 use zencall_providers::voice::{AssistantSpec, BookingTools};
@@ -57,6 +59,7 @@ pub fn registry(ctx: JobContext) -> Registry {
     let mut r = Registry::default();
     register!(r, ctx,
         ProvisionAssistant => provision_assistant,
+        ProvisionConfigurator => provision_configurator,
         SyncAssistant => sync_assistant,
         DeleteAssistant => delete_assistant,
         ProcessInboundEvent => process_inbound_event,
@@ -104,5 +107,6 @@ pub(crate) fn assistant_spec(ctx: &JobContext, assistant: &Assistant) -> Assista
             time_zone: hours.time_zone().name().to_string(),
             services: assistant.business.services.clone(),
         }),
+        tool_server: None,
     }
 }
