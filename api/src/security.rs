@@ -34,7 +34,13 @@ pub fn protect(router: Router, server: &ServerSettings) -> Router {
     router
 }
 
-/// CORS for the configured origins; with none, no cross-origin request is allowed.
+/// The headers a browser MCP client (the MCP inspector, say) sends to `/mcp`.
+const MCP_PROTOCOL_VERSION: &str = "mcp-protocol-version";
+const MCP_SESSION_ID: &str = "mcp-session-id";
+const LAST_EVENT_ID: &str = "last-event-id";
+
+/// CORS for the configured origins, for the REST routes and `/mcp` alike (an MCP client in a
+/// browser sends and reads the MCP headers); with none, no cross-origin request is allowed.
 fn cors(server: &ServerSettings) -> CorsLayer {
     let origins: Vec<HeaderValue> = server
         .cors_allowed_origins
@@ -43,7 +49,25 @@ fn cors(server: &ServerSettings) -> CorsLayer {
         .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static(MCP_PROTOCOL_VERSION),
+            HeaderName::from_static(MCP_SESSION_ID),
+            HeaderName::from_static(LAST_EVENT_ID),
+        ])
+        .expose_headers([
+            HeaderName::from_static(MCP_SESSION_ID),
+            header::WWW_AUTHENTICATE,
+            header::RETRY_AFTER,
+        ])
         .max_age(std::time::Duration::from_secs(600))
 }

@@ -143,6 +143,43 @@ async fn a_configured_origin_may_call_the_api_from_a_browser() {
         preflight.headers()["access-control-allow-origin"],
         "https://app.zencall.example"
     );
+    // A browser MCP client sends the MCP headers; an admin page PUTs.
+    for (path, method, headers) in [
+        (
+            "/mcp",
+            "POST",
+            "authorization, content-type, accept, mcp-protocol-version",
+        ),
+        ("/v1/configurators/fr", "PUT", "authorization"),
+    ] {
+        let preflight = client
+            .request(Method::OPTIONS, format!("{}{path}", app.base))
+            .header("origin", "https://app.zencall.example")
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", headers)
+            .send()
+            .await
+            .unwrap();
+        let h = preflight.headers();
+        assert_eq!(
+            h["access-control-allow-origin"],
+            "https://app.zencall.example"
+        );
+        let allowed = h["access-control-allow-headers"].to_str().unwrap();
+        for header in headers.split(", ") {
+            assert!(
+                allowed.contains(header),
+                "{path}: {header} not in {allowed}"
+            );
+        }
+        assert!(
+            h["access-control-allow-methods"]
+                .to_str()
+                .unwrap()
+                .contains(method),
+            "{path}"
+        );
+    }
     let other = client
         .request(Method::OPTIONS, format!("{}/v1/assistants", app.base))
         .header("origin", "https://evil.example")

@@ -204,6 +204,17 @@ async fn an_assistant_created_through_mcp_becomes_active_and_is_listed_read_and_
             "{template}"
         );
         assert!(template["duties"].as_str().unwrap().contains("emergencies"));
+        let asked: Vec<&str> = template["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(asked[0], "business.name");
+        assert!(
+            asked.contains(&"sector_details.emergencies.surcharge_cents"),
+            "{asked:?}"
+        );
         client.cancel().await.unwrap();
         app.stop().await;
     }

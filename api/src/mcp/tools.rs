@@ -276,7 +276,9 @@ impl ZencallTools {
     #[tool(
         description = "Get a sector's template: what its assistant does on the phone, the \
             system prompt and greeting it gets when none is given (with `{business.name}` and \
-            the other business fields where they go), and its default voice. Sectors: \
+            the other business fields where they go), its default voice, and the questions to \
+            ask the owner, each with the configuration field it fills (the sector's own \
+            details under `sector_details.`). Sectors: \
             `restaurant`, `hair_beauty_salon`, `craftsman`, `liberal_profession`, `shop`, \
             `sme_customer_service`. Needs the `read` scope.",
         input_schema = input_schema::<SectorTemplateArgs>(),

@@ -4,6 +4,7 @@
 use rmcp::schemars::JsonSchema;
 use serde::Serialize;
 use zencall_core::domain::assistant::default_voice;
+use zencall_core::domain::configurator;
 use zencall_core::domain::sector::{self, BusinessDetails, Language, Sector};
 
 use crate::error::ApiError;
@@ -29,6 +30,19 @@ pub struct SectorTemplate {
     /// The business details the template is filled from, in the order the prompt reads them
     /// (`business.name` is required; the others are read as "not given" when missing).
     pub business_fields: Vec<String>,
+    /// What to ask the business's owner, in order, to fill a configuration of this sector:
+    /// the business's identity first, then the sector's own details (`sector_details.*`).
+    pub questions: Vec<TemplateQuestion>,
+}
+
+/// A question for the owner, and the AssistantConfig field its answer fills.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+pub struct TemplateQuestion {
+    /// The field (`business.transfer_number`, `sector_details.covers`).
+    pub field: String,
+    /// The question, in the template's language.
+    pub ask: String,
 }
 
 /// The business fields the prompt reads, in its order.
@@ -69,5 +83,12 @@ pub fn template(sector: &str, language: Option<&str>) -> Result<SectorTemplate, 
         greeting_template: sector::default_greeting(language, &slot("name")),
         default_voice: default_voice(language).to_string(),
         business_fields: FIELDS.iter().map(|f| format!("business.{f}")).collect(),
+        questions: configurator::questions(sector, language)
+            .into_iter()
+            .map(|q| TemplateQuestion {
+                field: q.field.to_string(),
+                ask: q.ask.to_string(),
+            })
+            .collect(),
     })
 }
