@@ -490,7 +490,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             loop {
                 let current = store_configurators::find(&db, &asked.id)
                     .await?
-                    .context("the configurator vanished")?;
+                    .context("the configurator was deleted meanwhile")?;
                 match current.status {
                     ConfiguratorStatus::Active => {
                         println!(
@@ -500,6 +500,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             current.api_key_id.unwrap_or_default()
                         );
                         return Ok(());
+                    }
+                    ConfiguratorStatus::Deleting => {
+                        anyhow::bail!("the configurator was deleted meanwhile")
                     }
                     ConfiguratorStatus::Failed => anyhow::bail!(
                         "provisioning failed: {}",

@@ -1,8 +1,8 @@
 //! `/v1/configurators`: the organisation's onboarding voice assistants, one per language. A
 //! configurator talks with a business owner for a few minutes, asks the questions of their
 //! sector and creates their assistant through the MCP server (`/mcp`), with a key of its own.
-//! `PUT` makes it (or updates it) at the voice platform through a job; `GET` shows where it
-//! stands.
+//! `PUT` makes it (or updates it) at the voice platform through a job, `DELETE` removes it
+//! (and revokes its key) through another; `GET` shows where it stands.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -18,14 +18,15 @@ use zencall_core::store::configurators::{self, Configurator};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::openapi::{BadRequest, Forbidden, NotFound, V1Errors};
-use crate::operations::configurators::{parse_language, provision};
+use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, V1Errors};
+use crate::operations::configurators::{delete, parse_language, provision};
 
 /// Configurator routes.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/configurators", get(list))
-        .route("/v1/configurators/{language}", get(show).put(replace))
+    Router::new().route("/v1/configurators", get(list)).route(
+        "/v1/configurators/{language}",
+        get(show).put(replace).delete(remove),
+    )
 }
 
 /// An organisation's configurator in one language.
@@ -38,7 +39,7 @@ struct ConfiguratorView {
     id: String,
     /// The language it speaks: `fr` or `en`.
     language: Language,
-    /// `provisioning`, `active` or `failed`.
+    /// `provisioning`, `active`, `failed` or `deleting`.
     #[schema(schema_with = status_schema)]
     status: &'static str,
     /// Its id at the voice platform, to call it (a web call or a number attached there).
@@ -88,7 +89,7 @@ fn configurator_object() -> utoipa::openapi::Object {
 }
 
 fn status_schema() -> utoipa::openapi::Object {
-    zencall_core::schema::one_of(["provisioning", "active", "failed"])
+    zencall_core::schema::one_of(["provisioning", "active", "failed", "deleting"])
 }
 
 impl From<Configurator> for ConfiguratorView {
@@ -198,13 +199,15 @@ async fn show(
         and this API's `/mcp` as its tool server, called with a new `write` key of this \
         organisation (the previous configurator key is revoked). Answers at once with \
         `status: provisioning`; a job does the rest, and `GET` shows `active` or `failed`. \
-        Asking again while it is provisioning changes nothing. Needs the `admin` scope.",
+        Asking again while it is provisioning changes nothing; one being deleted is a 409. \
+        Needs the `admin` scope.",
     params(("language" = String, Path, description = "`fr` or `en`")),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Provisioning", body = ConfiguratorView),
         (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
         V1Errors,
     )
 )]
@@ -223,5 +226,45 @@ async fn replace(
         state.clock.now(),
     )
     .await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(configurator.into())))
+}
+
+/// Deletes the configurator in one language.
+#[utoipa::path(
+    delete,
+    path = "/v1/configurators/{language}",
+    tag = "configurators",
+    operation_id = "delete_configurator",
+    summary = "Delete a configurator",
+    description = "Removes the configurator in `language` from the voice platform and revokes \
+        its key, through a job: answers at once with `status: deleting`, and `GET` answers 404 \
+        once it is gone. Asking again while it is deleted changes nothing. Needs the `admin` \
+        scope.",
+    params(("language" = String, Path, description = "`fr` or `en`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Deleting", body = ConfiguratorView),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        V1Errors,
+    )
+)]
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<(StatusCode, axum::Json<ConfiguratorView>), ApiError> {
+    caller.require(Scope::Admin)?;
+    let language = language(&code)?;
+    let configurator = delete(
+        &state.db,
+        &state.settings,
+        caller.org_id(),
+        language,
+        state.clock.now(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("configurator {code}")))?;
     Ok((StatusCode::ACCEPTED, axum::Json(configurator.into())))
 }

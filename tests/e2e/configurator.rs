@@ -1,7 +1,8 @@
 //! The configurator, end to end on every backend with the simulated providers: an admin asks
 //! for it, a job makes it at the (simulated) voice platform with its prompt and our `/mcp` as
 //! its tool server, and the key it was given opens the MCP tools, the way Vapi calls them
-//! during an onboarding call. Provisioning again replaces the key and revokes the old one.
+//! during an onboarding call. Provisioning again replaces the key and revokes the old one;
+//! deleting removes it from the voice platform and revokes its key.
 
 use std::time::Duration;
 
@@ -121,6 +122,33 @@ async fn a_configurator_is_made_at_the_voice_platform_with_our_mcp_server_and_a_
             .call(Method::GET, "/v1/configurators", Some(&app.key), None)
             .await;
         assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+
+        // Deleted: gone from the voice platform, its key revoked, then forgotten.
+        let (status, deleting) = app
+            .call(Method::DELETE, "/v1/configurators/fr", Some(&app.key), None)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{deleting}");
+        assert_eq!(deleting["status"], "deleting");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = app
+                .call(Method::GET, "/v1/configurators/fr", Some(&app.key), None)
+                .await;
+            if status == StatusCode::NOT_FOUND {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{body}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(sim.assistant_spec(voice_id).is_none(), "{backend:?}");
+        let (status, _) = app
+            .call(Method::GET, "/v1/assistants", Some(&renewed.api_key), None)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{backend:?}: revoked");
+        let (status, _) = app
+            .call(Method::DELETE, "/v1/configurators/fr", Some(&app.key), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
         app.stop().await;
     }
 }
@@ -139,6 +167,10 @@ async fn configurators_are_refused_without_admin_scope_in_a_bad_language_and_acr
                 .await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         }
+        let (status, _) = app
+            .call(Method::DELETE, "/v1/configurators/fr", Some(&write), None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
         let (status, body) = app
             .call(Method::PUT, "/v1/configurators/de", Some(&app.key), None)
             .await;

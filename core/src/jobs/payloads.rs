@@ -37,6 +37,21 @@ impl Job for ProvisionConfigurator {
     const MAX_ATTEMPTS: Option<u32> = Some(10);
 }
 
+/// Remove an organisation's configurator from the voice platform, revoke its key, forget it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteConfigurator {
+    /// Owning organisation.
+    pub org_id: String,
+    /// The configurator (`cfg_...`).
+    pub configurator_id: String,
+}
+
+impl Job for DeleteConfigurator {
+    const KIND: &'static str = "DeleteConfigurator";
+    const QUEUE: &'static str = QueueName::Provisioning.as_str();
+    const MAX_ATTEMPTS: Option<u32> = Some(12);
+}
+
 /// Push an assistant's latest prompt, voice and greeting to the voice platform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncAssistant {

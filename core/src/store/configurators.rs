@@ -19,6 +19,8 @@ pub enum ConfiguratorStatus {
     Active,
     /// Its last provisioning failed; `failure_reason` says why.
     Failed,
+    /// Being removed from the voice platform, its key revoked; gone afterwards.
+    Deleting,
 }
 
 impl ConfiguratorStatus {
@@ -28,6 +30,7 @@ impl ConfiguratorStatus {
             ConfiguratorStatus::Provisioning => "provisioning",
             ConfiguratorStatus::Active => "active",
             ConfiguratorStatus::Failed => "failed",
+            ConfiguratorStatus::Deleting => "deleting",
         }
     }
 
@@ -36,6 +39,7 @@ impl ConfiguratorStatus {
             "provisioning" => Ok(ConfiguratorStatus::Provisioning),
             "active" => Ok(ConfiguratorStatus::Active),
             "failed" => Ok(ConfiguratorStatus::Failed),
+            "deleting" => Ok(ConfiguratorStatus::Deleting),
             other => Err(StoreError::Corrupt(format!("configurator status {other}"))),
         }
     }
@@ -121,7 +125,7 @@ fn language_code(language: Language) -> &'static str {
 /// Marks the organisation's configurator in `language` as `provisioning` with tools at
 /// `mcp_url`, creating it when there is none; inside `tx`, where the caller queues the job that
 /// provisions it. The flag says whether it changed: false when it was already provisioning
-/// (its job is queued already).
+/// (its job is queued already) or is being deleted (nothing is queued then).
 pub async fn request(
     tx: &mut Tx,
     org_id: &str,
@@ -134,8 +138,8 @@ pub async fn request(
     // The row lock taken here makes a concurrent request wait, then find it provisioning.
     let update = format!(
         "UPDATE configurators SET status = 'provisioning', mcp_url = $1, failure_reason = NULL, \
-         updated_at = $2 WHERE org_id = $3 AND language = $4 AND status <> 'provisioning' \
-         RETURNING {COLUMNS}"
+         updated_at = $2 WHERE org_id = $3 AND language = $4 \
+         AND status NOT IN ('provisioning', 'deleting') RETURNING {COLUMNS}"
     );
     let insert = format!(
         "INSERT INTO configurators (id, org_id, language, status, mcp_url, created_at, updated_at) \
@@ -218,53 +222,58 @@ pub async fn list(db: &Db, org_id: &str) -> Result<Vec<Configurator>, StoreError
 }
 
 /// Records the key a provisioning made for the configurator's tool server, inside `tx` (where
-/// the key is created and the previous one revoked).
+/// the key is created and the previous one revoked). False, and nothing changed, when the
+/// configurator is no longer provisioning (it is being deleted).
 pub async fn set_key(
     tx: &mut Tx,
     id: &str,
     api_key_id: &str,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    on_tx!(tx, |c| {
-        sqlx::query("UPDATE configurators SET api_key_id = $1, updated_at = $2 WHERE id = $3")
-            .bind(api_key_id)
-            .bind(super::now_micros(now))
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|_| ())
+) -> Result<bool, StoreError> {
+    let n = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE configurators SET api_key_id = $1, updated_at = $2 \
+             WHERE id = $3 AND status = 'provisioning'",
+        )
+        .bind(api_key_id)
+        .bind(super::now_micros(now))
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
     })?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Records that the configurator is `active` at the voice platform as `voice_assistant_id`.
+/// False, and nothing changed, when it is no longer provisioning (it is being deleted).
 pub async fn activate(
     db: &Db,
     id: &str,
     voice_assistant_id: &str,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    on_pool!(db, |p| {
+) -> Result<bool, StoreError> {
+    let n = on_pool!(db, |p| {
         sqlx::query(
             "UPDATE configurators SET status = 'active', voice_assistant_id = $1, \
-             failure_reason = NULL, updated_at = $2 WHERE id = $3",
+             failure_reason = NULL, updated_at = $2 WHERE id = $3 AND status = 'provisioning'",
         )
         .bind(voice_assistant_id)
         .bind(super::now_micros(now))
         .bind(id)
         .execute(p)
         .await
-        .map(|_| ())
+        .map(|r| r.rows_affected())
     })?;
-    Ok(())
+    Ok(n == 1)
 }
 
-/// Records that the configurator's provisioning failed, and why.
+/// Records that the configurator's provisioning failed, and why (unless it is being deleted).
 pub async fn fail(db: &Db, id: &str, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
     on_pool!(db, |p| {
         sqlx::query(
             "UPDATE configurators SET status = 'failed', failure_reason = $1, updated_at = $2 \
-             WHERE id = $3",
+             WHERE id = $3 AND status = 'provisioning'",
         )
         .bind(reason)
         .bind(super::now_micros(now))
@@ -274,6 +283,55 @@ pub async fn fail(db: &Db, id: &str, reason: &str, now: DateTime<Utc>) -> Result
         .map(|_| ())
     })?;
     Ok(())
+}
+
+/// Marks the organisation's configurator in `language` as `deleting`, inside `tx` (with the job
+/// that removes it). The configurator, or none when there is none; the flag says whether it
+/// changed (false when it was being deleted already).
+pub async fn mark_deleting(
+    tx: &mut Tx,
+    org_id: &str,
+    language: Language,
+    now: DateTime<Utc>,
+) -> Result<Option<(Configurator, bool)>, StoreError> {
+    let code = language_code(language);
+    let update = format!(
+        "UPDATE configurators SET status = 'deleting', updated_at = $1 \
+         WHERE org_id = $2 AND language = $3 AND status <> 'deleting' RETURNING {COLUMNS}"
+    );
+    let select = format!("SELECT {COLUMNS} FROM configurators WHERE org_id = $1 AND language = $2");
+    let now = super::now_micros(now);
+    let row = on_tx!(tx, |c| {
+        let updated = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(update.clone()))
+            .bind(now)
+            .bind(org_id)
+            .bind(code)
+            .fetch_optional(&mut *c)
+            .await?;
+        match updated {
+            Some(row) => Ok(Some((row, true))),
+            None => sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(select.clone()))
+                .bind(org_id)
+                .bind(code)
+                .fetch_optional(&mut *c)
+                .await
+                .map(|row| row.map(|r| (r, false))),
+        }
+    })?;
+    row.map(|(r, changed)| Ok((Configurator::try_from(r)?, changed)))
+        .transpose()
+}
+
+/// Removes a configurator that was being deleted; false if there was none.
+pub async fn remove(db: &Db, id: &str) -> Result<bool, StoreError> {
+    let n = on_pool!(db, |p| {
+        sqlx::query("DELETE FROM configurators WHERE id = $1 AND status = 'deleting'")
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(n == 1)
 }
 
 #[cfg(test)]
@@ -322,14 +380,14 @@ mod tests {
                 .await
                 .unwrap();
             assert!(queued, "a failed configurator is provisioned again");
-            set_key(&mut tx, &again.id, "key_1", now).await.unwrap();
+            assert!(set_key(&mut tx, &again.id, "key_1", now).await.unwrap());
             tx.commit().await.unwrap();
             assert_eq!(again.id, fr.id, "the same configurator, provisioned again");
             assert_eq!(again.status, ConfiguratorStatus::Provisioning);
             assert_eq!(again.failure_reason, None);
             assert_eq!(again.mcp_url, "https://b/mcp");
 
-            activate(db, &fr.id, "vapi-1", now).await.unwrap();
+            assert!(activate(db, &fr.id, "vapi-1", now).await.unwrap());
             let active = find_by_language(db, &org.id, Language::Fr)
                 .await
                 .unwrap()
@@ -337,13 +395,34 @@ mod tests {
             assert_eq!(active.status, ConfiguratorStatus::Active);
             assert_eq!(active.voice_assistant_id.as_deref(), Some("vapi-1"));
             assert_eq!(active.api_key_id.as_deref(), Some("key_1"));
+            let mut tx = db.begin().await.unwrap();
+            let (deleting, changed) = mark_deleting(&mut tx, &org.id, Language::En, now)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(changed);
+            assert_eq!(deleting.status, ConfiguratorStatus::Deleting);
+            let (_, changed) = mark_deleting(&mut tx, &org.id, Language::En, now)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(!changed, "deleting twice changes nothing");
+            let (_, queued) = request(&mut tx, &org.id, Language::En, "https://a/mcp", now)
+                .await
+                .unwrap();
+            assert!(!queued, "one being deleted is not provisioned");
+            assert!(!set_key(&mut tx, &en.id, "key_2", now).await.unwrap());
+            tx.commit().await.unwrap();
+            assert!(!activate(db, &en.id, "vapi-2", now).await.unwrap());
+            assert!(remove(db, &en.id).await.unwrap());
+            assert!(find(db, &en.id).await.unwrap().is_none());
             let listed: Vec<_> = list(db, &org.id)
                 .await
                 .unwrap()
                 .into_iter()
                 .map(|c| c.language)
                 .collect();
-            assert_eq!(listed, [Language::En, Language::Fr]);
+            assert_eq!(listed, [Language::Fr]);
         }
     }
 }

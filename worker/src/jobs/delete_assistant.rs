@@ -46,7 +46,8 @@ pub async fn run(ctx: &JobContext, job: DeleteAssistant, run: JobRun) -> Result<
     Ok(())
 }
 
-fn gone_is_fine(result: Result<(), ProviderError>) -> Result<(), JobError> {
+/// `result`, with "already gone" taken as done.
+pub(crate) fn gone_is_fine(result: Result<(), ProviderError>) -> Result<(), JobError> {
     match result {
         Ok(()) | Err(ProviderError::NotFound { .. }) => Ok(()),
         Err(e) => Err(e.into()),

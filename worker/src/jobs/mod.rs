@@ -3,6 +3,7 @@
 pub mod analyze_transcript;
 pub mod apply_stripe_event;
 pub mod delete_assistant;
+pub mod delete_configurator;
 pub mod deliver_webhook;
 pub mod dial_contact;
 pub mod issue_credit_note;
@@ -28,8 +29,8 @@ pub mod watch_calendar;
 use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::SendEmail;
 use zencall_core::jobs::payloads::{
-    AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeliverWebhook, DialContact,
-    IssueCreditNote, IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent,
+    AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeleteConfigurator, DeliverWebhook,
+    DialContact, IssueCreditNote, IssueInvoice, PlanCampaign, PlanCampaigns, ProcessInboundEvent,
     ProvisionAssistant, ProvisionConfigurator, PruneJobs, PushAppointment, ReconcileUsage,
     RenewCalendarChannels, ReportUsage, RescueStuckJobs, SendReminders, SyncAssistant,
     SyncCalendar, WatchCalendar,
@@ -62,6 +63,7 @@ pub fn registry(ctx: JobContext) -> Registry {
         ProvisionConfigurator => provision_configurator,
         SyncAssistant => sync_assistant,
         DeleteAssistant => delete_assistant,
+        DeleteConfigurator => delete_configurator,
         ProcessInboundEvent => process_inbound_event,
         DeliverWebhook => deliver_webhook,
         PlanCampaigns => plan_campaigns,

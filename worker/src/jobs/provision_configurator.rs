@@ -84,7 +84,11 @@ async fn provision(
     if let Some(previous) = &configurator.api_key_id {
         api_keys::revoke_in(&mut tx, &configurator.org_id, previous, now).await?;
     }
-    configurators::set_key(&mut tx, &configurator.id, &key.key.id, now).await?;
+    if !configurators::set_key(&mut tx, &configurator.id, &key.key.id, now).await? {
+        // Deleted meanwhile: the key is not made (the transaction is dropped).
+        tracing::info!("configurator no longer provisioning; nothing to do");
+        return Ok(());
+    }
     tx.commit().await?;
 
     let spec = AssistantSpec {
@@ -117,15 +121,20 @@ async fn provision(
         }
         None => None,
     };
-    let voice_id = match existing {
+    let (voice_id, created) = match existing {
         Some(id) => match ctx.voice.update_assistant(&id, &spec).await {
-            Ok(()) => id,
+            Ok(()) => (id, false),
             // Deleted at the voice platform since: made again.
-            Err(ProviderError::NotFound { .. }) => ctx.voice.create_assistant(&spec).await?,
+            Err(ProviderError::NotFound { .. }) => (ctx.voice.create_assistant(&spec).await?, true),
             Err(e) => return Err(e.into()),
         },
-        None => ctx.voice.create_assistant(&spec).await?,
+        None => (ctx.voice.create_assistant(&spec).await?, true),
     };
-    configurators::activate(&ctx.db, &configurator.id, &voice_id, ctx.clock.now()).await?;
+    if !configurators::activate(&ctx.db, &configurator.id, &voice_id, ctx.clock.now()).await?
+        && created
+    {
+        // Deleted while it was being made: what was made here goes too.
+        super::delete_assistant::gone_is_fine(ctx.voice.delete_assistant(&voice_id).await)?;
+    }
     Ok(())
 }
