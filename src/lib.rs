@@ -8,6 +8,8 @@ pub mod bench;
 pub mod billing_bench;
 pub mod calendar_bench;
 pub mod calendar_sync_bench;
+pub mod mcp_bench;
+pub mod onboarding;
 pub mod signal;
 
 use std::net::SocketAddr;

@@ -243,6 +243,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         runs: usize,
     },
+    /// Starts the platform in-process with the simulated providers and runs N scripted
+    /// onboardings (a French business per sector, in turn) through the MCP server with rmcp's
+    /// client, a few at once; prints each tool's latency (p50, p99) and the time from the
+    /// first tool call to an active assistant with a number. Use a database of its own: the
+    /// assistants stay.
+    Mcp {
+        /// The database to measure (sqlite://... or postgres://...).
+        #[arg(long)]
+        database_url: String,
+        /// Onboardings to run (the six sectors in turn).
+        #[arg(long, default_value_t = 60)]
+        onboardings: usize,
+        /// Onboardings at once, each its own MCP session.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
     /// Runs the labelled evaluation set through the transcript analyzer and prints, per
     /// language, sentiment macro-F1, intent accuracy, the confusion matrix and (offline)
     /// transcripts per second on one core.
@@ -636,6 +652,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{report}");
             let synced = zencall::calendar_sync_bench::full_sync(&settings, db, events).await?;
             println!("{synced}");
+            Ok(())
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Mcp {
+                    database_url,
+                    onboardings,
+                    concurrency,
+                },
+        } => {
+            let settings = load(config, &[("database.url", database_url.into())])?;
+            let db = connect(&settings).await?;
+            db.migrate().await.context("cannot apply migrations")?;
+            let report = zencall::mcp_bench::mcp(settings, db, onboardings, concurrency).await?;
+            println!("{report}");
             Ok(())
         }
         Command::Bench {

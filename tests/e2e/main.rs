@@ -25,6 +25,7 @@ mod email;
 mod invoices;
 mod isolation;
 mod mcp;
+mod onboarding;
 mod operations;
 mod outbound_webhooks;
 mod processes;
