@@ -9,7 +9,6 @@ pub mod billing_bench;
 pub mod calendar_bench;
 pub mod calendar_sync_bench;
 pub mod mcp_bench;
-pub mod onboarding;
 pub mod signal;
 
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
 //! The MCP benchmark (`zencall bench mcp`): the platform started in-process (API and workers)
-//! with the simulated providers, then N scripted onboardings ([`crate::onboarding`], the six
+//! with the simulated providers, then N scripted onboardings ([`zencall_providers::simulated_onboarding`], the six
 //! sectors in turn), a few at once, each its own MCP session through rmcp's client over HTTP
 //! as an agent would open it. Prints each tool's latency (p50, p99) and the time from an
 //! onboarding's first call to its assistant `active` with a number, which includes buying the
@@ -19,8 +19,10 @@ use zencall_core::store::api_keys::{self, Scope};
 use zencall_core::store::{Backend, Db, organisations};
 use zencall_providers::simulator::Simulator;
 
-use crate::onboarding::{self, OnboardingReport, OnboardingScript};
 use crate::{Providers, Roles};
+use zencall_providers::simulated_onboarding::{
+    self as onboarding, OnboardingReport, OnboardingScript,
+};
 
 /// How long one onboarding may wait for its assistant to become active.
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);

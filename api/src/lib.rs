@@ -32,6 +32,7 @@ pub mod payments;
 pub mod rate_limit;
 pub mod security;
 pub mod simulated_calendar;
+pub mod simulated_onboarding;
 pub mod simulator;
 pub mod stripe_simulator;
 pub mod tool_calls;
@@ -111,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         .merge(webhook_endpoints::router())
         .merge(openapi::router())
         .merge(simulator::router())
+        .merge(simulated_onboarding::router())
         .merge(calendar_connections::router())
         .merge(simulated_calendar::router(simulating_calendar))
         .merge(billing::router())

@@ -16,6 +16,7 @@ pub mod payments;
 pub mod signatures;
 pub mod simulated_calendar;
 pub mod simulated_calls;
+pub mod simulated_onboarding;
 pub mod simulated_payments;
 pub mod simulator;
 pub mod smtp_mailer;

@@ -519,6 +519,18 @@ pub struct CallReporter {
 const TRIES: u32 = 3;
 
 impl CallReporter {
+    /// Where a URL of our public API (`server.public_url` + path) is reached from here: the
+    /// same path at the address the API listens on. Other URLs are left as they are.
+    pub fn local_url(&self, public: &str) -> String {
+        let base = self.public_url.trim_end_matches('/');
+        match public.strip_prefix(base) {
+            Some(path) if path.is_empty() || path.starts_with('/') => {
+                format!("{}{path}", self.target.trim_end_matches('/'))
+            }
+            _ => public.to_string(),
+        }
+    }
+
     /// A reporter posting to the API at `target`, signing with the secrets our webhooks verify.
     pub fn new(
         target: &str,

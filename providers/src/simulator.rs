@@ -18,16 +18,36 @@ use tokio::task::JoinHandle;
 use zencall_core::clock::{Clock, SystemClock};
 use zencall_core::config::SimulatorSettings;
 use zencall_core::domain::phone::PhoneNumber;
+use zencall_core::domain::sector::Sector;
 
 use crate::simulated_calls::{
     CallOutcome, CallReporter, Direction, Scenario, Script, SimulatedBooking, SimulatedCall,
 };
 use crate::telephony::{AvailableNumber, NumberSearch, OwnedNumber, Sms, SmsFailure, Telephony};
 use crate::voice::{AssistantSpec, NumberImport, OutboundCall, VoicePlatform};
-use crate::{ProviderError, http};
+use crate::{ProviderError, http, simulated_onboarding};
 
 /// Provider name of the simulated voice platform.
 const VOICE: &str = "vapi-simulator";
+
+/// How long a simulated onboarding waits for its new assistant to become active.
+const ONBOARDING_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The scripted onboarding of a `sector` business through the MCP server at `url` (ending in
+/// `/mcp`) with `key`: the assistant created and its number, or why it stopped.
+async fn onboard(url: &str, key: &str, sector: Sector) -> Result<(String, String), String> {
+    let base = url.strip_suffix("/mcp").unwrap_or(url);
+    let client = simulated_onboarding::connect(base, key)
+        .await
+        .map_err(|e| e.to_string())?;
+    let script = simulated_onboarding::OnboardingScript::for_sector(sector);
+    let report = simulated_onboarding::run(&client, &script, ONBOARDING_TIMEOUT).await;
+    if let Err(e) = client.cancel().await {
+        tracing::debug!(error = %e, "closing a simulated onboarding's MCP session");
+    }
+    let report = report.map_err(|e| e.to_string())?;
+    Ok((report.assistant_id, report.phone_number))
+}
 /// Provider name of the simulated telephony.
 const TELEPHONY: &str = "twilio-simulator";
 /// How many numbers a search offers.
@@ -130,6 +150,21 @@ struct State {
     calls: HashMap<String, Placed>,
     /// Text messages sent, oldest first.
     messages: Vec<SentMessage>,
+    /// Onboarding calls to configurators, oldest first.
+    onboardings: Vec<SimulatedOnboarding>,
+}
+
+/// An onboarding call to a configurator: a scripted owner answers, and the configurator calls
+/// its MCP tools as Vapi's model would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedOnboarding {
+    /// The configurator called (the platform's assistant id).
+    pub configurator_id: String,
+    /// The owner's sector.
+    pub sector: Sector,
+    /// Until it ends, `None`; then the assistant created (`asst_...`) and its number, or why
+    /// the onboarding stopped.
+    pub outcome: Option<Result<(String, String), String>>,
 }
 
 #[derive(Debug)]
@@ -398,6 +433,71 @@ impl Simulator {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         playing.retain(|h| !h.is_finished());
         playing.push(handle);
+    }
+
+    /// Plays an onboarding call to the configurator `configurator_id` (an assistant here with
+    /// an MCP tool server): in the background, the scripted owner of a `sector` business
+    /// answers, and the configurator calls the tool server's tools with its key, as Vapi does
+    /// during a call, until the new assistant is active. [`Simulator::onboardings`] shows how
+    /// it ended.
+    pub fn simulate_onboarding(
+        &self,
+        configurator_id: &str,
+        sector: Sector,
+    ) -> Result<(), ProviderError> {
+        let server = self
+            .state()
+            .assistants
+            .get(configurator_id)
+            .ok_or(ProviderError::NotFound { provider: VOICE })?
+            .spec
+            .tool_server
+            .clone()
+            .ok_or_else(|| ProviderError::Permanent {
+                provider: VOICE,
+                message: format!("assistant {configurator_id} has no MCP tool server"),
+            })?;
+        let url = self.reporter()?.local_url(&server.url);
+        let index = {
+            let mut state = self.state();
+            state.onboardings.push(SimulatedOnboarding {
+                configurator_id: configurator_id.to_string(),
+                sector,
+                outcome: None,
+            });
+            state.onboardings.len() - 1
+        };
+        let state = self.state.clone();
+        let handle = tokio::spawn(async move {
+            let outcome = onboard(&url, &server.api_key, sector).await;
+            match &outcome {
+                Ok((assistant, number)) => tracing::info!(
+                    sector = sector.as_str(), %assistant, %number,
+                    "simulated onboarding: the assistant is active"
+                ),
+                Err(e) => {
+                    tracing::warn!(sector = sector.as_str(), error = %e, "simulated onboarding stopped")
+                }
+            }
+            let mut state = state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(onboarding) = state.onboardings.get_mut(index) {
+                onboarding.outcome = Some(outcome);
+            }
+        });
+        let mut playing = self
+            .playing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        playing.retain(|h| !h.is_finished());
+        playing.push(handle);
+        Ok(())
+    }
+
+    /// The onboarding calls simulated so far, oldest first.
+    pub fn onboardings(&self) -> Vec<SimulatedOnboarding> {
+        self.state().onboardings.clone()
     }
 
     /// The outcome of the next placed call.

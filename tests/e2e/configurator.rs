@@ -201,3 +201,71 @@ async fn configurators_are_refused_without_admin_scope_in_a_bad_language_and_acr
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_simulated_owner_calls_the_configurator_and_their_assistant_becomes_active() {
+    for db in TestDb::all().await {
+        let backend = db.backend();
+        let sim = Simulator::new(&test_settings().providers.simulator);
+        let app = TestApp::spawn(db, &sim).await;
+        let onboard = |body: Value| {
+            app.call(
+                Method::POST,
+                "/v1/simulator/onboardings",
+                Some(&app.key),
+                Some(body),
+            )
+        };
+        let (status, body) = onboard(serde_json::json!({"sector": "shop"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "no configurator yet: {body}");
+        let (status, body) =
+            onboard(serde_json::json!({"sector": "bakery", "language": "de"})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let fields: Vec<&str> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, ["sector", "language"], "{body}");
+
+        let (status, _) = app
+            .call(Method::PUT, "/v1/configurators/fr", Some(&app.key), None)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let configurator = await_configurator(&app, "fr", "active").await;
+        let (status, body) = onboard(serde_json::json!({"sector": "hair_beauty_salon"})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{backend:?}: {body}");
+        assert_eq!(body["configurator_id"], configurator["id"]);
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let (assistant, number) = loop {
+            let played = sim.onboardings();
+            assert_eq!(played.len(), 1);
+            if let Some(outcome) = &played[0].outcome {
+                break outcome
+                    .clone()
+                    .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{backend:?}: {played:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let (status, stored) = app
+            .call(
+                Method::GET,
+                &format!("/v1/assistants/{assistant}"),
+                Some(&app.key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{stored}");
+        assert_eq!(stored["status"], "active", "{backend:?}: {stored}");
+        assert_eq!(stored["phone_number"], number.as_str());
+        assert_eq!(stored["sector"], "hair_beauty_salon");
+        assert_eq!(stored["sector_details"]["sector"], "hair_beauty_salon");
+        app.stop().await;
+    }
+}

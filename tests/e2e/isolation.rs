@@ -93,6 +93,8 @@ fn body_for(method: &Method, path: &str, owned: &Owned, hook_url: &str) -> Optio
         }
         ("POST", p) if p.starts_with("/v1/campaigns/{id}/") => None,
         ("POST", "/v1/calls/{id}/analysis") => None,
+        // The intruder has no configurator in English: 404.
+        ("POST", "/v1/simulator/onboardings") => Some(json!({"sector": "shop", "language": "en"})),
         ("POST", "/v1/simulator/calls") => {
             Some(json!({"assistant_id": owned.assistant, "customer_number": "+33612345678"}))
         }
@@ -238,6 +240,7 @@ async fn another_organisation_can_neither_read_nor_change_anything_of_ours() {
                     assert_eq!(status, StatusCode::ACCEPTED, "{method} {url}: {answer}");
                 } else if owns_one
                     || path == "/v1/simulator/calls"
+                    || path == "/v1/simulator/onboardings"
                     || path == "/v1/appointments" && method == Method::POST
                 {
                     assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {answer}");

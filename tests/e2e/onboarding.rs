@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use zencall::onboarding::{self, OnboardingScript};
 use zencall_core::domain::sector::Sector;
 use zencall_core::store::test_db::TestDb;
+use zencall_providers::simulated_onboarding::{self as onboarding, OnboardingScript};
 use zencall_providers::simulator::Simulator;
 
 use crate::test_app::{TestApp, test_settings};

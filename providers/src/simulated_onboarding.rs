@@ -1,12 +1,12 @@
 //! Scripted onboardings through the MCP server: for each sector, a French small business whose
 //! owner answers the configurator field by field, one answer first heard wrong, and the steps
 //! an agent takes with those answers over MCP (rmcp's client over streamable HTTP), from the
-//! tool list to an `active` assistant with its phone number. The end-to-end tests check what
-//! it stores; `zencall bench mcp` times it.
+//! tool list to an `active` assistant with its phone number. The simulated voice platform
+//! plays it when someone "calls" a configurator with the simulated providers; the end-to-end
+//! tests check what it stores; `zencall bench mcp` times it.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
 use rmcp::service::{Peer, RoleClient, RunningService};
@@ -14,6 +14,24 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Map, Value, json};
 use zencall_core::domain::sector::Sector;
+
+/// Why an onboarding stopped: the step and what it answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OnboardingError(pub String);
+
+impl OnboardingError {
+    fn new(message: String) -> Self {
+        OnboardingError(message)
+    }
+}
+
+/// Returns an [`OnboardingError`] made of a `format!`.
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(OnboardingError::new(format!($($arg)*)))
+    };
+}
 
 /// An MCP client session.
 pub type McpClient = RunningService<RoleClient, ClientConfig>;
@@ -32,7 +50,7 @@ const TOOLS_USED: [&str; 5] = [
 
 /// Opens an MCP session with `base`'s `/mcp` (`http://host:port`) with API key `key`: the
 /// `initialize` handshake included.
-pub async fn connect(base: &str, key: &str) -> anyhow::Result<McpClient> {
+pub async fn connect(base: &str, key: &str) -> Result<McpClient, OnboardingError> {
     let config = StreamableHttpClientTransportConfig::with_uri(format!(
         "{}/mcp",
         base.trim_end_matches('/')
@@ -41,7 +59,7 @@ pub async fn connect(base: &str, key: &str) -> anyhow::Result<McpClient> {
     ClientConfig::default()
         .serve(StreamableHttpClientTransport::from_config(config))
         .await
-        .map_err(|e| anyhow!("MCP initialize with {base}/mcp failed: {e}"))
+        .map_err(|e| OnboardingError::new(format!("MCP initialize with {base}/mcp failed: {e}")))
 }
 
 /// One answer of the owner: the configuration field it fills and what was said.
@@ -636,7 +654,7 @@ struct TimedClient<'a> {
 
 impl TimedClient<'_> {
     /// Calls `tool` with `args`; its structured answer, or an error saying why not.
-    async fn call(&mut self, tool: &str, args: Value) -> anyhow::Result<Value> {
+    async fn call(&mut self, tool: &str, args: Value) -> Result<Value, OnboardingError> {
         let Value::Object(args) = args else {
             bail!("{tool}: the arguments must be a JSON object");
         };
@@ -649,13 +667,13 @@ impl TimedClient<'_> {
             tool: tool.to_string(),
             latency: started.elapsed(),
         });
-        let result = result.map_err(|e| anyhow!("{tool}: MCP error: {e}"))?;
+        let result = result.map_err(|e| OnboardingError::new(format!("{tool}: MCP error: {e}")))?;
         if result.is_error == Some(true) {
             bail!("{tool} refused: {}", text_of(&result));
         }
         result
             .structured_content
-            .with_context(|| format!("{tool} answered no structured content"))
+            .ok_or_else(|| OnboardingError::new(format!("{tool} answered no structured content")))
     }
 }
 
@@ -678,7 +696,7 @@ pub async fn run(
     client: &Peer<RoleClient>,
     script: &OnboardingScript,
     timeout: Duration,
-) -> anyhow::Result<OnboardingReport> {
+) -> Result<OnboardingReport, OnboardingError> {
     let sector = script.sector.as_str();
     let mut timed = TimedClient {
         peer: client,
@@ -688,7 +706,7 @@ pub async fn run(
     let tools = client
         .list_tools(None)
         .await
-        .map_err(|e| anyhow!("tools/list: MCP error: {e}"))?;
+        .map_err(|e| OnboardingError::new(format!("tools/list: MCP error: {e}")))?;
     timed.calls.push(ToolCall {
         tool: "tools/list".into(),
         latency: first_call.elapsed(),
@@ -733,11 +751,11 @@ pub async fn run(
                 .iter()
                 .find(|e| e["field"] == script.mistake.refused_field)
         })
-        .with_context(|| {
-            format!(
+        .ok_or_else(|| {
+            OnboardingError::new(format!(
                 "the first draft was refused, but not at {}: {}",
                 script.mistake.refused_field, first["errors"]
-            )
+            ))
         })?;
     let refused_field = script.mistake.refused_field.to_string();
     let refusal = refusal["message"].as_str().unwrap_or_default().to_string();
@@ -755,7 +773,11 @@ pub async fn run(
         .await?;
     let assistant_id = created["id"]
         .as_str()
-        .with_context(|| format!("create_assistant_and_provision_number gave no id: {created}"))?
+        .ok_or_else(|| {
+            OnboardingError::new(format!(
+                "create_assistant_and_provision_number gave no id: {created}"
+            ))
+        })?
         .to_string();
 
     let polling_since = Instant::now();
@@ -769,8 +791,10 @@ pub async fn run(
                 let to_active = first_call.elapsed();
                 let phone_number = assistant["phone_number"]
                     .as_str()
-                    .with_context(|| {
-                        format!("assistant {assistant_id} is active without a number")
+                    .ok_or_else(|| {
+                        OnboardingError::new(format!(
+                            "assistant {assistant_id} is active without a number"
+                        ))
                     })?
                     .to_string();
                 return Ok(OnboardingReport {
