@@ -87,12 +87,7 @@ async fn create(
     Json(request): Json<OnboardingRequest>,
 ) -> Result<(StatusCode, axum::Json<OnboardingView>), ApiError> {
     caller.require(Scope::Write)?;
-    let Some(sim) = &state.simulator else {
-        return Err(ApiError::NotFound(
-            "the call simulator (it runs only with simulated providers, as `zencall up` without credentials)"
-                .into(),
-        ));
-    };
+    let sim = crate::simulator::simulator(&state)?;
     let mut errors = Vec::new();
     let sector = Sector::parse(&request.sector);
     if sector.is_none() {

@@ -25,6 +25,18 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/simulator/calls", post(create))
 }
 
+/// The simulated providers of this process, or a 404 saying they run only in simulation.
+pub(crate) fn simulator(
+    state: &AppState,
+) -> Result<&zencall_providers::simulator::Simulator, ApiError> {
+    state.simulator.as_ref().ok_or_else(|| {
+        ApiError::NotFound(
+            "the call simulator (it runs only with simulated providers, as `zencall up` without credentials)"
+                .into(),
+        )
+    })
+}
+
 /// Longest simulated conversation, in seconds.
 const MAX_TALK_SECS: u32 = 3600;
 
@@ -171,12 +183,7 @@ async fn create(
     Json(request): Json<CallRequest>,
 ) -> Result<(StatusCode, axum::Json<CallView>), ApiError> {
     caller.require(Scope::Write)?;
-    let Some(sim) = &state.simulator else {
-        return Err(ApiError::NotFound(
-            "the call simulator (it runs only with simulated providers, as `zencall up` without credentials)"
-                .into(),
-        ));
-    };
+    let sim = simulator(&state)?;
     let assistant = assistants::find(&state.db, caller.org_id(), &request.assistant_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("assistant {}", request.assistant_id)))?;
