@@ -830,7 +830,56 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
+    use zencall_core::domain::configurator;
+    use zencall_core::domain::sector::Language;
+
     use super::*;
+
+    /// What the owner says without being asked one of the configurator's questions: the
+    /// sector (the configurator's greeting asks it), and what the configurator fills in itself.
+    const NOT_ASKED: [&str; 8] = [
+        "name",
+        "sector",
+        "language",
+        "voice",
+        "greeting",
+        "phone_number.country",
+        "sector_details.sector",
+        "business.opening_hours",
+    ];
+
+    #[test]
+    fn every_answer_replies_to_a_question_of_the_configurator_and_every_detail_asked_is_answered() {
+        let related = |a: &str, b: &str| {
+            a == b || a.starts_with(&format!("{b}.")) || b.starts_with(&format!("{a}."))
+        };
+        for script in OnboardingScript::all() {
+            let asked = configurator::questions(script.sector, Language::Fr);
+            for answer in &script.answers {
+                assert!(
+                    NOT_ASKED.contains(&answer.field)
+                        || asked.iter().any(|q| related(answer.field, q.field)),
+                    "{:?}: {} answers no question",
+                    script.sector,
+                    answer.field
+                );
+            }
+            for question in asked
+                .iter()
+                .filter(|q| q.field.starts_with("sector_details."))
+            {
+                assert!(
+                    script
+                        .answers
+                        .iter()
+                        .any(|a| related(a.field, question.field)),
+                    "{:?}: nobody answers {}",
+                    script.sector,
+                    question.field
+                );
+            }
+        }
+    }
 
     #[test]
     fn each_sector_has_a_script_of_its_own_sector_with_a_mistake_in_one_of_its_answers() {
