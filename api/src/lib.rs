@@ -90,6 +90,8 @@ impl axum::extract::FromRef<AppState> for Db {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     metrics::install();
+    // The first request reading a phone number would load its metadata: load it now, aside.
+    std::thread::spawn(zencall_core::domain::phone::PhoneNumber::warm_up);
     let settings = state.settings.clone();
     let timeout = Duration::from_secs(settings.server.request_timeout_secs);
     let simulating_calendar = state.simulated_calendar.is_some();

@@ -37,6 +37,12 @@ impl PhoneNumber {
         ))
     }
 
+    /// Loads the phone-number metadata, which the first parse in a process would otherwise
+    /// pay for (about 70 ms in a release build, 400 ms in a debug one).
+    pub fn warm_up() {
+        let _ = Self::parse("+33142868000", None);
+    }
+
     /// The E.164 text.
     pub fn as_str(&self) -> &str {
         &self.0
