@@ -107,7 +107,7 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing");
         }
-        let service = &schema["$defs"]["TimedServiceDraft"]["properties"]["duration_minutes"];
+        let service = &schema["$defs"]["TimedService"]["properties"]["duration_minutes"];
         assert_eq!(
             (&service["minimum"], &service["maximum"]),
             (&5.into(), &480.into()),

@@ -10,6 +10,7 @@ pub mod invoice_settings;
 pub mod jobs;
 pub mod plans;
 pub mod rate_limiter;
+#[cfg(feature = "openapi")]
 pub mod schema;
 pub mod store;
 pub mod views;

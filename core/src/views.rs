@@ -10,12 +10,13 @@ use crate::domain::sector_details::SectorDetails;
 use crate::store::assistants::Assistant;
 
 /// An assistant as the API shows it and its events carry it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssistantView {
     /// `asst_...`
     pub id: String,
     /// Always `assistant`.
-    #[schema(schema_with = assistant_object)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = assistant_object))]
     pub object: &'static str,
     /// Display name.
     pub name: String,
@@ -26,15 +27,15 @@ pub struct AssistantView {
     /// Life-cycle state.
     pub status: AssistantStatus,
     /// Why provisioning failed.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub failure_reason: Option<String>,
     /// Its number, E.164, once bought.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub phone_number: Option<String>,
     /// Country of its number.
     pub phone_country: String,
     /// Preferred area code.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub area_code: Option<String>,
     /// The business it answers for.
     pub business: BusinessDetails,
@@ -45,14 +46,14 @@ pub struct AssistantView {
     /// System prompt.
     pub system_prompt: String,
     /// The sector's specific details; null when not given.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub sector_details: Option<SectorDetails>,
     /// Bumped by every change.
     pub config_version: i64,
     /// Latest version live at the voice platform.
     pub synced_version: i64,
     /// The calendar it books into; null when none is attached.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub calendar: Option<crate::store::assistants::AssistantCalendar>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -60,6 +61,7 @@ pub struct AssistantView {
     pub updated_at: DateTime<Utc>,
 }
 
+#[cfg(feature = "openapi")]
 fn assistant_object() -> utoipa::openapi::Object {
     crate::schema::constant("assistant")
 }
@@ -92,12 +94,13 @@ impl From<Assistant> for AssistantView {
 }
 
 /// A call's transcript analysis as the API shows it and `call.analyzed` carries it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnalysisView {
     /// `can_...`
     pub id: String,
     /// Always `call_analysis`.
-    #[schema(schema_with = analysis_object)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = analysis_object))]
     pub object: &'static str,
     /// The call.
     pub call_id: String,
@@ -111,10 +114,11 @@ pub struct AnalysisView {
     pub result: crate::domain::analysis::TranscriptAnalysis,
     /// The voice platform's own analysis of the call (Vapi's `summary`, `successEvaluation`,
     /// `structuredData`), when its report carried one.
-    #[schema(required = true, value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = Option<Object>))]
     pub provider_analysis: Option<serde_json::Value>,
 }
 
+#[cfg(feature = "openapi")]
 fn analysis_object() -> utoipa::openapi::Object {
     crate::schema::constant("call_analysis")
 }

@@ -1,6 +1,7 @@
 //! The tools' arguments and answers, with the JSON schemas MCP clients read. They mirror the
 //! REST bodies field for field and convert to and from the domain's types, so both doors
-//! validate the same values with the same code (the domain stays free of schema derives).
+//! validate the same values with the same code. The sector's details are the domain's own
+//! type, whose schema core derives under its `json-schema` feature.
 
 use chrono::{DateTime, Utc};
 use rmcp::schemars::JsonSchema;
@@ -10,11 +11,7 @@ use zencall_core::domain::assistant::{
     PhoneNumberRequest,
 };
 use zencall_core::domain::business_hours::{HoursSpec, WeeklyHoursSpec};
-use zencall_core::domain::sector_details::{
-    CraftsmanDetails, CustomerServiceDetails, EmergencyPolicy, EscalationContact,
-    LiberalProfessionDetails, RestaurantDetails, SalonDetails, SectorDetails, ShopDetails,
-    TimedService,
-};
+use zencall_core::domain::sector_details::SectorDetails;
 use zencall_core::store::assistants::Assistant;
 
 use crate::assistant_stats::AssistantStats;
@@ -156,270 +153,6 @@ pub struct BusinessDraft {
     pub hours: Option<Hours>,
 }
 
-/// What the assistant's sector needs to know, tagged with that sector (`"sector":
-/// "hair_beauty_salon"`); the sector's prompt says them to callers.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(tag = "sector", rename_all = "snake_case")]
-pub enum SectorDetailsDraft {
-    /// A restaurant's details.
-    Restaurant(RestaurantDraft),
-    /// A hair or beauty salon's details.
-    HairBeautySalon(SalonDraft),
-    /// A craftsman's details.
-    Craftsman(CraftsmanDraft),
-    /// A liberal profession's details.
-    LiberalProfession(LiberalProfessionDraft),
-    /// A shop's details.
-    Shop(ShopDraft),
-    /// An SME customer service's details.
-    SmeCustomerService(CustomerServiceDraft),
-}
-
-/// A restaurant's details.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-pub struct RestaurantDraft {
-    /// Seating capacity, in covers: 1 to 2,000.
-    #[schemars(range(min = 1, max = 2000))]
-    pub covers: Option<u32>,
-    /// The largest party booked by phone: 1 to the number of covers.
-    #[schemars(range(min = 1, max = 2000))]
-    pub max_party_size: Option<u32>,
-    /// Whether group bookings are taken.
-    pub groups: Option<bool>,
-    /// Whether the restaurant can be privatised.
-    pub private_hire: Option<bool>,
-}
-
-/// A hair or beauty salon's details.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-pub struct SalonDraft {
-    /// The services, with their durations and prices: at most 50.
-    #[serde(default)]
-    #[schemars(length(max = 50))]
-    pub services: Vec<TimedServiceDraft>,
-}
-
-/// A service or kind of appointment that takes a known time.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-pub struct TimedServiceDraft {
-    /// Its name: 1 to 120 characters.
-    #[schemars(required, length(min = 1, max = 120))]
-    pub name: Option<String>,
-    /// How long it takes, in minutes: 5 to 480.
-    #[schemars(required, range(min = 5, max = 480))]
-    pub duration_minutes: Option<u32>,
-    /// Its price in cents (`3500` for 35 euros): 0 to 1,000,000.
-    #[schemars(range(max = 1_000_000))]
-    pub price_cents: Option<u32>,
-}
-
-/// A craftsman's details.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-pub struct CraftsmanDraft {
-    /// The trades practised (`plumbing`, `heating`): at most 50, each 1 to 120 characters.
-    #[serde(default)]
-    pub trades: Vec<String>,
-    /// Where the craftsman works (towns, postcodes, a radius): up to 500 characters.
-    pub service_area: Option<String>,
-    /// Whether and when emergencies are taken.
-    pub emergencies: Option<EmergencyPolicyDraft>,
-}
-
-/// Whether and when a craftsman takes emergencies.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-pub struct EmergencyPolicyDraft {
-    /// Whether emergencies are taken.
-    #[schemars(required)]
-    pub accepted: Option<bool>,
-    /// When emergencies are taken outside opening hours, as the business says it
-    /// (`evenings until 22:00 and weekends`): up to 500 characters.
-    pub outside_hours: Option<String>,
-    /// The emergency surcharge in cents (`5000` for 50 euros): 0 to 1,000,000.
-    #[schemars(range(max = 1_000_000))]
-    pub surcharge_cents: Option<u32>,
-}
-
-/// A liberal profession's details.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-pub struct LiberalProfessionDraft {
-    /// The profession (`general practitioner`, `lawyer`): 1 to 120 characters.
-    #[schemars(required)]
-    pub profession: Option<String>,
-    /// Whether new clients or patients are taken.
-    pub accepts_new_clients: Option<bool>,
-    /// The kinds of appointment, with their durations: at most 50.
-    #[serde(default)]
-    #[schemars(length(max = 50))]
-    pub appointment_kinds: Vec<TimedServiceDraft>,
-}
-
-/// A shop's details.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-pub struct ShopDraft {
-    /// Whether orders can be collected in the shop (click and collect).
-    pub click_and_collect: Option<bool>,
-    /// Whether the shop delivers.
-    pub delivery: Option<bool>,
-    /// Where it delivers: up to 500 characters.
-    pub delivery_area: Option<String>,
-}
-
-/// An SME customer service's details.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-pub struct CustomerServiceDraft {
-    /// The topics handled (`orders`, `returns`): at most 50, each 1 to 120 characters.
-    #[serde(default)]
-    pub topics: Vec<String>,
-    /// Who takes the cases the assistant cannot settle.
-    pub escalation_contact: Option<EscalationContactDraft>,
-}
-
-/// Who takes the cases the assistant cannot settle: a phone number, an email, or both.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-pub struct EscalationContactDraft {
-    /// A name or team: up to 120 characters.
-    pub name: Option<String>,
-    /// A phone number, national (read in the assistant's country) or international.
-    pub phone_number: Option<String>,
-    /// An email address.
-    pub email: Option<String>,
-}
-
-impl From<TimedServiceDraft> for TimedService {
-    fn from(d: TimedServiceDraft) -> Self {
-        TimedService {
-            name: d.name,
-            duration_minutes: d.duration_minutes,
-            price_cents: d.price_cents,
-        }
-    }
-}
-
-impl From<TimedService> for TimedServiceDraft {
-    fn from(d: TimedService) -> Self {
-        TimedServiceDraft {
-            name: d.name,
-            duration_minutes: d.duration_minutes,
-            price_cents: d.price_cents,
-        }
-    }
-}
-
-impl From<SectorDetailsDraft> for SectorDetails {
-    fn from(d: SectorDetailsDraft) -> Self {
-        match d {
-            SectorDetailsDraft::Restaurant(r) => SectorDetails::Restaurant(RestaurantDetails {
-                covers: r.covers,
-                max_party_size: r.max_party_size,
-                groups: r.groups,
-                private_hire: r.private_hire,
-            }),
-            SectorDetailsDraft::HairBeautySalon(s) => {
-                SectorDetails::HairBeautySalon(SalonDetails {
-                    services: s.services.into_iter().map(Into::into).collect(),
-                })
-            }
-            SectorDetailsDraft::Craftsman(c) => SectorDetails::Craftsman(CraftsmanDetails {
-                trades: c.trades,
-                service_area: c.service_area,
-                emergencies: c.emergencies.map(|e| EmergencyPolicy {
-                    accepted: e.accepted,
-                    outside_hours: e.outside_hours,
-                    surcharge_cents: e.surcharge_cents,
-                }),
-            }),
-            SectorDetailsDraft::LiberalProfession(l) => {
-                SectorDetails::LiberalProfession(LiberalProfessionDetails {
-                    profession: l.profession,
-                    accepts_new_clients: l.accepts_new_clients,
-                    appointment_kinds: l.appointment_kinds.into_iter().map(Into::into).collect(),
-                })
-            }
-            SectorDetailsDraft::Shop(s) => SectorDetails::Shop(ShopDetails {
-                click_and_collect: s.click_and_collect,
-                delivery: s.delivery,
-                delivery_area: s.delivery_area,
-            }),
-            SectorDetailsDraft::SmeCustomerService(c) => {
-                SectorDetails::SmeCustomerService(CustomerServiceDetails {
-                    topics: c.topics,
-                    escalation_contact: c.escalation_contact.map(|e| EscalationContact {
-                        name: e.name,
-                        phone_number: e.phone_number,
-                        email: e.email,
-                    }),
-                })
-            }
-        }
-    }
-}
-
-impl From<SectorDetails> for SectorDetailsDraft {
-    fn from(d: SectorDetails) -> Self {
-        match d {
-            SectorDetails::Restaurant(r) => SectorDetailsDraft::Restaurant(RestaurantDraft {
-                covers: r.covers,
-                max_party_size: r.max_party_size,
-                groups: r.groups,
-                private_hire: r.private_hire,
-            }),
-            SectorDetails::HairBeautySalon(s) => SectorDetailsDraft::HairBeautySalon(SalonDraft {
-                services: s.services.into_iter().map(Into::into).collect(),
-            }),
-            SectorDetails::Craftsman(c) => SectorDetailsDraft::Craftsman(CraftsmanDraft {
-                trades: c.trades,
-                service_area: c.service_area,
-                emergencies: c.emergencies.map(|e| EmergencyPolicyDraft {
-                    accepted: e.accepted,
-                    outside_hours: e.outside_hours,
-                    surcharge_cents: e.surcharge_cents,
-                }),
-            }),
-            SectorDetails::LiberalProfession(l) => {
-                SectorDetailsDraft::LiberalProfession(LiberalProfessionDraft {
-                    profession: l.profession,
-                    accepts_new_clients: l.accepts_new_clients,
-                    appointment_kinds: l.appointment_kinds.into_iter().map(Into::into).collect(),
-                })
-            }
-            SectorDetails::Shop(s) => SectorDetailsDraft::Shop(ShopDraft {
-                click_and_collect: s.click_and_collect,
-                delivery: s.delivery,
-                delivery_area: s.delivery_area,
-            }),
-            SectorDetails::SmeCustomerService(c) => {
-                SectorDetailsDraft::SmeCustomerService(CustomerServiceDraft {
-                    topics: c.topics,
-                    escalation_contact: c.escalation_contact.map(|e| EscalationContactDraft {
-                        name: e.name,
-                        phone_number: e.phone_number,
-                        email: e.email,
-                    }),
-                })
-            }
-        }
-    }
-}
-
 /// AssistantConfig: an assistant's whole configuration, what the configurator collects and
 /// `POST /v1/assistants` takes: sector, language, the business's identity, opening hours
 /// (text and structured), services, transfer number, greeting, voice and the sector's
@@ -450,7 +183,7 @@ pub struct AssistantDraft {
     pub system_prompt: Option<String>,
     /// What the sector needs to know (covers, services and durations, emergency policy...),
     /// tagged with the same sector as `sector`.
-    pub sector_details: Option<SectorDetailsDraft>,
+    pub sector_details: Option<SectorDetails>,
 }
 
 impl From<AssistantDraft> for AssistantRequest {
@@ -471,7 +204,7 @@ impl From<AssistantDraft> for AssistantRequest {
             voice: d.voice,
             greeting: d.greeting,
             system_prompt: d.system_prompt,
-            sector_details: d.sector_details.map(Into::into),
+            sector_details: d.sector_details,
         }
     }
 }
@@ -561,7 +294,7 @@ pub struct UpdateAssistantArgs {
     /// New sector details, replacing the old ones whole (tagged with the assistant's sector);
     /// `null` removes them. A prompt still the sector's template is rewritten with them.
     #[serde(default, deserialize_with = "present")]
-    pub sector_details: Option<Option<SectorDetailsDraft>>,
+    pub sector_details: Option<Option<SectorDetails>>,
 }
 
 impl UpdateAssistantArgs {
@@ -580,7 +313,7 @@ impl UpdateAssistantArgs {
             business: self.business.map(|b| BusinessPatch {
                 hours: b.hours.map(|h| h.map(Into::into)),
             }),
-            sector_details: self.sector_details.map(|d| d.map(Into::into)),
+            sector_details: self.sector_details,
         };
         (self.assistant_id, patch)
     }
@@ -663,7 +396,7 @@ pub struct AssistantSummary {
     /// System prompt.
     pub system_prompt: String,
     /// The sector's specific details; null when not given.
-    pub sector_details: Option<SectorDetailsDraft>,
+    pub sector_details: Option<SectorDetails>,
     /// Bumped by every change.
     pub config_version: i64,
     /// Latest version live at the voice platform.
@@ -703,7 +436,7 @@ impl From<Assistant> for AssistantSummary {
             voice: view.voice,
             greeting: view.greeting,
             system_prompt: view.system_prompt,
-            sector_details: view.sector_details.map(Into::into),
+            sector_details: view.sector_details,
             config_version: view.config_version,
             synced_version: view.synced_version,
             calendar: view.calendar.map(|c| CalendarRef {

@@ -8,7 +8,8 @@ use super::sector::{BusinessDetails, Language, Sector};
 use super::sector_details::SectorDetails;
 
 /// Where an assistant is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AssistantStatus {
     /// Being created at the voice platform and given a number.
@@ -51,7 +52,8 @@ impl AssistantStatus {
 }
 
 /// One invalid field of a request: its JSON path and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// Dotted path of the field (`business.transfer_number`).
     pub field: String,
@@ -70,14 +72,15 @@ impl FieldError {
 }
 
 /// The number a customer asks for.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PhoneNumberRequest {
     /// ISO 3166-1 alpha-2 country code (`FR`, the default).
-    #[schema(examples("FR"))]
+    #[cfg_attr(feature = "openapi", schema(examples("FR")))]
     pub country: Option<String>,
     /// Preferred area code or prefix, if any (`1` for Paris, `415`): 1 to 6 digits.
-    #[schema(examples("1"))]
+    #[cfg_attr(feature = "openapi", schema(examples("1")))]
     pub area_code: Option<String>,
 }
 
@@ -131,25 +134,26 @@ impl PhoneNumberRequest {
 }
 
 /// Business details as received, before validation.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BusinessRequest {
     /// Trading name: 1 to 120 characters, not blank, no control characters.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 1, max_length = 120))]
     pub name: Option<String>,
     /// Postal address: up to 500 characters.
-    #[schema(max_length = 500)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub address: Option<String>,
     /// Opening hours, as the business writes them: up to 500 characters.
-    #[schema(max_length = 500)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub opening_hours: Option<String>,
     /// Services offered: at most 50, each 1 to 120 characters.
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub services: Vec<String>,
     /// Where to transfer a caller who asks for a person: a phone number, national (read in the
     /// number's country) or international.
-    #[schema(examples("+33142868000"))]
+    #[cfg_attr(feature = "openapi", schema(examples("+33142868000")))]
     pub transfer_number: Option<String>,
     /// Structured opening hours, from which availability is computed (`opening_hours` stays
     /// the text the assistant reads).
@@ -157,31 +161,32 @@ pub struct BusinessRequest {
 }
 
 /// `POST /v1/assistants` as received, before validation.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AssistantRequest {
     /// Display name: 1 to 120 characters, not blank, no control characters.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 1, max_length = 120))]
     pub name: Option<String>,
     /// Sector.
-    #[schema(value_type = Sector, required = true)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Sector, required = true))]
     pub sector: Option<String>,
     /// Language; `fr` when not given.
-    #[schema(value_type = Option<Language>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Language>))]
     pub language: Option<String>,
     /// The business.
-    #[schema(value_type = BusinessRequest, required = true)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BusinessRequest, required = true))]
     pub business: Option<BusinessRequest>,
     /// The number wanted; in France, any area, when not given.
     pub phone_number: Option<PhoneNumberRequest>,
     /// Voice id at the voice platform (up to 120 characters); a default per language otherwise.
-    #[schema(max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 120))]
     pub voice: Option<String>,
     /// First sentence (up to 500 characters); a default per language otherwise.
-    #[schema(max_length = 500)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub greeting: Option<String>,
     /// A system prompt replacing the sector's template (up to 20,000 characters).
-    #[schema(max_length = 20000)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 20000))]
     pub system_prompt: Option<String>,
     /// What the sector needs to know (covers, services and durations, emergency policy...),
     /// tagged with the assistant's sector; the sector's prompt says them to callers.
@@ -214,44 +219,47 @@ pub struct NewAssistant {
 }
 
 /// `PATCH /v1/assistants/{id}` as received: at least one field must be given.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AssistantPatch {
     /// New system prompt: 1 to 20,000 characters, not blank.
-    #[schema(min_length = 1, max_length = 20000)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 20000))]
     pub system_prompt: Option<String>,
     /// New voice id: 1 to 120 characters, not blank.
-    #[schema(min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub voice: Option<String>,
     /// New first sentence: 1 to 500 characters, not blank.
-    #[schema(min_length = 1, max_length = 500)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub greeting: Option<String>,
     /// The calendar the assistant books into: a writable calendar of one of the
     /// organisation's active calendar connections; `null` detaches it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<CalendarChoice>, required = false)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<CalendarChoice>, required = false))]
     pub calendar: Option<Option<CalendarChoice>>,
     /// Changes to the business: only its structured `hours` can change here.
     pub business: Option<BusinessPatch>,
     /// New sector details, replacing the old ones whole (tagged with the assistant's sector);
     /// `null` removes them. When the prompt is the sector's template, it is rewritten with them.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<SectorDetails>, required = false)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<SectorDetails>, required = false))]
     pub sector_details: Option<Option<SectorDetails>>,
 }
 
 /// The part of the business `PATCH /v1/assistants/{id}` can change.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BusinessPatch {
     /// New structured opening hours, replacing the old ones whole; `null` removes them.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<HoursSpec>, required = false)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<HoursSpec>, required = false))]
     pub hours: Option<Option<HoursSpec>>,
 }
 
 /// The calendar an assistant books into, as `PATCH /v1/assistants/{id}` names it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CalendarChoice {
     /// The connection, `ccon_...`.

@@ -8,35 +8,36 @@ use super::phone::CountryCode;
 use super::vat::{self, VatTreatment};
 
 /// `PUT /v1/billing/profile` as received, before validation.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BillingProfileRequest {
     /// The buyer's legal name, as invoices show it: 1 to 200 characters.
-    #[schema(value_type = String, required = true, examples("Boulangerie Petit SARL"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, examples("Boulangerie Petit SARL")))]
     pub legal_name: Option<String>,
     /// Where invoices and payment notices are emailed.
-    #[schema(value_type = String, required = true, examples("compta@boulangerie-petit.fr"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, examples("compta@boulangerie-petit.fr")))]
     pub email: Option<String>,
     /// Street and number: 1 to 200 characters.
-    #[schema(value_type = String, required = true, examples("12 rue des Lilas"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, examples("12 rue des Lilas")))]
     pub address_line1: Option<String>,
     /// Building, floor: up to 200 characters.
     pub address_line2: Option<String>,
     /// Postal code: 1 to 20 characters.
-    #[schema(value_type = String, required = true, examples("69003"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, examples("69003")))]
     pub postal_code: Option<String>,
     /// City: 1 to 100 characters.
-    #[schema(value_type = String, required = true, examples("Lyon"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, examples("Lyon")))]
     pub city: Option<String>,
     /// ISO 3166-1 alpha-2 country code.
-    #[schema(value_type = String, required = true, examples("FR"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, examples("FR")))]
     pub country: Option<String>,
     /// Intra-community VAT number. An EU business outside France that gives one is invoiced
     /// without French VAT (reverse charge).
-    #[schema(examples("FR40303265045"))]
+    #[cfg_attr(feature = "openapi", schema(examples("FR40303265045")))]
     pub vat_id: Option<String>,
     /// French company number (9 digits), printed on invoices when given.
-    #[schema(examples("303265045"))]
+    #[cfg_attr(feature = "openapi", schema(examples("303265045")))]
     pub siren: Option<String>,
 }
 

@@ -52,36 +52,37 @@ pub const MAX_CLOSED_DATES: usize = 366;
 
 /// The ranges of each day as given: each range a pair `["HH:MM", "HH:MM"]`, start included,
 /// end excluded. A day left out is closed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WeeklyHoursSpec {
     /// Monday's ranges, e.g. `[["09:00", "12:00"], ["14:00", "18:30"]]`.
     #[serde(default)]
-    #[schema(max_items = 8, example = json!([["09:00", "12:00"], ["14:00", "18:30"]]))]
+    #[cfg_attr(feature = "openapi", schema(max_items = 8, example = json!([["09:00", "12:00"], ["14:00", "18:30"]])))]
     pub monday: Vec<Vec<String>>,
     /// Tuesday's ranges.
     #[serde(default)]
-    #[schema(max_items = 8)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 8))]
     pub tuesday: Vec<Vec<String>>,
     /// Wednesday's ranges.
     #[serde(default)]
-    #[schema(max_items = 8)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 8))]
     pub wednesday: Vec<Vec<String>>,
     /// Thursday's ranges.
     #[serde(default)]
-    #[schema(max_items = 8)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 8))]
     pub thursday: Vec<Vec<String>>,
     /// Friday's ranges.
     #[serde(default)]
-    #[schema(max_items = 8)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 8))]
     pub friday: Vec<Vec<String>>,
     /// Saturday's ranges.
     #[serde(default)]
-    #[schema(max_items = 8)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 8))]
     pub saturday: Vec<Vec<String>>,
     /// Sunday's ranges.
     #[serde(default)]
-    #[schema(max_items = 8)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 8))]
     pub sunday: Vec<Vec<String>>,
 }
 
@@ -100,29 +101,30 @@ impl WeeklyHoursSpec {
 }
 
 /// Structured opening hours, as given and as shown (shown with every default filled in).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HoursSpec {
     /// The business's IANA time zone; every range and date is read in it.
-    #[schema(value_type = String, required = true, examples("Europe/Paris"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, examples("Europe/Paris")))]
     pub time_zone: Option<String>,
     /// The open ranges of each weekday; at least one range in the week.
-    #[schema(value_type = WeeklyHoursSpec, required = true)]
+    #[cfg_attr(feature = "openapi", schema(value_type = WeeklyHoursSpec, required = true))]
     pub weekly: Option<WeeklyHoursSpec>,
     /// The public holidays on which the business is closed: `fr`, `fr-alsace-moselle`,
     /// `us-federal` or `none` (the default).
-    #[schema(examples("fr"))]
+    #[cfg_attr(feature = "openapi", schema(examples("fr")))]
     pub holidays: Option<String>,
     /// Other dates it is closed (`YYYY-MM-DD`, local), at most 366.
     #[serde(default)]
-    #[schema(max_items = 366, example = json!(["2026-12-26"]))]
+    #[cfg_attr(feature = "openapi", schema(max_items = 366, example = json!(["2026-12-26"])))]
     pub closed_dates: Vec<String>,
     /// The grid slot starts fall on, in minutes from local midnight: 5, 10, 15 (the
     /// default), 20, 30 or 60.
     pub slot_step_minutes: Option<u32>,
     /// How long before its start a slot can still be booked, in minutes: 0 to 43,200
     /// (30 days), 60 by default.
-    #[schema(maximum = 43200)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 43200))]
     pub min_notice_minutes: Option<u32>,
 }
 

@@ -17,7 +17,8 @@ use crate::domain::calling_window::{CallingRules, WeeklySchedule};
 use crate::domain::holidays::HolidayCalendar;
 
 /// Why a campaign calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// Selling: under `fr-consumer`, only people who consented may be called.
@@ -46,7 +47,8 @@ impl Purpose {
 }
 
 /// A campaign's life cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignState {
     /// Being prepared: contacts may be added, nothing is called.
@@ -150,7 +152,8 @@ impl CampaignState {
 }
 
 /// How a call attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The person answered and the conversation took place.
@@ -236,7 +239,8 @@ impl Outcome {
 }
 
 /// When to call again after one outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryRule {
     /// Minutes before the first retry; `null` never retries after this outcome.
@@ -266,7 +270,8 @@ impl RetryRule {
 }
 
 /// When to call again, per outcome that leaves a contact unreached.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// After nobody answered.
@@ -357,7 +362,8 @@ impl RetryPolicy {
 }
 
 /// One allowed range of a day, local time, `HH:MM`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TimeRange {
     /// Start, `HH:MM`, included.
@@ -368,7 +374,8 @@ pub struct TimeRange {
 
 /// How a campaign says when it may call: a preset, or a custom weekly schedule with a holiday
 /// calendar.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CallingRulesSpec {
     /// `fr-consumer` or `us-tcpa`; excludes `schedule` and `holidays`.
@@ -539,7 +546,8 @@ pub struct PersonFacts {
 }
 
 /// Why a contact is not called at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// The number is on the do-not-call list.

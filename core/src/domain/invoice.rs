@@ -67,7 +67,8 @@ pub struct ChargedLine {
 }
 
 /// A party to the invoice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Party {
     /// Legal name.
     pub name: String,
@@ -84,7 +85,8 @@ pub struct Party {
 }
 
 /// One line of the document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocumentLine {
     /// What is billed, in French.
     pub description: String,
@@ -104,7 +106,8 @@ pub struct DocumentLine {
 }
 
 /// What a document is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentKind {
     /// An invoice (facture).
@@ -148,7 +151,8 @@ impl DocumentKind {
 }
 
 /// The invoice a credit note cancels, as the credit note names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreditedInvoice {
     /// The invoice's number.
     pub number: String,
@@ -157,7 +161,8 @@ pub struct CreditedInvoice {
 }
 
 /// The invoice document, as issued and kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoiceDocument {
     /// An invoice, or a credit note cancelling one (its amounts are credited, not owed).
     #[serde(default)]

@@ -2,11 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::business_hours::{BusinessHours, HoursSpec};
+use super::business_hours::BusinessHours;
+#[cfg(feature = "openapi")]
+use super::business_hours::HoursSpec;
 use super::sector_details::{SectorDetails, TimedService};
 
 /// The sectors an assistant can be made for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Sector {
     /// Restaurants, cafés, caterers.
@@ -24,7 +27,8 @@ pub enum Sector {
 }
 
 /// The languages an assistant speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     /// French.
@@ -117,26 +121,27 @@ impl Sector {
 }
 
 /// The business the assistant speaks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BusinessDetails {
     /// Trading name.
     pub name: String,
     /// Postal address.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub address: Option<String>,
     /// Opening hours, as the business writes them.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub opening_hours: Option<String>,
     /// Services or products offered.
     #[serde(default)]
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub services: Vec<String>,
     /// Where to transfer a caller who asks for a person (E.164).
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub transfer_number: Option<String>,
     /// Structured opening hours, from which availability is computed; null when not given.
     #[serde(default)]
-    #[schema(value_type = Option<HoursSpec>, required = true)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<HoursSpec>, required = true))]
     pub hours: Option<BusinessHours>,
 }
 

@@ -6,8 +6,6 @@
 //! sector are refused by name rather than read as a set of unknown fields.
 
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use super::assistant::FieldError;
 use super::phone::{CountryCode, PhoneNumber};
@@ -27,33 +25,39 @@ pub const MAX_COVERS: u32 = 2_000;
 const MAX_NAME: usize = 120;
 const MAX_TEXT: usize = 500;
 
-/// A sector's specific details, tagged with the sector they are for.
+/// What the assistant's sector needs to know, tagged with that sector (`"sector":
+/// "hair_beauty_salon"`); the sector's prompt says them to callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(tag = "sector", rename_all = "snake_case")]
 pub enum SectorDetails {
-    /// A restaurant's.
+    /// A restaurant's details.
     Restaurant(RestaurantDetails),
-    /// A hair or beauty salon's.
+    /// A hair or beauty salon's details.
     HairBeautySalon(SalonDetails),
-    /// A craftsman's.
+    /// A craftsman's details.
     Craftsman(CraftsmanDetails),
-    /// A liberal profession's.
+    /// A liberal profession's details.
     LiberalProfession(LiberalProfessionDetails),
-    /// A shop's.
+    /// A shop's details.
     Shop(ShopDetails),
-    /// An SME customer service's.
+    /// An SME customer service's details.
     SmeCustomerService(CustomerServiceDetails),
 }
 
 /// A restaurant's details.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RestaurantDetails {
     /// Seating capacity, in covers: 1 to 2,000.
-    #[schema(minimum = 1, maximum = 2000)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 2000))]
+    #[cfg_attr(feature = "json-schema", schemars(range(min = 1, max = 2000)))]
     pub covers: Option<u32>,
     /// The largest party booked by phone: 1 to the number of covers.
-    #[schema(minimum = 1)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    #[cfg_attr(feature = "json-schema", schemars(range(min = 1, max = 2000)))]
     pub max_party_size: Option<u32>,
     /// Whether group bookings are taken.
     pub groups: Option<bool>,
@@ -62,78 +66,101 @@ pub struct RestaurantDetails {
 }
 
 /// A hair or beauty salon's details.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SalonDetails {
     /// The services, with their durations and prices: at most 50.
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
+    #[cfg_attr(feature = "json-schema", schemars(length(max = 50)))]
     pub services: Vec<TimedService>,
 }
 
 /// A service or kind of appointment that takes a known time.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TimedService {
     /// Its name: 1 to 120 characters.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 1, max_length = 120))]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(required, length(min = 1, max = 120))
+    )]
     pub name: Option<String>,
     /// How long it takes, in minutes: 5 to 480.
-    #[schema(value_type = u32, required = true, minimum = 5, maximum = 480)]
+    #[cfg_attr(feature = "openapi", schema(value_type = u32, required = true, minimum = 5, maximum = 480))]
+    #[cfg_attr(feature = "json-schema", schemars(required, range(min = 5, max = 480)))]
     pub duration_minutes: Option<u32>,
     /// Its price in cents (`3500` for 35 euros): 0 to 1,000,000.
-    #[schema(maximum = 1000000)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 1000000))]
+    #[cfg_attr(feature = "json-schema", schemars(range(max = 1_000_000)))]
     pub price_cents: Option<u32>,
 }
 
 /// A craftsman's details.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CraftsmanDetails {
     /// The trades practised (`plumbing`, `heating`): at most 50, each 1 to 120 characters.
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub trades: Vec<String>,
     /// Where the craftsman works (towns, postcodes, a radius): up to 500 characters.
-    #[schema(max_length = 500)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub service_area: Option<String>,
     /// Whether and when emergencies are taken.
     pub emergencies: Option<EmergencyPolicy>,
 }
 
 /// Whether and when a craftsman takes emergencies.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyPolicy {
     /// Whether emergencies are taken.
-    #[schema(value_type = bool, required = true)]
+    #[cfg_attr(feature = "openapi", schema(value_type = bool, required = true))]
+    #[cfg_attr(feature = "json-schema", schemars(required))]
     pub accepted: Option<bool>,
     /// When emergencies are taken outside opening hours, as the business says it
     /// (`evenings until 22:00 and weekends`): up to 500 characters.
-    #[schema(max_length = 500)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub outside_hours: Option<String>,
     /// The emergency surcharge in cents (`5000` for 50 euros): 0 to 1,000,000.
-    #[schema(maximum = 1000000)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 1000000))]
+    #[cfg_attr(feature = "json-schema", schemars(range(max = 1_000_000)))]
     pub surcharge_cents: Option<u32>,
 }
 
 /// A liberal profession's details.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LiberalProfessionDetails {
     /// The profession (`general practitioner`, `lawyer`): 1 to 120 characters.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 1, max_length = 120))]
+    #[cfg_attr(feature = "json-schema", schemars(required))]
     pub profession: Option<String>,
     /// Whether new clients or patients are taken.
     pub accepts_new_clients: Option<bool>,
     /// The kinds of appointment, with their durations: at most 50.
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
+    #[cfg_attr(feature = "json-schema", schemars(length(max = 50)))]
     pub appointment_kinds: Vec<TimedService>,
 }
 
 /// A shop's details.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ShopDetails {
     /// Whether orders can be collected in the shop (click and collect).
@@ -141,82 +168,101 @@ pub struct ShopDetails {
     /// Whether the shop delivers.
     pub delivery: Option<bool>,
     /// Where it delivers: up to 500 characters.
-    #[schema(max_length = 500)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub delivery_area: Option<String>,
 }
 
 /// An SME customer service's details.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CustomerServiceDetails {
     /// The topics handled (`orders`, `returns`): at most 50, each 1 to 120 characters.
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub topics: Vec<String>,
     /// Who takes the cases the assistant cannot settle.
     pub escalation_contact: Option<EscalationContact>,
 }
 
 /// Who takes the cases the assistant cannot settle: a phone number, an email, or both.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EscalationContact {
     /// A name or team: up to 120 characters.
-    #[schema(max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 120))]
     pub name: Option<String>,
     /// A phone number, national (read in the assistant's country) or international; stored
     /// in E.164.
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(
+            description = "A phone number, national (read in the assistant's country) or international."
+        )
+    )]
     pub phone_number: Option<String>,
     /// An email address.
     pub email: Option<String>,
 }
 
-/// One sector's details as a schema: its own object with the `sector` tag among its
-/// properties. (utoipa's derive would join the tag to the details with `allOf`, where the
-/// details' `additionalProperties: false` refuses the tag: no instance could be valid.)
-fn tagged<T: utoipa::ToSchema>(sector: Sector) -> RefOr<Schema> {
-    let mut schema = T::schema();
-    if let RefOr::T(Schema::Object(object)) = &mut schema {
-        object.properties.insert(
-            "sector".into(),
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some([sector.as_str()]))
-                .description(Some("The sector these details are for: the assistant's."))
-                .into(),
-        );
-        object.required.insert(0, "sector".into());
-    }
-    schema
-}
+/// The OpenAPI schema of [`SectorDetails`], written by hand.
+#[cfg(feature = "openapi")]
+mod openapi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
-impl utoipa::PartialSchema for SectorDetails {
-    fn schema() -> RefOr<Schema> {
-        OneOfBuilder::new()
-            .description(Some(
-                "A sector's specific details, tagged with the sector they are for (`sector`), \
-                 which must be the assistant's.",
-            ))
-            .item(tagged::<RestaurantDetails>(Sector::Restaurant))
-            .item(tagged::<SalonDetails>(Sector::HairBeautySalon))
-            .item(tagged::<CraftsmanDetails>(Sector::Craftsman))
-            .item(tagged::<LiberalProfessionDetails>(
-                Sector::LiberalProfession,
-            ))
-            .item(tagged::<ShopDetails>(Sector::Shop))
-            .item(tagged::<CustomerServiceDetails>(Sector::SmeCustomerService))
-            .into()
-    }
-}
+    use super::*;
 
-impl utoipa::ToSchema for SectorDetails {
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        RestaurantDetails::schemas(schemas);
-        SalonDetails::schemas(schemas);
-        CraftsmanDetails::schemas(schemas);
-        LiberalProfessionDetails::schemas(schemas);
-        ShopDetails::schemas(schemas);
-        CustomerServiceDetails::schemas(schemas);
+    /// One sector's details as a schema: its own object with the `sector` tag among its
+    /// properties. (utoipa's derive would join the tag to the details with `allOf`, where the
+    /// details' `additionalProperties: false` refuses the tag: no instance could be valid.)
+    fn tagged<T: utoipa::ToSchema>(sector: Sector) -> RefOr<Schema> {
+        let mut schema = T::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.properties.insert(
+                "sector".into(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([sector.as_str()]))
+                    .description(Some("The sector these details are for: the assistant's."))
+                    .into(),
+            );
+            object.required.insert(0, "sector".into());
+        }
+        schema
+    }
+
+    impl utoipa::PartialSchema for SectorDetails {
+        fn schema() -> RefOr<Schema> {
+            OneOfBuilder::new()
+                .description(Some(
+                    "A sector's specific details, tagged with the sector they are for (`sector`), \
+                     which must be the assistant's.",
+                ))
+                .item(tagged::<RestaurantDetails>(Sector::Restaurant))
+                .item(tagged::<SalonDetails>(Sector::HairBeautySalon))
+                .item(tagged::<CraftsmanDetails>(Sector::Craftsman))
+                .item(tagged::<LiberalProfessionDetails>(
+                    Sector::LiberalProfession,
+                ))
+                .item(tagged::<ShopDetails>(Sector::Shop))
+                .item(tagged::<CustomerServiceDetails>(Sector::SmeCustomerService))
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for SectorDetails {
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            RestaurantDetails::schemas(schemas);
+            SalonDetails::schemas(schemas);
+            CraftsmanDetails::schemas(schemas);
+            LiberalProfessionDetails::schemas(schemas);
+            ShopDetails::schemas(schemas);
+            CustomerServiceDetails::schemas(schemas);
+        }
     }
 }
 
@@ -733,6 +779,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "openapi")]
     #[test]
     fn the_documented_schema_puts_the_tag_among_each_sectors_fields() {
         let schema =

@@ -23,7 +23,8 @@ pub fn is_eu(country: &str) -> bool {
 }
 
 /// How VAT applies to an invoice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VatTreatment {
     /// French VAT at the standard rate.

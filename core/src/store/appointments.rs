@@ -19,7 +19,8 @@ use crate::domain::sector::BusinessDetails;
 use zencall_queue::{on_pool, on_tx};
 
 /// Where an appointment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AppointmentStatus {
     /// The slot is held.

@@ -64,7 +64,8 @@ pub struct Assistant {
 }
 
 /// The calendar an assistant books into: a calendar of one of its organisation's connections.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AssistantCalendar {
     /// The connection (`ccon_...`).
     pub connection_id: String,

@@ -11,7 +11,8 @@ use crate::domain::ids::new_id;
 use zencall_queue::{on_pool, on_tx};
 
 /// Where a connection stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionStatus {
     /// Synced and usable.
@@ -44,7 +45,8 @@ impl ConnectionStatus {
 }
 
 /// One calendar of the account, as last listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CalendarEntry {
     /// The calendar's id at Google (the primary calendar's is the account's address).
     pub id: String,

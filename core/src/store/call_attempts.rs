@@ -14,7 +14,8 @@ use crate::domain::ids::new_id;
 use zencall_queue::{on_pool, on_tx};
 
 /// An attempt's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptState {
     /// A dialing job is queued.
@@ -525,7 +526,8 @@ pub async fn for_contacts(db: &Db, contact_ids: &[String]) -> Result<Vec<Attempt
 }
 
 /// A campaign's attempt figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttemptStats {
     /// Attempts planned or made (cancelled ones excluded).
     pub attempts: u64,

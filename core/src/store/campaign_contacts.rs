@@ -14,7 +14,8 @@ use crate::domain::ids::new_id;
 use zencall_queue::{on_pool, on_tx};
 
 /// A contact's state in its campaign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ContactState {
     /// Waiting for its next attempt.
@@ -159,7 +160,8 @@ pub struct NewContact {
 }
 
 /// What adding a batch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportCounts {
     /// New contacts.
     pub imported: u64,

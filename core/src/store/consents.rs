@@ -14,7 +14,8 @@ use crate::domain::phone::PhoneNumber;
 use zencall_queue::{on_pool, on_tx};
 
 /// How a person gave their consent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMethod {
     /// A form on a web site.
@@ -65,12 +66,13 @@ impl ConsentMethod {
 }
 
 /// A person's consent to be called by an organisation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Consent {
     /// `cons_...`
     pub id: String,
     /// The person's number, E.164.
-    #[schema(examples("+33612345678"))]
+    #[cfg_attr(feature = "openapi", schema(examples("+33612345678")))]
     pub number: String,
     /// When the person consented.
     pub given_at: DateTime<Utc>,
@@ -79,10 +81,10 @@ pub struct Consent {
     /// What proves it: a form id, a document reference, a recording, ...
     pub proof: String,
     /// When the consent lapses, if it does.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub expires_at: Option<DateTime<Utc>>,
     /// When the person withdrew it; the record and its proof are kept.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub withdrawn_at: Option<DateTime<Utc>>,
     /// First recorded.
     pub created_at: DateTime<Utc>,

@@ -10,7 +10,8 @@ use crate::domain::ids::new_id;
 use zencall_queue::{on_pool, on_tx};
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Not delivered yet; another attempt is coming.
@@ -48,7 +49,8 @@ impl DeliveryStatus {
 }
 
 /// One delivery of one event to one endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     /// `whdl_...`
     pub id: String,
@@ -65,16 +67,16 @@ pub struct Delivery {
     /// Attempts made so far.
     pub attempts: i64,
     /// The HTTP status of the last answer, if there was one.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_status_code: Option<i64>,
     /// Why the last attempt failed, if it did.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_error: Option<String>,
     /// When the next attempt is due, while pending.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// When the endpoint accepted it.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub delivered_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -127,7 +129,8 @@ const COLUMNS: &str = "id, org_id, endpoint_id, event_id, event_type, status, at
     last_error, next_attempt_at, delivered_at, created_at, updated_at";
 
 /// One attempt of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attempt {
     /// The delivery.
     #[serde(skip)]
@@ -137,13 +140,13 @@ pub struct Attempt {
     /// When it was made.
     pub attempted_at: DateTime<Utc>,
     /// The HTTP status answered, if any.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub status_code: Option<i64>,
     /// The start of the answer's body.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub response_body: Option<String>,
     /// Why no acceptable answer came, if none did.
-    #[schema(required = true)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub error: Option<String>,
     /// How long it took.
     pub duration_ms: i64,

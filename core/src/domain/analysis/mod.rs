@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 pub use offline::OfflineAnalyzer;
 
 /// The language an analysis was made in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AnalysisLanguage {
     /// French.
@@ -42,7 +43,8 @@ impl AnalysisLanguage {
 }
 
 /// Whether an analysis could be made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AnalysisStatus {
     /// The transcript was analysed.
@@ -62,7 +64,8 @@ impl AnalysisStatus {
 }
 
 /// A sentiment label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SentimentLabel {
     /// Pleased, grateful, enthusiastic.
@@ -93,7 +96,8 @@ impl SentimentLabel {
 }
 
 /// How the caller's feeling moved from the start of the call to its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SentimentTrend {
     /// The caller ended happier than they started.
@@ -105,7 +109,8 @@ pub enum SentimentTrend {
 }
 
 /// The sentiment of one of the caller's turns.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TurnSentiment {
     /// The turn's position in the transcript, from 0 (the assistant's turns count too).
     pub turn: usize,
@@ -116,7 +121,8 @@ pub struct TurnSentiment {
 }
 
 /// The caller's sentiment over the call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sentiment {
     /// From -1 (most negative) to 1 (most positive).
     pub score: f64,
@@ -131,7 +137,8 @@ pub struct Sentiment {
 }
 
 /// What a caller may want.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum IntentName {
     /// A new appointment or table.
@@ -190,7 +197,8 @@ impl IntentName {
 }
 
 /// One thing the caller wanted, and why the analyzer thinks so.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Intent {
     /// The intent.
     pub name: IntentName,
@@ -201,7 +209,8 @@ pub struct Intent {
 }
 
 /// Which analyzer produced a result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AnalyzerKind {
     /// The offline lexicon analyzer.
@@ -221,7 +230,8 @@ impl AnalyzerKind {
 }
 
 /// What an analyzer made of one transcript.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TranscriptAnalysis {
     /// `completed`, or `skipped` with a reason.
     pub status: AnalysisStatus,
