@@ -12,7 +12,7 @@ use zencall_core::domain::ids::new_id;
 use zencall_core::jobs::payloads::AnalyzeTranscript;
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::call_analyses;
-use zencall_core::store::calls::{self, Call, CallFilter, STATUSES};
+use zencall_core::store::calls::{self, CallFilter, IntentList, STATUSES};
 use zencall_core::views::AnalysisView;
 use zencall_queue::{EnqueueOptions, enqueue_in};
 
@@ -141,7 +141,11 @@ async fn list(
         limit + 1,
     )
     .await?;
-    Ok(axum::Json(Page::of(rows, limit, |c| c.id.clone())))
+    Ok(axum::Json(Page::of(
+        rows.iter().map(Call::from).collect(),
+        limit,
+        |c| c.id.clone(),
+    )))
 }
 
 /// One call.
@@ -175,10 +179,13 @@ async fn show(
         }
         None => None,
     };
-    Ok(axum::Json(CallDetail { call, analysis }))
+    Ok(axum::Json(CallDetail {
+        call: Call::from(&call),
+        analysis,
+    }))
 }
 
-async fn find_call(state: &AppState, caller: &Caller, id: &str) -> Result<Call, ApiError> {
+async fn find_call(state: &AppState, caller: &Caller, id: &str) -> Result<calls::Call, ApiError> {
     calls::find(&state.db, caller.org_id(), id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("call {id}")))
@@ -324,4 +331,117 @@ async fn history(
         object: "list",
         data,
     }))
+}
+
+/// A call.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Call {
+    /// `call_...`
+    id: String,
+    /// Owning organisation.
+    org_id: String,
+    /// The assistant that took or placed it.
+    #[schema(required = true)]
+    assistant_id: Option<String>,
+    /// The campaign it belongs to, if any.
+    #[schema(required = true)]
+    campaign_id: Option<String>,
+    /// Id at the voice platform.
+    #[schema(required = true)]
+    vapi_call_id: Option<String>,
+    /// Id at the telephony provider.
+    #[schema(required = true)]
+    twilio_call_sid: Option<String>,
+    /// `inbound` or `outbound`.
+    #[schema(schema_with = direction_schema)]
+    direction: String,
+    /// `queued`, `ringing`, `in_progress`, `forwarding` or `ended`.
+    #[schema(schema_with = status_schema)]
+    status: String,
+    /// Caller, E.164.
+    #[schema(required = true)]
+    from_number: Option<String>,
+    /// Callee, E.164.
+    #[schema(required = true)]
+    to_number: Option<String>,
+    /// Answered at.
+    #[schema(required = true)]
+    started_at: Option<DateTime<Utc>>,
+    /// Ended at.
+    #[schema(required = true)]
+    ended_at: Option<DateTime<Utc>>,
+    /// From `started_at` to `ended_at`, in whole seconds.
+    #[schema(required = true)]
+    duration_secs: Option<i64>,
+    /// Why it ended (`customer-ended-call`, `busy`, `no-answer`, ...).
+    #[schema(required = true)]
+    ended_reason: Option<String>,
+    /// Its cost at the voice platform, in US dollars, as a decimal string.
+    #[schema(required = true)]
+    cost_usd: Option<String>,
+    /// The transcript.
+    #[schema(required = true)]
+    transcript: Option<String>,
+    /// Where the recording is.
+    #[schema(required = true)]
+    recording_url: Option<String>,
+    /// The platform's summary.
+    #[schema(required = true)]
+    summary: Option<String>,
+    /// The caller's sentiment in the current analysis: `positive`, `neutral` or `negative`;
+    /// null until the call is analysed (or when its analysis was skipped).
+    #[schema(required = true, schema_with = sentiment_schema)]
+    sentiment: Option<String>,
+    /// Its score, from -1 to 1.
+    #[schema(required = true)]
+    sentiment_score: Option<f64>,
+    /// The intents of the current analysis, most confident first.
+    #[schema(value_type = Vec<String>)]
+    intents: IntentList,
+    /// First report.
+    created_at: DateTime<Utc>,
+    /// Last report.
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&calls::Call> for Call {
+    fn from(row: &calls::Call) -> Self {
+        Call {
+            id: row.id.clone(),
+            org_id: row.org_id.clone(),
+            assistant_id: row.assistant_id.clone(),
+            campaign_id: row.campaign_id.clone(),
+            vapi_call_id: row.vapi_call_id.clone(),
+            twilio_call_sid: row.twilio_call_sid.clone(),
+            direction: row.direction.clone(),
+            status: row.status.clone(),
+            from_number: row.from_number.clone(),
+            to_number: row.to_number.clone(),
+            started_at: row.started_at,
+            ended_at: row.ended_at,
+            duration_secs: row.duration_secs,
+            ended_reason: row.ended_reason.clone(),
+            cost_usd: row.cost_usd.clone(),
+            transcript: row.transcript.clone(),
+            recording_url: row.recording_url.clone(),
+            summary: row.summary.clone(),
+            sentiment: row.sentiment.clone(),
+            sentiment_score: row.sentiment_score,
+            intents: row.intents.clone(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+fn direction_schema() -> utoipa::openapi::Object {
+    zencall_core::schema::one_of(["inbound", "outbound"])
+}
+
+fn status_schema() -> utoipa::openapi::Object {
+    zencall_core::schema::one_of(STATUSES)
+}
+
+fn sentiment_schema() -> utoipa::openapi::Object {
+    zencall_core::schema::one_of(["positive", "neutral", "negative"])
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use zencall_core::domain::assistant::FieldError;
 use zencall_core::domain::phone::CountryCode;
 use zencall_core::store::api_keys::Scope;
-use zencall_core::store::consents::{self, Consent, ConsentInput, ConsentMethod};
+use zencall_core::store::consents::{self, ConsentInput, ConsentMethod};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -198,7 +198,7 @@ async fn record(
         .validate(&fallback, now)
         .map_err(ApiError::Invalid)?;
     let consent = consents::record(&state.db, caller.org_id(), &input, now).await?;
-    Ok((StatusCode::CREATED, axum::Json(consent)))
+    Ok((StatusCode::CREATED, axum::Json(Consent::from(&consent))))
 }
 
 /// The body of `POST /v1/consents/import`.
@@ -288,7 +288,11 @@ async fn list(
         limit + 1,
     )
     .await?;
-    Ok(axum::Json(Page::of(rows, limit, |c| c.id.clone())))
+    Ok(axum::Json(Page::of(
+        rows.iter().map(Consent::from).collect(),
+        limit,
+        |c| c.id.clone(),
+    )))
 }
 
 /// A number's consent record.
@@ -320,7 +324,7 @@ async fn show(
     let number = path_number(&number)?;
     consents::find(&state.db, caller.org_id(), &number)
         .await?
-        .map(axum::Json)
+        .map(|c| axum::Json(Consent::from(&c)))
         .ok_or_else(|| ApiError::NotFound(format!("consent of {number}")))
 }
 
@@ -355,8 +359,50 @@ async fn withdraw(
     let number = path_number(&number)?;
     consents::withdraw(&state.db, caller.org_id(), &number, state.clock.now())
         .await?
-        .map(axum::Json)
+        .map(|c| axum::Json(Consent::from(&c)))
         .ok_or_else(|| ApiError::NotFound(format!("consent of {number}")))
+}
+
+/// A person's consent to be called by an organisation.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Consent {
+    /// `cons_...`
+    id: String,
+    /// The person's number, E.164.
+    #[schema(examples("+33612345678"))]
+    number: String,
+    /// When the person consented.
+    given_at: DateTime<Utc>,
+    /// How they consented.
+    method: ConsentMethod,
+    /// What proves it: a form id, a document reference, a recording, ...
+    proof: String,
+    /// When the consent lapses, if it does.
+    #[schema(required = true)]
+    expires_at: Option<DateTime<Utc>>,
+    /// When the person withdrew it; the record and its proof are kept.
+    #[schema(required = true)]
+    withdrawn_at: Option<DateTime<Utc>>,
+    /// First recorded.
+    created_at: DateTime<Utc>,
+    /// Last recorded again or withdrawn.
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&consents::Consent> for Consent {
+    fn from(row: &consents::Consent) -> Self {
+        Consent {
+            id: row.id.clone(),
+            number: row.number.clone(),
+            given_at: row.given_at,
+            method: row.method,
+            proof: row.proof.clone(),
+            expires_at: row.expires_at,
+            withdrawn_at: row.withdrawn_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zencall_core::domain::assistant::FieldError;
 use zencall_core::domain::phone::{CountryCode, PhoneNumber};
 use zencall_core::store::api_keys::Scope;
-use zencall_core::store::dnc::{self, DncEntry};
+use zencall_core::store::dnc;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -134,7 +135,7 @@ async fn add(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(entry)))
+    Ok((status, axum::Json(DncEntry::from(&entry))))
 }
 
 /// The body of `POST /v1/dnc/import`.
@@ -235,7 +236,11 @@ async fn list(
         limit + 1,
     )
     .await?;
-    Ok(axum::Json(Page::of(rows, limit, |e| e.number.clone())))
+    Ok(axum::Json(Page::of(
+        rows.iter().map(DncEntry::from).collect(),
+        limit,
+        |e| e.number.clone(),
+    )))
 }
 
 /// Whether a number is listed.
@@ -267,7 +272,7 @@ async fn show(
     let number = path_number(&number)?;
     dnc::find(&state.db, caller.org_id(), &number)
         .await?
-        .map(axum::Json)
+        .map(|e| axum::Json(DncEntry::from(&e)))
         .ok_or_else(|| ApiError::NotFound(format!("do-not-call entry {number}")))
 }
 
@@ -304,6 +309,37 @@ async fn remove(
     } else {
         Err(ApiError::NotFound(format!("do-not-call entry {number}")))
     }
+}
+
+/// A number on an organisation's do-not-call list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DncEntry {
+    /// The number, E.164.
+    #[schema(examples("+33612345678"))]
+    number: String,
+    /// Why it is listed, as given when it was listed.
+    #[schema(required = true)]
+    reason: Option<String>,
+    /// How it was listed: `api`, `import`, or `call` (the person refused during a call).
+    #[schema(schema_with = source_schema)]
+    source: String,
+    /// When it was listed.
+    created_at: DateTime<Utc>,
+}
+
+impl From<&dnc::DncEntry> for DncEntry {
+    fn from(row: &dnc::DncEntry) -> Self {
+        DncEntry {
+            number: row.number.clone(),
+            reason: row.reason.clone(),
+            source: row.source.clone(),
+            created_at: row.created_at,
+        }
+    }
+}
+
+fn source_schema() -> utoipa::openapi::Object {
+    zencall_core::schema::one_of(dnc::SOURCES)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use zencall_core::domain::assistant::FieldError;
 use zencall_core::events::EventType;
 use zencall_core::store::api_keys::Scope;
-use zencall_core::store::webhook_deliveries::{self, Attempt, Delivery};
+use zencall_core::store::webhook_deliveries::{self, DeliveryStatus};
 use zencall_core::store::webhook_endpoints::{self, NewEndpoint, WebhookEndpoint};
 use zencall_providers::webhook_sender::DeliveryFailure;
 
@@ -318,6 +318,94 @@ async fn remove(
     }
 }
 
+/// One delivery of one event to one endpoint.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Delivery {
+    /// `whdl_...`
+    id: String,
+    /// Owning organisation.
+    org_id: String,
+    /// The endpoint.
+    endpoint_id: String,
+    /// The event (`wevt_...`).
+    event_id: String,
+    /// The event's type.
+    event_type: String,
+    /// Where it stands.
+    status: DeliveryStatus,
+    /// Attempts made so far.
+    attempts: i64,
+    /// The HTTP status of the last answer, if there was one.
+    #[schema(required = true)]
+    last_status_code: Option<i64>,
+    /// Why the last attempt failed, if it did.
+    #[schema(required = true)]
+    last_error: Option<String>,
+    /// When the next attempt is due, while pending.
+    #[schema(required = true)]
+    next_attempt_at: Option<DateTime<Utc>>,
+    /// When the endpoint accepted it.
+    #[schema(required = true)]
+    delivered_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    created_at: DateTime<Utc>,
+    /// Last change.
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&webhook_deliveries::Delivery> for Delivery {
+    fn from(row: &webhook_deliveries::Delivery) -> Self {
+        Delivery {
+            id: row.id.clone(),
+            org_id: row.org_id.clone(),
+            endpoint_id: row.endpoint_id.clone(),
+            event_id: row.event_id.clone(),
+            event_type: row.event_type.clone(),
+            status: row.status,
+            attempts: row.attempts,
+            last_status_code: row.last_status_code,
+            last_error: row.last_error.clone(),
+            next_attempt_at: row.next_attempt_at,
+            delivered_at: row.delivered_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Attempt {
+    /// 1 for the first attempt.
+    attempt: i64,
+    /// When it was made.
+    attempted_at: DateTime<Utc>,
+    /// The HTTP status answered, if any.
+    #[schema(required = true)]
+    status_code: Option<i64>,
+    /// The start of the answer's body.
+    #[schema(required = true)]
+    response_body: Option<String>,
+    /// Why no acceptable answer came, if none did.
+    #[schema(required = true)]
+    error: Option<String>,
+    /// How long it took.
+    duration_ms: i64,
+}
+
+impl From<&webhook_deliveries::Attempt> for Attempt {
+    fn from(row: &webhook_deliveries::Attempt) -> Self {
+        Attempt {
+            attempt: row.attempt,
+            attempted_at: row.attempted_at,
+            status_code: row.status_code,
+            response_body: row.response_body.clone(),
+            error: row.error.clone(),
+            duration_ms: row.duration_ms,
+        }
+    }
+}
+
 /// A delivery as the API shows it, with its attempts.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DeliveryView {
@@ -374,14 +462,14 @@ async fn deliveries(
     let views = rows
         .into_iter()
         .map(|delivery| {
-            let (mine, rest): (Vec<Attempt>, Vec<Attempt>) = attempts
+            let (mine, rest): (Vec<_>, Vec<_>) = attempts
                 .drain(..)
                 .partition(|a| a.delivery_id == delivery.id);
             attempts = rest;
             DeliveryView {
                 object: "webhook_delivery",
-                delivery,
-                attempt_log: mine,
+                delivery: Delivery::from(&delivery),
+                attempt_log: mine.iter().map(Attempt::from).collect(),
             }
         })
         .collect();

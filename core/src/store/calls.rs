@@ -42,70 +42,50 @@ impl From<Option<String>> for IntentList {
 
 /// A call.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Call {
     /// `call_...`
     pub id: String,
     /// Owning organisation.
     pub org_id: String,
     /// The assistant that took or placed it.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub assistant_id: Option<String>,
     /// The campaign it belongs to, if any.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub campaign_id: Option<String>,
     /// Id at the voice platform.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub vapi_call_id: Option<String>,
     /// Id at the telephony provider.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub twilio_call_sid: Option<String>,
     /// `inbound` or `outbound`.
-    #[cfg_attr(feature = "openapi", schema(schema_with = direction_schema))]
     pub direction: String,
     /// `queued`, `ringing`, `in_progress`, `forwarding` or `ended`.
-    #[cfg_attr(feature = "openapi", schema(schema_with = status_schema))]
     pub status: String,
     /// Caller, E.164.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub from_number: Option<String>,
     /// Callee, E.164.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub to_number: Option<String>,
     /// Answered at.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub started_at: Option<DateTime<Utc>>,
     /// Ended at.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub ended_at: Option<DateTime<Utc>>,
     /// From `started_at` to `ended_at`, in whole seconds.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub duration_secs: Option<i64>,
     /// Why it ended (`customer-ended-call`, `busy`, `no-answer`, ...).
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub ended_reason: Option<String>,
     /// Its cost at the voice platform, in US dollars, as a decimal string.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub cost_usd: Option<String>,
     /// The transcript.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub transcript: Option<String>,
     /// Where the recording is.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub recording_url: Option<String>,
     /// The platform's summary.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub summary: Option<String>,
     /// The caller's sentiment in the current analysis: `positive`, `neutral` or `negative`;
     /// null until the call is analysed (or when its analysis was skipped).
-    #[cfg_attr(feature = "openapi", schema(required = true, schema_with = sentiment_schema))]
     pub sentiment: Option<String>,
     /// Its score, from -1 to 1.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub sentiment_score: Option<f64>,
     /// The intents of the current analysis, most confident first.
     #[sqlx(try_from = "Option<String>")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub intents: IntentList,
     /// First report.
     pub created_at: DateTime<Utc>,
@@ -115,21 +95,6 @@ pub struct Call {
 
 /// The statuses a call can be in, from first to last.
 pub const STATUSES: [&str; 5] = ["queued", "ringing", "in_progress", "forwarding", "ended"];
-
-#[cfg(feature = "openapi")]
-fn direction_schema() -> utoipa::openapi::Object {
-    crate::schema::one_of(["inbound", "outbound"])
-}
-
-#[cfg(feature = "openapi")]
-fn status_schema() -> utoipa::openapi::Object {
-    crate::schema::one_of(STATUSES)
-}
-
-#[cfg(feature = "openapi")]
-fn sentiment_schema() -> utoipa::openapi::Object {
-    crate::schema::one_of(["positive", "neutral", "negative"])
-}
 
 /// What one report says about a call; `None` fields say nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -67,12 +67,10 @@ impl ConsentMethod {
 
 /// A person's consent to be called by an organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Consent {
     /// `cons_...`
     pub id: String,
     /// The person's number, E.164.
-    #[cfg_attr(feature = "openapi", schema(examples("+33612345678")))]
     pub number: String,
     /// When the person consented.
     pub given_at: DateTime<Utc>,
@@ -81,10 +79,8 @@ pub struct Consent {
     /// What proves it: a form id, a document reference, a recording, ...
     pub proof: String,
     /// When the consent lapses, if it does.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub expires_at: Option<DateTime<Utc>>,
     /// When the person withdrew it; the record and its proof are kept.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub withdrawn_at: Option<DateTime<Utc>>,
     /// First recorded.
     pub created_at: DateTime<Utc>,

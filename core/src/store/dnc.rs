@@ -23,24 +23,15 @@ pub const SOURCES: [&str; 3] = [SOURCE_API, SOURCE_IMPORT, SOURCE_CALL];
 
 /// A number on an organisation's do-not-call list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DncEntry {
     /// The number, E.164.
-    #[cfg_attr(feature = "openapi", schema(examples("+33612345678")))]
     pub number: String,
     /// Why it is listed, as given when it was listed.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub reason: Option<String>,
     /// How it was listed: `api`, `import`, or `call` (the person refused during a call).
-    #[cfg_attr(feature = "openapi", schema(schema_with = source_schema))]
     pub source: String,
     /// When it was listed.
     pub created_at: DateTime<Utc>,
-}
-
-#[cfg(feature = "openapi")]
-fn source_schema() -> utoipa::openapi::Object {
-    crate::schema::one_of(SOURCES)
 }
 
 const COLUMNS: &str = "number, reason, source, created_at";

@@ -50,7 +50,6 @@ impl DeliveryStatus {
 
 /// One delivery of one event to one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     /// `whdl_...`
     pub id: String,
@@ -67,16 +66,12 @@ pub struct Delivery {
     /// Attempts made so far.
     pub attempts: i64,
     /// The HTTP status of the last answer, if there was one.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_status_code: Option<i64>,
     /// Why the last attempt failed, if it did.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_error: Option<String>,
     /// When the next attempt is due, while pending.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// When the endpoint accepted it.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub delivered_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -130,7 +125,6 @@ const COLUMNS: &str = "id, org_id, endpoint_id, event_id, event_type, status, at
 
 /// One attempt of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attempt {
     /// The delivery.
     #[serde(skip)]
@@ -140,13 +134,10 @@ pub struct Attempt {
     /// When it was made.
     pub attempted_at: DateTime<Utc>,
     /// The HTTP status answered, if any.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub status_code: Option<i64>,
     /// The start of the answer's body.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub response_body: Option<String>,
     /// Why no acceptable answer came, if none did.
-    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub error: Option<String>,
     /// How long it took.
     pub duration_ms: i64,
