@@ -416,10 +416,7 @@ impl From<Assistant> for AssistantSummary {
             id: view.id,
             name: view.name,
             sector: view.sector.as_str().to_string(),
-            language: match view.language {
-                zencall_core::domain::sector::Language::Fr => "fr".into(),
-                zencall_core::domain::sector::Language::En => "en".into(),
-            },
+            language: view.language.code().to_string(),
             status: view.status.as_str().to_string(),
             failure_reason: view.failure_reason,
             phone_number: view.phone_number,

@@ -17,11 +17,7 @@ pub fn mcp_url(settings: &Settings) -> String {
 
 /// `fr` or `en` read as a language, or a message naming `field`.
 pub fn parse_language(field: &str, text: &str) -> Result<Language, String> {
-    match text {
-        "fr" => Ok(Language::Fr),
-        "en" => Ok(Language::En),
-        _ => Err(format!("{field}: must be fr or en, not {text:?}")),
-    }
+    Language::parse_code(text).ok_or_else(|| format!("{field}: must be fr or en, not {text:?}"))
 }
 
 /// Why a configurator cannot be provisioned.

@@ -61,10 +61,10 @@ pub fn template(sector: &str, language: Option<&str>) -> Result<SectorTemplate, 
         let names: Vec<_> = Sector::ALL.iter().map(|s| s.as_str()).collect();
         ApiError::BadRequest(format!("sector: must be one of {}", names.join(", ")))
     })?;
-    let (language, code) = match language {
-        None | Some("fr") => (Language::Fr, "fr"),
-        Some("en") => (Language::En, "en"),
-        Some(_) => return Err(ApiError::BadRequest("language: must be fr or en".into())),
+    let language = match language {
+        None => Language::Fr,
+        Some(code) => Language::parse_code(code)
+            .ok_or_else(|| ApiError::BadRequest("language: must be fr or en".into()))?,
     };
     let slot = |field: &str| format!("{{business.{field}}}");
     let placeholders = BusinessDetails {
@@ -77,7 +77,7 @@ pub fn template(sector: &str, language: Option<&str>) -> Result<SectorTemplate, 
     };
     Ok(SectorTemplate {
         sector: sector.as_str().to_string(),
-        language: code.to_string(),
+        language: language.code().to_string(),
         duties: sector.duties(language).to_string(),
         system_prompt_template: sector::system_prompt(sector, language, &placeholders, None),
         greeting_template: sector::default_greeting(language, &slot("name")),

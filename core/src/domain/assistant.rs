@@ -418,11 +418,10 @@ impl AssistantRequest {
                 None
             }),
         };
-        let language = match self.language.as_deref() {
+        let language = match self.language.as_deref().map(Language::parse_code) {
             None => Some(Language::Fr),
-            Some("fr") => Some(Language::Fr),
-            Some("en") => Some(Language::En),
-            Some(_) => {
+            Some(Some(language)) => Some(language),
+            Some(None) => {
                 errors.push(FieldError::new(
                     "language",
                     "the language must be fr (French) or en (English)",

@@ -37,6 +37,24 @@ pub enum Language {
     En,
 }
 
+impl Language {
+    /// Every language, in documentation order.
+    pub const ALL: [Language; 2] = [Language::Fr, Language::En];
+
+    /// The code used in the API and in storage (`fr`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Fr => "fr",
+            Language::En => "en",
+        }
+    }
+
+    /// Parses a language code (`fr`, `en`).
+    pub fn parse_code(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.code() == text)
+    }
+}
+
 impl Sector {
     /// Every sector, in documentation order.
     pub const ALL: [Sector; 6] = [

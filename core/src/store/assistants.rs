@@ -111,11 +111,7 @@ impl TryFrom<AssistantRow> for Assistant {
         let corrupt = |what: &str| StoreError::Corrupt(format!("assistant {}: {what}", r.id));
         Ok(Assistant {
             sector: Sector::parse(&r.sector).ok_or_else(|| corrupt("sector"))?,
-            language: match r.language.as_str() {
-                "fr" => Language::Fr,
-                "en" => Language::En,
-                _ => return Err(corrupt("language")),
-            },
+            language: Language::parse_code(&r.language).ok_or_else(|| corrupt("language"))?,
             business: serde_json::from_str(&r.business).map_err(|_| corrupt("business"))?,
             sector_details: r
                 .sector_details
@@ -149,13 +145,6 @@ impl TryFrom<AssistantRow> for Assistant {
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
-    }
-}
-
-fn language_name(l: Language) -> &'static str {
-    match l {
-        Language::Fr => "fr",
-        Language::En => "en",
     }
 }
 
@@ -239,7 +228,7 @@ pub async fn insert(
     .bind(&a.org_id)
     .bind(&a.name)
     .bind(a.sector.as_str())
-    .bind(language_name(a.language))
+    .bind(a.language.code())
     .bind(&business)
     .bind(&a.phone_country)
     .bind(&a.area_code)

@@ -88,15 +88,8 @@ impl TryFrom<Row> for Configurator {
     type Error = StoreError;
 
     fn try_from(r: Row) -> Result<Self, StoreError> {
-        let language = match r.language.as_str() {
-            "fr" => Language::Fr,
-            "en" => Language::En,
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "configurator language {other}"
-                )));
-            }
-        };
+        let language = Language::parse_code(&r.language)
+            .ok_or_else(|| StoreError::Corrupt(format!("configurator language {}", r.language)))?;
         Ok(Configurator {
             id: r.id,
             org_id: r.org_id,
@@ -115,13 +108,6 @@ impl TryFrom<Row> for Configurator {
 const COLUMNS: &str = "id, org_id, language, status, voice_assistant_id, api_key_id, mcp_url, \
                        failure_reason, created_at, updated_at";
 
-fn language_code(language: Language) -> &'static str {
-    match language {
-        Language::Fr => "fr",
-        Language::En => "en",
-    }
-}
-
 /// Marks the organisation's configurator in `language` as `provisioning` with tools at
 /// `mcp_url`, creating it when there is none; inside `tx`, where the caller queues the job that
 /// provisions it. The flag says whether it changed: false when it was already provisioning
@@ -134,7 +120,7 @@ pub async fn request(
     now: DateTime<Utc>,
 ) -> Result<(Configurator, bool), StoreError> {
     let now = super::now_micros(now);
-    let code = language_code(language);
+    let code = language.code();
     // The row lock taken here makes a concurrent request wait, then find it provisioning.
     let update = format!(
         "UPDATE configurators SET status = 'provisioning', mcp_url = $1, failure_reason = NULL, \
@@ -202,7 +188,7 @@ pub async fn find_by_language(
     let row = on_pool!(db, |p| {
         sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql.clone()))
             .bind(org_id)
-            .bind(language_code(language))
+            .bind(language.code())
             .fetch_optional(p)
             .await
     })?;
@@ -294,7 +280,7 @@ pub async fn mark_deleting(
     language: Language,
     now: DateTime<Utc>,
 ) -> Result<Option<(Configurator, bool)>, StoreError> {
-    let code = language_code(language);
+    let code = language.code();
     let update = format!(
         "UPDATE configurators SET status = 'deleting', updated_at = $1 \
          WHERE org_id = $2 AND language = $3 AND status <> 'deleting' RETURNING {COLUMNS}"

@@ -26,7 +26,6 @@ pub mod sync_assistant;
 pub mod sync_calendar;
 pub mod watch_calendar;
 
-use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::SendEmail;
 use zencall_core::jobs::payloads::{
     AnalyzeTranscript, ApplyStripeEvent, DeleteAssistant, DeleteConfigurator, DeliverWebhook,
@@ -93,10 +92,7 @@ pub(crate) fn assistant_spec(ctx: &JobContext, assistant: &Assistant) -> Assista
     AssistantSpec {
         external_id: assistant.id.clone(),
         name: assistant.name.clone(),
-        language: match assistant.language {
-            Language::Fr => "fr".into(),
-            Language::En => "en".into(),
-        },
+        language: assistant.language.code().into(),
         system_prompt: assistant.system_prompt.clone(),
         greeting: assistant.greeting.clone(),
         voice: assistant.voice.clone(),

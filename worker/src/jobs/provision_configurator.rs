@@ -8,7 +8,6 @@
 use chrono::TimeDelta;
 use zencall_core::domain::assistant::default_voice;
 use zencall_core::domain::configurator;
-use zencall_core::domain::sector::Language;
 use zencall_core::jobs::payloads::ProvisionConfigurator;
 use zencall_core::store::api_keys::{self, Scope};
 use zencall_core::store::configurators::{self, Configurator, ConfiguratorStatus};
@@ -68,10 +67,7 @@ async fn provision(
 ) -> Result<(), JobError> {
     let now = ctx.clock.now();
     let language = configurator.language;
-    let code = match language {
-        Language::Fr => "fr",
-        Language::En => "en",
-    };
+    let code = language.code();
     let mut tx = ctx.db.begin().await?;
     let key = api_keys::create(
         &mut tx,
