@@ -144,7 +144,7 @@ pub async fn queue(
         );
     }
     // Handlers have run; wait for the last outcomes to be recorded.
-    wait_until_done(&db, jobs, || Ok(())).await?;
+    wait_until_done(&db, jobs, Duration::from_millis(5), || Ok(())).await?;
     let elapsed = t0.elapsed();
     while started_rx.try_recv().is_ok() {}
 
@@ -296,10 +296,16 @@ async fn measure_processes(
     }
     let enqueue_time = enqueue_backlog(db, jobs).await?;
 
-    let t0 = Instant::now();
+    // The clock stops at the last completion the workers recorded, read once every job is
+    // done: polling for it every few milliseconds would count the backlog again and again,
+    // taking database time from the workers being measured.
+    let t0 = chrono::Utc::now();
     pauses::resume(db, queue).await?;
-    wait_until_done(db, jobs, || ensure_running(children)).await?;
-    let elapsed = t0.elapsed();
+    wait_until_done(db, jobs, Duration::from_millis(100), || {
+        ensure_running(children)
+    })
+    .await?;
+    let elapsed = (last_finished(db).await? - t0).to_std().unwrap_or_default();
 
     let mut pickup = Vec::new();
     for i in 0..samples {
@@ -339,10 +345,12 @@ async fn enqueue_backlog(db: &Db, jobs: u64) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
-/// Waits until `jobs` bench jobs are recorded done, checking `alive` between looks.
+/// Waits until `jobs` bench jobs are recorded done, looking every `every` and checking
+/// `alive` between looks.
 async fn wait_until_done(
     db: &Db,
     jobs: u64,
+    every: Duration,
     mut alive: impl FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     loop {
@@ -351,8 +359,19 @@ async fn wait_until_done(
             return Ok(());
         }
         alive()?;
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(every).await;
     }
+}
+
+/// When the last attempt of the bench queue finished, as its worker recorded it.
+async fn last_finished(db: &Db) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    const LAST: &str = "SELECT MAX(finished_at) FROM job_attempts WHERE queue = $1";
+    let queue = QueueName::Bench.as_str();
+    let last: Option<chrono::DateTime<chrono::Utc>> = match db.pool() {
+        Pool::Postgres(p) => sqlx::query_scalar(LAST).bind(queue).fetch_one(p).await?,
+        Pool::Sqlite(p) => sqlx::query_scalar(LAST).bind(queue).fetch_one(p).await?,
+    };
+    last.ok_or_else(|| anyhow::anyhow!("no attempt of the bench queue was recorded"))
 }
 
 fn ensure_running(children: &mut [tokio::process::Child]) -> anyhow::Result<()> {
