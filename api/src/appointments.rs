@@ -2,12 +2,12 @@
 //! dashboard: list (filters, cursor pagination), read (with its history and reminder), book,
 //! move, cancel. The calendar event follows each change through `PushAppointment`.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::store::appointments::{Appointment, AppointmentChange, AppointmentStatus};
 
 use crate::AppState;
@@ -22,13 +22,10 @@ use crate::operations;
 use crate::operations::appointments::{AppointmentPatch, AppointmentRequest, Detailed, ListQuery};
 
 /// Appointment routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/appointments", get(list).post(create))
-        .route(
-            "/v1/appointments/{id}",
-            get(show).patch(change).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, change, remove))
 }
 
 /// The query of `GET /v1/appointments`; any other parameter is refused (400).

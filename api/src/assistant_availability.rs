@@ -2,12 +2,12 @@
 //! its structured opening hours minus the busy events of its calendar minus the appointments
 //! booked with it.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::availability::{
     MAX_DURATION_MINUTES, MAX_WINDOW_DAYS, MIN_DURATION_MINUTES,
 };
@@ -21,8 +21,8 @@ use crate::extract::{Path, Query};
 use crate::openapi::{BadRequest, Conflict, NotFound, V1Errors};
 
 /// Availability routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/assistants/{id}/availability", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show))
 }
 
 /// The query of `GET /v1/assistants/{id}/availability`; any other parameter is refused (400).

@@ -5,11 +5,11 @@
 //! `create_assistant_and_provision_number` and `POST /v1/assistants` check against.
 
 use std::sync::LazyLock;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use rmcp::schemars;
 use zencall_core::store::api_keys::Scope;
 
@@ -20,8 +20,8 @@ use crate::mcp::types::AssistantDraft;
 use crate::openapi::V1Errors;
 
 /// The schema's route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/assistant-config/schema", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show))
 }
 
 /// The JSON Schema (draft 2020-12) of AssistantConfig, made once.

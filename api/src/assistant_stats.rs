@@ -3,10 +3,10 @@
 //! series per UTC day.
 
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use rmcp::schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -21,8 +21,8 @@ use crate::openapi::{BadRequest, NotFound, V1Errors};
 use crate::operations;
 
 /// Statistics routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/assistants/{id}/stats", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show))
 }
 
 /// The query of `GET /v1/assistants/{id}/stats`.

@@ -1,11 +1,11 @@
 //! `/v1/assistants`: create (202, provisioned by a job), list, get, change (pushed by a job),
 //! delete (removed from the providers by a job).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::assistant::{AssistantPatch, AssistantRequest, AssistantStatus};
 use zencall_core::views::AssistantView;
 
@@ -20,13 +20,10 @@ use crate::openapi::{
 use crate::operations;
 
 /// Assistant routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/assistants", get(list).post(create))
-        .route(
-            "/v1/assistants/{id}",
-            get(show).patch(change).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, change, remove))
 }
 
 /// The query of `GET /v1/assistants`; any other parameter is refused (400).

@@ -2,12 +2,12 @@
 //! portal, read the subscription and the minutes used per assistant. Also the entitlement
 //! check other resources call before they let an organisation grow (402 when it may not).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::assistant::FieldError;
 use zencall_core::domain::billing::{BillingPeriod, Entitlement, is_live_status};
 use zencall_core::domain::ids::new_id;
@@ -26,12 +26,12 @@ use crate::extract::{Json, Query};
 use crate::openapi::{BadRequest, Conflict, Forbidden, JsonBodyErrors, Unprocessable, V1Errors};
 
 /// Billing routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/billing/checkout", post(checkout))
-        .route("/v1/billing/portal", post(portal))
-        .route("/v1/billing/subscription", get(subscription))
-        .route("/v1/billing/usage", get(usage))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(checkout))
+        .routes(routes!(portal))
+        .routes(routes!(subscription))
+        .routes(routes!(usage))
 }
 
 /// Fails with 402 when the organisation may not grow (no live subscription past the grace

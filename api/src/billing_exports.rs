@@ -3,13 +3,13 @@
 //! key exports the invoices it received; the platform operator's exports every organisation's,
 //! which is the seller's own sales journal.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::invoice::paris_date;
 use zencall_core::domain::sales_journal::{self, JournalInvoice};
 use zencall_core::store::api_keys::Scope;
@@ -22,8 +22,8 @@ use crate::extract::Query;
 use crate::openapi::{BadRequest, Forbidden, V1Errors};
 
 /// Export routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/billing/exports/fec", get(fec))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(fec))
 }
 
 /// The longest span one export covers.

@@ -3,11 +3,11 @@
 //! applies (an EU business outside France is invoiced under reverse charge); invoices are not
 //! issued until the profile is given.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::billing_profile::BillingProfileRequest;
 use zencall_core::domain::vat::VatTreatment;
 use zencall_core::store::api_keys::Scope;
@@ -20,8 +20,8 @@ use crate::extract::Json;
 use crate::openapi::{Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
 /// Billing profile routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/billing/profile", get(show).put(replace))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show, replace))
 }
 
 /// The organisation's billing identity.

@@ -4,14 +4,14 @@
 //! stopped, grant revoked, tokens forgotten). Tokens are stored sealed (see
 //! `zencall_core::domain::sealed`); a full sync and a watch are queued with the connection.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use rand::RngExt;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::jobs::payloads::{SyncCalendar, WatchCalendar};
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::calendar_connections::{
@@ -32,15 +32,12 @@ use crate::extract::{Path, Query};
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, V1Errors};
 
 /// Calendar connection routes, and the OAuth callback at `providers.google_calendar.redirect_path`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/calendar/connections", get(list).post(begin))
-        .route(
-            "/v1/calendar/connections/{id}",
-            get(show).delete(disconnect),
-        )
-        .route("/v1/calendar/connections/{id}/calendars", get(calendars))
-        .route("/oauth/google/callback", get(callback))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, begin))
+        .routes(routes!(show, disconnect))
+        .routes(routes!(calendars))
+        .routes(routes!(callback))
 }
 
 /// A connection as the API shows it; tokens never appear.

@@ -1,12 +1,12 @@
 //! `/v1/calls`: the calls of the caller's organisation, newest first, with filters; each
 //! call's transcript analysis, its history, and re-analysis on request.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::analysis::{IntentName, SentimentLabel};
 use zencall_core::domain::ids::new_id;
 use zencall_core::jobs::payloads::AnalyzeTranscript;
@@ -24,12 +24,12 @@ use crate::http::pagination::Page;
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, V1Errors};
 
 /// Call routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/calls", get(list))
-        .route("/v1/calls/{id}", get(show))
-        .route("/v1/calls/{id}/analysis", post(reanalyse))
-        .route("/v1/calls/{id}/analyses", get(history))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(reanalyse))
+        .routes(routes!(history))
 }
 
 /// The query of `GET /v1/calls`; any other parameter is refused (400).

@@ -4,15 +4,15 @@
 //! a number already in the campaign is merged; each invalid row is reported with its line and
 //! reason while the valid ones are imported.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, header};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::campaign::Outcome;
 use zencall_core::domain::contact_import::{
     ContactDraft, CsvContactReader, RowError, contact_from_json,
@@ -35,19 +35,28 @@ use crate::http::pagination::{Page, page_limit};
 use crate::openapi::{BadRequest, Conflict, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
 /// The contact list route.
-pub fn list_router() -> Router<AppState> {
-    Router::new().route("/v1/campaigns/{id}/contacts", get(list))
+pub fn list_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-/// The contact upload route, with its own body limit and timeout.
-pub fn upload_router(max_upload_bytes: usize, timeout: std::time::Duration) -> Router<AppState> {
-    Router::new()
-        .route("/v1/campaigns/{id}/contacts", post(import))
-        .layer(DefaultBodyLimit::max(max_upload_bytes))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+/// The contact upload route; the caller gives it its own body limit and timeout
+/// ([`limit_upload`]).
+pub fn upload_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import))
+}
+
+/// `routes` with the upload's body limit and timeout, which replace the ordinary ones.
+pub fn limit_upload(
+    routes: OpenApiRouter<AppState>,
+    max_upload_bytes: usize,
+    timeout: std::time::Duration,
+) -> OpenApiRouter<AppState> {
+    routes.layer(DefaultBodyLimit::max(max_upload_bytes)).layer(
+        tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
-        ))
+        ),
+    )
 }
 
 /// Contacts stored per transaction while an upload streams in.

@@ -5,11 +5,11 @@
 //! transaction, so none is placed after it.
 
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use zencall_core::domain::assistant::{AssistantStatus, FieldError};
@@ -34,14 +34,14 @@ use crate::openapi::{
 };
 
 /// Campaign routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/campaigns", get(list).post(create))
-        .route("/v1/campaigns/{id}", get(show))
-        .route("/v1/campaigns/{id}/start", post(start))
-        .route("/v1/campaigns/{id}/pause", post(pause))
-        .route("/v1/campaigns/{id}/resume", post(resume))
-        .route("/v1/campaigns/{id}/cancel", post(cancel))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show))
+        .routes(routes!(start))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(cancel))
 }
 
 /// The path parameter of one campaign's routes.

@@ -4,12 +4,12 @@
 //! `PUT` makes it (or updates it) at the voice platform through a job, `DELETE` removes it
 //! (and revokes its key) through another; `GET` shows where it stands.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::configurator;
 use zencall_core::domain::sector::{Language, Sector};
 use zencall_core::store::api_keys::Scope;
@@ -22,11 +22,10 @@ use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, V1Errors};
 use crate::operations::configurators::{delete, parse_language, provision};
 
 /// Configurator routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/configurators", get(list)).route(
-        "/v1/configurators/{language}",
-        get(show).put(replace).delete(remove),
-    )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show, replace, remove))
 }
 
 /// An organisation's configurator in one language.

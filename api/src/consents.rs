@@ -3,12 +3,12 @@
 //! the thousand, looked up by number, and withdrawn: a withdrawal keeps the record and its
 //! proof, and recording the number again lifts it.
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::assistant::FieldError;
 use zencall_core::domain::phone::CountryCode;
 use zencall_core::store::api_keys::Scope;
@@ -19,8 +19,8 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::http::number_import::{
-    IMPORT_BODY_LIMIT, InvalidRow, PATH_NUMBER, body_number, country_or, import_rows, path_number,
-    read_rows, request_country,
+    InvalidRow, PATH_NUMBER, body_number, country_or, import_rows, path_number, read_rows,
+    request_country, with_import_limit,
 };
 use crate::http::pagination::{Page, PageParams, page_limit};
 use crate::openapi::{
@@ -28,14 +28,11 @@ use crate::openapi::{
 };
 
 /// Consent routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/consents", get(list).post(record))
-        .route(
-            "/v1/consents/import",
-            post(import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
-        )
-        .route("/v1/consents/{number}", get(show).delete(withdraw))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, record))
+        .routes(with_import_limit(routes!(import)))
+        .routes(routes!(show, withdraw))
 }
 
 /// Longest proof, in characters.

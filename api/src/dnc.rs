@@ -4,12 +4,12 @@
 //! taken off. Numbers in bodies may be national, read in `default_country`; numbers in paths
 //! are E.164 with their `+` (`%2B` works too).
 
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::assistant::FieldError;
 use zencall_core::domain::phone::{CountryCode, PhoneNumber};
 use zencall_core::store::api_keys::Scope;
@@ -20,8 +20,8 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::http::number_import::{
-    IMPORT_BODY_LIMIT, InvalidRow, PATH_NUMBER, body_number, country_or, import_rows, path_number,
-    read_rows, request_country,
+    InvalidRow, PATH_NUMBER, body_number, country_or, import_rows, path_number, read_rows,
+    request_country, with_import_limit,
 };
 use crate::http::pagination::{Page, PageParams, page_limit};
 use crate::openapi::{
@@ -29,14 +29,11 @@ use crate::openapi::{
 };
 
 /// Do-not-call routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/dnc", get(list).post(add))
-        .route(
-            "/v1/dnc/import",
-            post(import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
-        )
-        .route("/v1/dnc/{number}", get(show).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(with_import_limit(routes!(import)))
+        .routes(routes!(show, remove))
 }
 
 /// Longest reason, in characters.

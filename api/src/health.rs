@@ -1,21 +1,21 @@
 //! `/healthz`: the process answers. `/readyz`: the database answers and is migrated. Served
 //! by every role: on the API's port, and on the operations port of workers and schedulers.
 
-use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::store::Db;
 
 /// Health routes, for any router state that holds the database.
-pub fn router<S>() -> Router<S>
+pub fn router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Db: FromRef<S>,
 {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
 /// The process answers.

@@ -2,13 +2,13 @@
 //! sequence, one per finalized Stripe invoice), the credit notes that cancel invoices voided
 //! afterwards (numbered from a sequence of their own), and their PDFs.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::invoice::{DocumentKind, InvoiceDocument};
 use zencall_core::store::api_keys::Scope;
 use zencall_core::store::invoices::{self, StoredInvoiceDocument};
@@ -21,11 +21,11 @@ use crate::http::pagination::{Page, PageParams, page_limit};
 use crate::openapi::{BadRequest, NotFound, V1Errors};
 
 /// Invoice routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/invoices", get(list))
-        .route("/v1/invoices/{id}", get(show))
-        .route("/v1/invoices/{id}/pdf", get(pdf))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(pdf))
 }
 
 /// An invoice or a credit note.

@@ -47,6 +47,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 use zencall_core::clock::Clock;
 use zencall_core::config::Settings;
 use zencall_core::store::Db;
@@ -96,7 +97,43 @@ pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(settings.server.request_timeout_secs);
     let simulating_calendar = state.simulated_calendar.is_some();
     let simulating_payments = state.stripe_simulator.is_some();
-    let router = Router::new()
+    let (routes, _) = documented_routes(simulating_calendar, simulating_payments).split_for_parts();
+    let (upload, _) = campaign_contacts::limit_upload(
+        campaign_contacts::upload_router(),
+        settings.campaigns.max_upload_bytes,
+        Duration::from_secs(settings.campaigns.upload_timeout_secs),
+    )
+    .split_for_parts();
+    let router = routes
+        .merge(board::router())
+        .merge(mcp::router(&state))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        // Uploads stream for longer than an ordinary request: their own limit and timeout.
+        .merge(upload)
+        .fallback(error::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
+        .layer(axum::middleware::map_response(
+            error::problem_for_bare_errors,
+        ));
+    security::protect(router, &settings.server)
+        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(metrics::track))
+}
+
+/// The routes the API documents, each resource registering its handlers with their OpenAPI
+/// paths, so a route served is a route documented. The simulators' routes are mounted only
+/// while they stand in for the providers; the contact upload, which has its own body limit
+/// and timeout, is apart ([`campaign_contacts::upload_router`]). The board and `/mcp` are not
+/// part of the document.
+pub fn documented_routes(
+    simulating_calendar: bool,
+    simulating_payments: bool,
+) -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::new()
         .merge(health::router())
         .merge(metrics::router())
         .merge(assistants::router())
@@ -116,46 +153,32 @@ pub fn app(state: AppState) -> Router {
         .merge(simulator::router())
         .merge(simulated_onboarding::router())
         .merge(calendar_connections::router())
-        .merge(simulated_calendar::router(simulating_calendar))
         .merge(billing::router())
         .merge(billing_profile::router())
         .merge(invoices::router())
         .merge(payments::router())
-        .merge(billing_exports::router())
-        .merge(if simulating_payments {
-            stripe_simulator::router()
-        } else {
-            Router::new()
-        })
-        .merge(board::router())
-        .merge(mcp::router(&state))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        // Uploads stream for longer than an ordinary request: their own limit and timeout.
-        .merge(campaign_contacts::upload_router(
-            settings.campaigns.max_upload_bytes,
-            Duration::from_secs(settings.campaigns.upload_timeout_secs),
-        ))
-        .fallback(error::not_found)
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
-        .layer(axum::middleware::map_response(
-            error::problem_for_bare_errors,
-        ));
-    security::protect(router, &settings.server)
-        .layer(TraceLayer::new_for_http())
-        .layer(axum::middleware::from_fn(metrics::track))
+        .merge(billing_exports::router());
+    let routes = if simulating_calendar {
+        routes.merge(simulated_calendar::router())
+    } else {
+        routes
+    };
+    if simulating_payments {
+        routes.merge(stripe_simulator::router())
+    } else {
+        routes
+    }
 }
 
 /// The operations endpoints alone (`/healthz`, `/readyz`, `/metrics`), for the roles that
 /// serve no API: workers and schedulers.
 pub fn ops_app(db: Db) -> Router {
     metrics::install();
-    Router::new()
+    let (routes, _) = OpenApiRouter::new()
         .merge(health::router())
         .merge(metrics::router())
+        .split_for_parts();
+    routes
         .fallback(error::not_found)
         .with_state(db)
         .layer(TraceLayer::new_for_http())

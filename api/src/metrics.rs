@@ -4,13 +4,13 @@
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use axum::Router;
 use axum::extract::{FromRef, MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use zencall_core::jobs::QueueName;
 use zencall_core::store::{Db, usage_reconciliations};
@@ -133,12 +133,12 @@ pub async fn track(request: Request, next: Next) -> Response {
 }
 
 /// Metrics routes, for any router state that holds the database.
-pub fn router<S>() -> Router<S>
+pub fn router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Db: FromRef<S>,
 {
-    Router::new().route("/metrics", get(render))
+    OpenApiRouter::new().routes(routes!(render))
 }
 
 /// Sets the job-count gauges from the table; on a slow or failing database they keep their

@@ -3,10 +3,10 @@
 //! invoice document when it is issued.
 
 use std::collections::HashMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use zencall_core::store::api_keys::Scope;
@@ -20,8 +20,8 @@ use crate::http::pagination::{Page, PageParams, page_limit};
 use crate::openapi::{BadRequest, V1Errors};
 
 /// Payment routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/billing/payments", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 /// One invoice's payment.

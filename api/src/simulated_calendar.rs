@@ -4,13 +4,13 @@
 //! in the calendar: list its events, move one, delete one. Those changes reach our webhook as
 //! Google's push notifications do. Mounted only while the calendar is simulated.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_providers::calendar::{CalendarEvent, EventTime};
 use zencall_providers::simulated_calendar::ACCOUNT_EMAIL;
 use zencall_providers::{ProviderError, SimulatedCalendar};
@@ -20,17 +20,13 @@ use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
 use crate::openapi::{BadRequest, JsonBodyErrors, NotFound};
 
-/// The simulated consent page and calendar, when the calendar is simulated.
-pub fn router(simulating: bool) -> Router<AppState> {
-    if simulating {
-        Router::new()
-            .route("/simulator/google/authorize", get(authorize))
-            .route("/simulator/google/events", get(list_events))
-            .route("/simulator/google/events/{id}/move", post(move_event))
-            .route("/simulator/google/events/{id}/delete", post(delete_event))
-    } else {
-        Router::new()
-    }
+/// The simulated consent page and calendar; mounted only while the calendar is simulated.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize))
+        .routes(routes!(list_events))
+        .routes(routes!(move_event))
+        .routes(routes!(delete_event))
 }
 
 fn calendar(state: &AppState) -> Result<&SimulatedCalendar, ApiError> {

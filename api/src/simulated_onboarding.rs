@@ -5,11 +5,11 @@
 //! `/mcp`, with its own key) until the new assistant is active with a number. Without the
 //! simulator the route answers 404.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::assistant::FieldError;
 use zencall_core::domain::sector::{Language, Sector};
 use zencall_core::store::api_keys::Scope;
@@ -23,8 +23,8 @@ use crate::openapi::{Conflict, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 use crate::operations::configurators::parse_language;
 
 /// Simulated onboarding routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/simulator/onboardings", post(create))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create))
 }
 
 /// The body of `POST /v1/simulator/onboardings`.

@@ -3,11 +3,11 @@
 //! real number rings. The simulator reports it as Vapi and Twilio would: signed webhooks to our
 //! own `/webhooks/*` endpoints, a few moments apart. Without the simulator the route answers 404.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::assistant::{AssistantStatus, FieldError};
 use zencall_core::domain::phone::{CountryCode, PhoneNumber};
 use zencall_core::store::api_keys::Scope;
@@ -21,8 +21,8 @@ use crate::extract::Json;
 use crate::openapi::{Conflict, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
 /// Simulator routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/simulator/calls", post(create))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create))
 }
 
 /// The simulated providers of this process, or a 404 saying they run only in simulation.

@@ -4,10 +4,10 @@
 //! events Stripe would send, signed, and posts them to our own `/webhooks/stripe`, where they are
 //! verified, stored and applied like Stripe's. Mounted only while simulating.
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::store::billing_customers;
 use zencall_providers::ProviderError;
 use zencall_providers::simulated_payments::{SignedEvent, SimulatedPayments};
@@ -28,15 +28,12 @@ pub struct StripeSimulator {
 }
 
 /// The simulator's routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/simulator/stripe/checkout/{id}", get(show_checkout))
-        .route(
-            "/simulator/stripe/checkout/{id}/complete",
-            post(complete_checkout),
-        )
-        .route("/simulator/stripe/close-period", post(close_period))
-        .route("/simulator/stripe/invoices/{id}/void", post(void_invoice))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show_checkout))
+        .routes(routes!(complete_checkout))
+        .routes(routes!(close_period))
+        .routes(routes!(void_invoice))
 }
 
 fn simulator(state: &AppState) -> Result<&StripeSimulator, ApiError> {

@@ -2,12 +2,12 @@
 //! is shown once, at creation), list and delete them, and see each delivery with its attempts.
 //! Registering and deleting need the admin scope: an endpoint receives call transcripts.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use zencall_core::domain::assistant::FieldError;
 use zencall_core::events::EventType;
 use zencall_core::store::api_keys::Scope;
@@ -23,11 +23,11 @@ use crate::http::pagination::{Page, PageParams, page_limit};
 use crate::openapi::{BadRequest, Forbidden, JsonBodyErrors, NotFound, V1Errors};
 
 /// Webhook endpoint routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/webhook-endpoints", get(list).post(create))
-        .route("/v1/webhook-endpoints/{id}", get(show).delete(remove))
-        .route("/v1/webhook-endpoints/{id}/deliveries", get(deliveries))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, remove))
+        .routes(routes!(deliveries))
 }
 
 /// Longest description, in characters.

@@ -6,13 +6,13 @@
 //! database is down we answer 503, so the provider delivers again: nothing acknowledged is lost.
 
 use std::net::SocketAddr;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use zencall_core::jobs::payloads::{ApplyStripeEvent, ProcessInboundEvent, SyncCalendar};
@@ -27,12 +27,12 @@ use crate::error::ApiError;
 use crate::openapi::{BadRequest, PayloadTooLarge, Unprocessable, WebhookErrors};
 
 /// Webhook routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks/vapi", post(vapi))
-        .route("/webhooks/twilio/voice-status", post(twilio_voice_status))
-        .route("/webhooks/stripe", post(stripe))
-        .route("/webhooks/google-calendar", post(google_calendar))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(vapi))
+        .routes(routes!(twilio_voice_status))
+        .routes(routes!(stripe))
+        .routes(routes!(google_calendar))
 }
 
 /// The answer to a delivery that is stored (or was already).

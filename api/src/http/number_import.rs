@@ -3,8 +3,10 @@
 //! numbers in paths are E.164 with their `+`. An import lists its valid rows even when others
 //! are not, and reports each invalid one with its index.
 
+use axum::extract::DefaultBodyLimit;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use utoipa_axum::router::UtoipaMethodRouter;
 use zencall_core::domain::assistant::FieldError;
 use zencall_core::domain::phone::{CountryCode, PhoneNumber};
 
@@ -16,6 +18,19 @@ pub const MAX_IMPORT_ROWS: usize = 10_000;
 /// Largest body of an import, in bytes: 10,000 rows with long reasons or proofs do not fit in
 /// the default limit meant for single resources.
 pub const IMPORT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// An import's route, with its body limit ([`IMPORT_BODY_LIMIT`]).
+pub fn with_import_limit<S>(route: UtoipaMethodRouter<S>) -> UtoipaMethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let (schemas, paths, method) = route;
+    (
+        schemas,
+        paths,
+        method.layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+    )
+}
 
 /// The country national numbers are read in when a request names none.
 const DEFAULT_COUNTRY: &str = "FR";
