@@ -14,9 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zencall_core::jobs::payloads::{SyncCalendar, WatchCalendar};
 use zencall_core::store::api_keys::Scope;
-use zencall_core::store::calendar_connections::{
-    self, CalendarEntry, Connected, Connection, ConnectionStatus,
-};
+use zencall_core::store::calendar_connections::{self, Connected, Connection, ConnectionStatus};
 use zencall_core::store::calendar_oauth_states::{self, NewOAuthState};
 use zencall_core::store::{assistants, calendar_channels};
 use zencall_providers::ProviderError;
@@ -72,6 +70,36 @@ pub struct ConnectionView {
     updated_at: DateTime<Utc>,
 }
 
+/// One calendar of the account, as last listed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CalendarEntry {
+    /// The calendar's id at Google (the primary calendar's is the account's address).
+    id: String,
+    /// Its title.
+    summary: String,
+    /// True for the account's primary calendar.
+    primary: bool,
+    /// Its IANA time zone, when known.
+    time_zone: Option<String>,
+    /// The account's role on it (`owner`, `writer`, `reader`, `freeBusyReader`...).
+    access_role: Option<String>,
+    /// True when appointments can be written to it.
+    writable: bool,
+}
+
+impl From<calendar_connections::CalendarEntry> for CalendarEntry {
+    fn from(c: calendar_connections::CalendarEntry) -> Self {
+        Self {
+            id: c.id,
+            summary: c.summary,
+            primary: c.primary,
+            time_zone: c.time_zone,
+            access_role: c.access_role,
+            writable: c.writable,
+        }
+    }
+}
+
 fn connection_object() -> utoipa::openapi::Object {
     zencall_core::schema::constant("calendar_connection")
 }
@@ -85,7 +113,7 @@ impl From<Connection> for ConnectionView {
             status: c.status,
             status_reason: c.status_reason,
             calendar_id: c.calendar_id,
-            calendars: c.calendars,
+            calendars: c.calendars.into_iter().map(CalendarEntry::from).collect(),
             scopes: c.scopes,
             last_synced_at: c.last_synced_at,
             connected_at: c.connected_at,
@@ -149,8 +177,8 @@ fn verifier_context(state_hash: &str) -> String {
 }
 
 /// An entry of the calendars list, from Google's.
-fn entry(c: &CalendarInfo) -> CalendarEntry {
-    CalendarEntry {
+fn entry(c: &CalendarInfo) -> calendar_connections::CalendarEntry {
+    calendar_connections::CalendarEntry {
         id: c.id.clone(),
         summary: c.summary.clone(),
         primary: c.primary,
@@ -343,7 +371,7 @@ async fn callback(
         ApiError::Unprocessable("the Google account has no primary calendar".into())
     })?;
     let account = primary.id.clone();
-    let calendars: Vec<CalendarEntry> = listed.iter().map(entry).collect();
+    let calendars: Vec<_> = listed.iter().map(entry).collect();
     let existing =
         calendar_connections::find_by_account(&state.db, &stored.org_id, &account).await?;
     let id = existing
@@ -495,7 +523,7 @@ async fn calendars(
         })
         .await
         .map_err(session_error)?;
-    let entries: Vec<CalendarEntry> = listed.iter().map(entry).collect();
+    let entries: Vec<_> = listed.iter().map(entry).collect();
     calendar_connections::store_calendars(
         &state.db,
         caller.org_id(),
@@ -506,7 +534,7 @@ async fn calendars(
     .await?;
     Ok(axum::Json(CalendarList {
         object: "list",
-        data: entries,
+        data: entries.into_iter().map(CalendarEntry::from).collect(),
     }))
 }
 

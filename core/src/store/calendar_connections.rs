@@ -46,7 +46,6 @@ impl ConnectionStatus {
 
 /// One calendar of the account, as last listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CalendarEntry {
     /// The calendar's id at Google (the primary calendar's is the account's address).
     pub id: String,

@@ -527,7 +527,6 @@ pub async fn for_contacts(db: &Db, contact_ids: &[String]) -> Result<Vec<Attempt
 
 /// A campaign's attempt figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttemptStats {
     /// Attempts planned or made (cancelled ones excluded).
     pub attempts: u64,

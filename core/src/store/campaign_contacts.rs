@@ -161,7 +161,6 @@ pub struct NewContact {
 
 /// What adding a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportCounts {
     /// New contacts.
     pub imported: u64,
