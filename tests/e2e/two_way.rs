@@ -78,6 +78,17 @@ async fn an_event_moved_or_deleted_in_the_calendar_moves_or_cancels_its_appointm
         })
         .await;
 
+        // Google notifies only through a watch channel, which the connection opens in a job of
+        // its own: without one, a change in Google would notify nobody.
+        await_some("the calendar's watch channel", || async {
+            calendar
+                .open_channels()
+                .iter()
+                .any(|(_, calendar_id)| calendar_id == ACCOUNT_EMAIL)
+                .then_some(())
+        })
+        .await;
+
         // The owner drags it to 14:00-14:45 in Google: the appointment follows.
         let notifier = CalendarNotifier::new(&app.base).unwrap();
         let notes = calendar
