@@ -4,13 +4,14 @@
 # /openapi.json: no 5xx, and every status, content type, header and body as documented. Any
 # finding fails. The database is SQLite in a temporary folder, or, with ST_POSTGRES_URL (a
 # server URL whose role may create databases), a fresh PostgreSQL database dropped afterwards.
-# Environment: ST_PORT (8099), ST_MAX_EXAMPLES (100), ST_SEED (random), ZENCALL_BIN
+# Environment: ST_PORT (a free port by default), ST_MAX_EXAMPLES (100), ST_SEED (random), ZENCALL_BIN
 # (target/debug/zencall, built here when not given).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ST_VERSION=4.32.5
-PORT=${ST_PORT:-8099}
+# A port nobody listens on: two runs side by side must never fuzz each other's server.
+PORT=${ST_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-100}
 BASE="http://127.0.0.1:$PORT"
 
@@ -59,11 +60,12 @@ SERVER=$!
 KEY=""
 for _ in $(seq 1 60); do
   KEY=$(awk '/admin API key/ { found = 1; next } found && $1 ~ /^zc_/ { print $1; exit }' "$WORK/stdout")
-  if [ -n "$KEY" ] && curl -fsS "$BASE/readyz" >/dev/null 2>&1; then break; fi
   if ! kill -0 "$SERVER" 2>/dev/null; then break; fi
+  if [ -n "$KEY" ] && curl -fsS "$BASE/readyz" >/dev/null 2>&1; then break; fi
   sleep 1
 done
-if [ -z "$KEY" ] || ! curl -fsS "$BASE/readyz" >/dev/null 2>&1; then
+# Our own server must be the one answering (a port taken by another one fails the bind).
+if [ -z "$KEY" ] || ! kill -0 "$SERVER" 2>/dev/null || ! curl -fsS "$BASE/readyz" >/dev/null 2>&1; then
   echo "CI: zencall up did not start (or printed no admin key):" >&2
   cat "$WORK/stdout" "$WORK/stderr" >&2
   exit 1
