@@ -4,6 +4,8 @@
 # /openapi.json: no 5xx, and every status, content type, header and body as documented. Any
 # finding fails. The database is SQLite in a temporary folder, or, with ST_POSTGRES_URL (a
 # server URL whose role may create databases), a fresh PostgreSQL database dropped afterwards.
+# `schemathesis.sh install` only installs schemathesis (so a caller can keep that out of the
+# time it gives a run).
 # Environment: ST_PORT (a free port by default), ST_MAX_EXAMPLES (100), ST_SEED (random), ZENCALL_BIN
 # (target/debug/zencall, built here when not given).
 set -euo pipefail
@@ -19,6 +21,7 @@ if [ "$(python3 -m pip show schemathesis 2>/dev/null | sed -n 's/^Version: //p')
   echo "CI: installing schemathesis $ST_VERSION"
   python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
 fi
+if [ "${1:-}" = "install" ]; then exit 0; fi
 
 if [ -z "${ZENCALL_BIN:-}" ]; then
   cargo build --quiet --bin zencall
@@ -26,6 +29,8 @@ if [ -z "${ZENCALL_BIN:-}" ]; then
 fi
 
 WORK=$(mktemp -d)
+# Created before the server starts, so reading it never races the server's own redirection.
+: >"$WORK/stdout"
 SERVER=""
 FUZZER=""
 PG_DB=""
