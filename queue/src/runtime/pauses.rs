@@ -155,6 +155,22 @@ mod tests {
         }
     }
 
+    /// Waits until a runner started on `db` has beaten once, which it does after reading the
+    /// paused queues.
+    async fn await_first_beat(db: &Db) {
+        for _ in 0..500 {
+            if !crate::runtime::replicas::list(db, Utc::now())
+                .await
+                .unwrap()
+                .is_empty()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the runner never beat");
+    }
+
     async fn await_done(db: &Db, id: &str) -> admin::JobRecord {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
@@ -266,6 +282,8 @@ mod tests {
             let task = tokio::spawn(runner.run(&[BENCH_QUEUE], async move {
                 let _ = rx.wait_for(|s| *s).await;
             }));
+            // The runner reads the pauses once at start: pause only after that read.
+            await_first_beat(db).await;
             let other = Db::connect(&secrecy::SecretString::from(t.url.clone()), 1)
                 .await
                 .unwrap();
