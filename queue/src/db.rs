@@ -105,6 +105,46 @@ pub struct Db {
     pool: Pool,
     wake: Arc<WakeHub>,
     driver: Arc<dyn Driver>,
+    /// On SQLite, this process's writers take turns here before asking for the database's
+    /// write lock (see [`WriteGate`]).
+    write_gate: WriteGate,
+}
+
+/// SQLite has one write lock, and a connection that finds it taken sleeps and tries again
+/// (SQLite's busy handler waits 1, 2, 5, 10 ms and more between tries). Inside one process
+/// the writers (transactions, the queue's claims and outcomes) queue here instead, in order,
+/// and each asks for the database's lock only when the one before it has let it go; the busy
+/// handler is left for other processes. On PostgreSQL the gate is open.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteGate(Option<Arc<tokio::sync::Mutex<()>>>);
+
+/// A turn at the [`WriteGate`], held until the write has committed or rolled back.
+pub(crate) type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
+
+/// How long a writer waits for its turn, as long as SQLite's busy handler waits for the lock.
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl WriteGate {
+    fn for_backend(sqlite: bool) -> Self {
+        Self(sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))))
+    }
+
+    /// Waits for this process's turn to write; fails after as long as SQLite would wait for
+    /// its lock.
+    pub(crate) async fn turn(&self) -> Result<WriteTurn, StoreError> {
+        let Some(gate) = &self.0 else {
+            return Ok(None);
+        };
+        tokio::time::timeout(WRITE_TURN_TIMEOUT, gate.clone().lock_owned())
+            .await
+            .map(Some)
+            .map_err(|_| {
+                StoreError::Database(sqlx::Error::Protocol(format!(
+                    "no turn to write within {} s: another write of this process holds the database",
+                    WRITE_TURN_TIMEOUT.as_secs()
+                )))
+            })
+    }
 }
 
 /// An open transaction, with the hooks to run once it has committed (the queue wakes the
@@ -113,6 +153,8 @@ pub struct Tx {
     inner: TxInner,
     db: Db,
     after_commit: Vec<AfterCommit>,
+    /// This process's turn to write (SQLite), let go once the transaction ends.
+    turn: WriteTurn,
 }
 
 /// Work to do once a transaction has committed.
@@ -139,14 +181,14 @@ impl Db {
                     StoreError::Url(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
-            Pool::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(max_connections)
-                    // No ping before every use: a broken connection fails its query instead.
-                    .test_before_acquire(false)
-                    .connect_with(options)
-                    .await?,
-            )
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                // No ping before every use: a broken connection fails its query instead.
+                .test_before_acquire(false)
+                .connect_with(options)
+                .await?;
+            tokio::spawn(checkpoint_wal(pool.clone()));
+            Pool::Sqlite(pool)
         } else if raw.starts_with("postgres:") || raw.starts_with("postgresql:") {
             let options =
                 PgConnectOptions::from_str(raw).map_err(|e| StoreError::Url(e.to_string()))?;
@@ -165,14 +207,16 @@ impl Db {
                 "the scheme must be sqlite:// or postgres://".into(),
             ));
         };
+        let write_gate = WriteGate::for_backend(matches!(pool, Pool::Sqlite(_)));
         let driver: Arc<dyn Driver> = match &pool {
             Pool::Postgres(p) => Arc::new(PostgresDriver::new(p.clone())),
-            Pool::Sqlite(p) => Arc::new(SqliteDriver::new(p.clone())),
+            Pool::Sqlite(p) => Arc::new(SqliteDriver::new(p.clone(), write_gate.clone())),
         };
         Ok(Self {
             pool,
             wake: Arc::new(WakeHub::default()),
             driver,
+            write_gate,
         })
     }
 
@@ -200,9 +244,12 @@ impl Db {
         &self.wake
     }
 
-    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
-    /// a transaction that reads then writes waits for the lock instead of failing mid-way.
+    /// Starts a transaction. On SQLite it waits for this process's turn to write, then takes
+    /// the write lock at once (`BEGIN IMMEDIATE`), so a transaction that reads then writes
+    /// waits for the lock instead of failing mid-way.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
+        // The turn before the connection: a writer waiting its turn holds no connection.
+        let turn = self.write_gate.turn().await?;
         let inner = match &self.pool {
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
@@ -211,6 +258,7 @@ impl Db {
             inner,
             db: self.clone(),
             after_commit: Vec::new(),
+            turn,
         })
     }
 
@@ -268,6 +316,31 @@ impl Db {
     }
 }
 
+/// How often the write-ahead log is copied into the database file (SQLite).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Copies the write-ahead log into the database file every [`CHECKPOINT_INTERVAL`] until the
+/// pool closes. SQLite would otherwise do it inside whichever commit crosses 1,000 pages of
+/// log, with its fsync, and that commit (a claim, an enqueue) would wait for it. A passive
+/// checkpoint never waits for a writer or a reader: what it cannot copy now, the next one does.
+async fn checkpoint_wal(pool: SqlitePool) {
+    loop {
+        tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "cannot checkpoint the write-ahead log");
+        }
+    }
+}
+
 fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
     Ok(SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::Url(e.to_string()))?
@@ -277,6 +350,8 @@ fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
         // crash or power loss can roll back the last commits. Never OFF.
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(30))
+        // Checkpoints run in the background (`checkpoint_wal`), not inside a commit.
+        .pragma("wal_autocheckpoint", "0")
         .foreign_keys(true))
 }
 
@@ -302,6 +377,8 @@ impl Tx {
             TxInner::Postgres(t) => t.commit().await?,
             TxInner::Sqlite(t) => t.commit().await?,
         }
+        // The next writer's turn before the hooks: they wake workers that write.
+        drop(self.turn);
         for hook in self.after_commit {
             hook();
         }
@@ -322,4 +399,102 @@ impl Tx {
 pub fn now_micros(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound;
     now.trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    async fn sqlite_file(max_connections: u32) -> (tempfile::TempDir, Db, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gate.db");
+        let url = format!("sqlite://{}", path.display());
+        let db = Db::connect(&SecretString::from(url), max_connections)
+            .await
+            .unwrap();
+        (dir, db, path)
+    }
+
+    #[tokio::test]
+    async fn writers_waiting_their_turn_hold_no_connection_and_all_get_to_write() {
+        let (_dir, db, _) = sqlite_file(2).await;
+        let Pool::Sqlite(pool) = db.pool().clone() else {
+            unreachable!()
+        };
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let first = db.begin().await.unwrap();
+        let waiting: Vec<_> = (0..3)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut tx = db.begin().await.unwrap();
+                    on_tx!(tx, |c| sqlx::query("INSERT INTO t VALUES ($1)")
+                        .bind(n)
+                        .execute(c)
+                        .await
+                        .map(|_| ())
+                        .unwrap());
+                    tx.commit().await.unwrap();
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // One connection is the first writer's; the waiting writers left the other free.
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM t").fetch_one(&pool),
+        )
+        .await
+        .expect("a reader waited behind writers waiting their turn")
+        .unwrap();
+        assert_eq!(read, 0);
+        first.commit().await.unwrap();
+        for w in waiting {
+            w.await.unwrap();
+        }
+        let written: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(written, 3);
+    }
+
+    #[tokio::test]
+    async fn the_write_ahead_log_is_copied_into_the_database_file_in_the_background() {
+        let (_dir, db, path) = sqlite_file(2).await;
+        let Pool::Sqlite(pool) = db.pool().clone() else {
+            unreachable!()
+        };
+        let autocheckpoint: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(autocheckpoint, 0, "no commit checkpoints");
+        sqlx::query("CREATE TABLE t (b BLOB)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        for _ in 0..64 {
+            sqlx::query("INSERT INTO t VALUES (zeroblob(16384))")
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        // About 1 MB of rows, in the log first, then in the file.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&path).unwrap().len() < before + 1_000_000 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the database file never received the log's pages"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        db.close().await;
+    }
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::{ClaimedJob, Completion, Driver, MinuteGroup, NewJob, rounds};
-use crate::db::{StoreError, TxInner};
+use crate::db::{StoreError, TxInner, WriteGate};
 use crate::facade::{EnqueueOptions, Enqueued};
 use crate::runtime::wake::WakeHub;
 
@@ -22,12 +22,14 @@ use crate::runtime::wake::WakeHub;
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteDriver {
     pool: SqlitePool,
+    /// Every write here waits for the process's turn first.
+    gate: WriteGate,
 }
 
 impl SqliteDriver {
-    /// The driver of `pool`.
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    /// The driver of `pool`, writing in turn with the rest of the process through `gate`.
+    pub(crate) fn new(pool: SqlitePool, gate: WriteGate) -> Self {
+        Self { pool, gate }
     }
 }
 
@@ -108,6 +110,7 @@ impl Driver for SqliteDriver {
         worker: &str,
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let _turn = self.gate.turn().await?;
         let rows: Vec<(String, Vec<u8>, i32, i32, i32, i64)> = sqlx::query_as(
             "UPDATE Jobs SET status = 'Running', lock_by = $2, lock_at = strftime('%s', 'now') \
              WHERE id IN (SELECT id FROM Jobs \
@@ -142,6 +145,7 @@ impl Driver for SqliteDriver {
 
     async fn complete(&self, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
         let mut answers = vec![false; batch.len()];
+        let _turn = self.gate.turn().await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for round in rounds(batch) {
             let outcomes: Vec<&Completion> = round.iter().map(|&i| &batch[i]).collect();
@@ -161,6 +165,7 @@ impl Driver for SqliteDriver {
 
     async fn put_back(&self, worker: &str, ids: &[String]) -> Result<u64, StoreError> {
         let mut put_back = 0;
+        let _turn = self.gate.turn().await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for id in ids {
             put_back += sqlx::query(
@@ -178,6 +183,7 @@ impl Driver for SqliteDriver {
     }
 
     async fn release_worker(&self, worker: &str) -> Result<u64, StoreError> {
+        let _turn = self.gate.turn().await?;
         Ok(sqlx::query(
             "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
              WHERE lock_by = $1 AND status IN ('Queued', 'Running')",
@@ -189,6 +195,7 @@ impl Driver for SqliteDriver {
     }
 
     async fn register_worker(&self, name: &str) -> Result<(), StoreError> {
+        let _turn = self.gate.turn().await?;
         sqlx::query(
             "INSERT INTO Workers (id, worker_type, storage_name, layers, last_seen) \
              VALUES ($1, 'zencall', 'zencall', '', strftime('%s', 'now')) \
@@ -202,6 +209,7 @@ impl Driver for SqliteDriver {
 
     async fn rescue(&self, workers: &[String], reason: &str) -> Result<u64, StoreError> {
         let mut rescued = 0;
+        let _turn = self.gate.turn().await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for worker in workers {
             rescued += sqlx::query(
