@@ -108,6 +108,18 @@ pub struct Db {
     /// On SQLite, this process's writers take turns here before asking for the database's
     /// write lock (see [`WriteGate`]).
     write_gate: WriteGate,
+    /// On SQLite, the background checkpoint, stopped when the last handle is dropped.
+    _checkpoints: Option<Arc<AbortOnDrop>>,
+}
+
+/// A background task that ends with its owner.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// SQLite has one write lock, and a connection that finds it taken sleeps and tries again
@@ -187,7 +199,6 @@ impl Db {
                 .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
-            tokio::spawn(checkpoint_wal(pool.clone()));
             Pool::Sqlite(pool)
         } else if raw.starts_with("postgres:") || raw.starts_with("postgresql:") {
             let options =
@@ -208,6 +219,12 @@ impl Db {
             ));
         };
         let write_gate = WriteGate::for_backend(matches!(pool, Pool::Sqlite(_)));
+        let checkpoints = match &pool {
+            Pool::Sqlite(p) => Some(Arc::new(AbortOnDrop(tokio::spawn(checkpoint_wal(
+                p.clone(),
+            ))))),
+            Pool::Postgres(_) => None,
+        };
         let driver: Arc<dyn Driver> = match &pool {
             Pool::Postgres(p) => Arc::new(PostgresDriver::new(p.clone())),
             Pool::Sqlite(p) => Arc::new(SqliteDriver::new(p.clone(), write_gate.clone())),
@@ -217,6 +234,7 @@ impl Db {
             wake: Arc::new(WakeHub::default()),
             driver,
             write_gate,
+            _checkpoints: checkpoints,
         })
     }
 
@@ -320,7 +338,7 @@ impl Db {
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Copies the write-ahead log into the database file every [`CHECKPOINT_INTERVAL`] until the
-/// pool closes. SQLite would otherwise do it inside whichever commit crosses 1,000 pages of
+/// pool closes or the last [`Db`] handle is dropped. SQLite would otherwise do it inside whichever commit crosses 1,000 pages of
 /// log, with its fsync, and that commit (a claim, an enqueue) would wait for it. A passive
 /// checkpoint never waits for a writer or a reader: what it cannot copy now, the next one does.
 async fn checkpoint_wal(pool: SqlitePool) {
