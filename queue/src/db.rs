@@ -193,13 +193,14 @@ impl Db {
                     StoreError::Url(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max_connections)
-                // No ping before every use: a broken connection fails its query instead.
-                .test_before_acquire(false)
-                .connect_with(options)
-                .await?;
-            Pool::Sqlite(pool)
+            Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    // No ping before every use: a broken connection fails its query instead.
+                    .test_before_acquire(false)
+                    .connect_with(options)
+                    .await?,
+            )
         } else if raw.starts_with("postgres:") || raw.starts_with("postgresql:") {
             let options =
                 PgConnectOptions::from_str(raw).map_err(|e| StoreError::Url(e.to_string()))?;
@@ -338,9 +339,10 @@ impl Db {
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Copies the write-ahead log into the database file every [`CHECKPOINT_INTERVAL`] until the
-/// pool closes or the last [`Db`] handle is dropped. SQLite would otherwise do it inside whichever commit crosses 1,000 pages of
-/// log, with its fsync, and that commit (a claim, an enqueue) would wait for it. A passive
-/// checkpoint never waits for a writer or a reader: what it cannot copy now, the next one does.
+/// pool closes or the last [`Db`] handle is dropped. SQLite would otherwise do it inside
+/// whichever commit crosses 1,000 pages of log, with its fsync, and that commit (a claim, an
+/// enqueue) would wait for it. A passive checkpoint never waits for a writer or a reader: what
+/// it cannot copy now, the next one does.
 async fn checkpoint_wal(pool: SqlitePool) {
     loop {
         tokio::time::sleep(CHECKPOINT_INTERVAL).await;

@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{ClaimedJob, Completion, Driver, MinuteGroup, NewJob, rounds};
-use crate::db::{StoreError, TxInner, WriteGate};
+use crate::db::{StoreError, TxInner, WriteGate, WriteTurn};
 use crate::facade::{EnqueueOptions, Enqueued};
 use crate::runtime::wake::WakeHub;
 
@@ -30,6 +30,13 @@ impl SqliteDriver {
     /// The driver of `pool`, writing in turn with the rest of the process through `gate`.
     pub(crate) fn new(pool: SqlitePool, gate: WriteGate) -> Self {
         Self { pool, gate }
+    }
+
+    /// Waits for the process's turn to write, then opens a transaction holding the write lock;
+    /// the turn is let go when it is dropped, after the transaction.
+    async fn begin(&self) -> Result<(WriteTurn, Transaction<'static, Sqlite>), StoreError> {
+        let turn = self.gate.turn().await?;
+        Ok((turn, self.pool.begin_with("BEGIN IMMEDIATE").await?))
     }
 }
 
@@ -145,8 +152,7 @@ impl Driver for SqliteDriver {
 
     async fn complete(&self, batch: &[Completion]) -> Result<Vec<bool>, StoreError> {
         let mut answers = vec![false; batch.len()];
-        let _turn = self.gate.turn().await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin().await?;
         for round in rounds(batch) {
             let outcomes: Vec<&Completion> = round.iter().map(|&i| &batch[i]).collect();
             let written = complete_round(&mut tx, &outcomes).await?;
@@ -165,8 +171,7 @@ impl Driver for SqliteDriver {
 
     async fn put_back(&self, worker: &str, ids: &[String]) -> Result<u64, StoreError> {
         let mut put_back = 0;
-        let _turn = self.gate.turn().await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin().await?;
         for id in ids {
             put_back += sqlx::query(
                 "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
@@ -209,8 +214,7 @@ impl Driver for SqliteDriver {
 
     async fn rescue(&self, workers: &[String], reason: &str) -> Result<u64, StoreError> {
         let mut rescued = 0;
-        let _turn = self.gate.turn().await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (_turn, mut tx) = self.begin().await?;
         for worker in workers {
             rescued += sqlx::query(
                 "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, \
