@@ -65,7 +65,8 @@ impl Driver for SqliteDriver {
         let inserted: Option<String> = sqlx::query_scalar(
             "INSERT INTO Jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key) \
              VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, strftime('%s', 'now')), $6, $7) \
-             ON CONFLICT (job_type, idempotency_key) DO NOTHING RETURNING id",
+             ON CONFLICT (job_type, idempotency_key) WHERE idempotency_key IS NOT NULL \
+             DO NOTHING RETURNING id",
         )
         .bind(job.id)
         .bind(job.queue)
