@@ -73,13 +73,13 @@ async fn sqlite_connections_never_run_without_durable_commits() {
 }
 
 #[tokio::test]
-async fn sqlite_fetch_uses_an_index_instead_of_scanning_the_job_table() {
+async fn sqlite_claim_reads_its_index_in_order_instead_of_scanning_the_job_table() {
     let t = TestDb::sqlite().await;
     if let Pool::Sqlite(p) = t.db.pool() {
-        // The candidate query of apalis-sqlite's fetch (queries/backend/fetch_next.sql).
+        // The candidate query of the SQLite driver's claim.
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-            "EXPLAIN QUERY PLAN SELECT ROWID, priority, run_at, id FROM Jobs WHERE job_type = ?2 AND status = 'Pending' \
-             AND lock_by IS NULL AND (run_at IS NULL OR run_at <= ?4) ORDER BY priority DESC, run_at ASC, id ASC LIMIT ?3",
+            "EXPLAIN QUERY PLAN SELECT id FROM Jobs WHERE job_type = ?1 AND status = 'Pending' \
+             AND lock_by IS NULL AND (run_at IS NULL OR run_at <= ?2) ORDER BY priority DESC, run_at ASC, id ASC LIMIT ?3",
         )
         .fetch_all(p)
         .await
@@ -92,8 +92,12 @@ async fn sqlite_fetch_uses_an_index_instead_of_scanning_the_job_table() {
         assert!(
             detail
                 .iter()
-                .any(|d| d.contains("USING INDEX zencall_jobs_fetch")),
+                .any(|d| d.contains("USING INDEX idx_jobs_pending")),
             "{detail:?}"
+        );
+        assert!(
+            detail.iter().all(|d| !d.contains("TEMP B-TREE")),
+            "the index gives the claim's order: {detail:?}"
         );
     }
     t.drop_database().await;
