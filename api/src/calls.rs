@@ -170,7 +170,10 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<axum::Json<CallDetail>, ApiError> {
     caller.require(Scope::Read)?;
-    let call = find_call(&state, &caller, &id).await?;
+    // The analysis is read before the call: an analysis and its copy onto the call (sentiment,
+    // intents) commit together, so the call read after it carries that copy or a newer one.
+    // Read the other way round, an analysis finishing in between showed as completed beside
+    // a call with no sentiment yet.
     let analysis = match call_analyses::current(&state.db, caller.org_id(), &id).await? {
         Some(stored) => {
             let provider =
@@ -179,6 +182,7 @@ async fn show(
         }
         None => None,
     };
+    let call = find_call(&state, &caller, &id).await?;
     Ok(axum::Json(CallDetail {
         call: Call::from(&call),
         analysis,
