@@ -313,10 +313,7 @@ pub async fn billing(
         None => (0, Duration::ZERO, 0),
     };
     Ok(BillingReport {
-        backend: match db.backend() {
-            zencall_core::store::Backend::Postgres => "postgres",
-            zencall_core::store::Backend::Sqlite => "sqlite",
-        },
+        backend: db.backend().as_str(),
         usage_records,
         usage_elapsed,
         invoices,

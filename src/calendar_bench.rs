@@ -57,10 +57,7 @@ impl fmt::Display for CalendarReport {
         write!(
             f,
             "bench=calendar-availability backend={} events={} appointments={} window_days={WINDOW_DAYS} duration_min={DURATION_MINUTES} runs={} p50_ms={:.2} p99_ms={:.2} slots_per_run={} seed_s={:.1}",
-            match self.backend {
-                Backend::Sqlite => "sqlite",
-                Backend::Postgres => "postgres",
-            },
+            self.backend.as_str(),
             self.events,
             self.appointments,
             self.runs.len(),

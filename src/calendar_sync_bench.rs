@@ -53,10 +53,7 @@ impl fmt::Display for SyncReport {
         write!(
             f,
             "bench=calendar-full-sync backend={} events={} pages={} page_size={} seconds={:.2} events_per_s={:.0}",
-            match self.backend {
-                Backend::Sqlite => "sqlite",
-                Backend::Postgres => "postgres",
-            },
+            self.backend.as_str(),
             self.events,
             self.pages,
             self.page_size,

@@ -69,10 +69,7 @@ impl fmt::Display for McpBenchReport {
         writeln!(
             f,
             "bench=mcp backend={} onboardings={} concurrency={} simulator_latency_ms={} elapsed_s={:.1}",
-            match self.backend {
-                Backend::Sqlite => "sqlite",
-                Backend::Postgres => "postgres",
-            },
+            self.backend.as_str(),
             self.onboardings,
             self.concurrency,
             self.simulator_latency_ms,

@@ -90,6 +90,16 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// Its name in lower case, as benchmark lines print it: `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
 /// The pool of one backend.
 #[derive(Debug, Clone)]
 pub enum Pool {

@@ -68,10 +68,7 @@ impl fmt::Display for QueueReport {
         write!(
             f,
             "peer=zencall backend={} jobs={} concurrency={} processes={} throughput_jobs_s={:.0} pickup_p50_ms={:.1} pickup_p99_ms={:.1} elapsed_s={:.2} enqueue_s={:.2} pickup_samples={}",
-            match self.backend {
-                Backend::Sqlite => "sqlite",
-                Backend::Postgres => "postgres",
-            },
+            self.backend.as_str(),
             self.jobs,
             self.concurrency,
             self.processes,
@@ -467,10 +464,7 @@ mod tests {
     async fn the_benchmark_runs_every_job_and_prints_the_peers_line() {
         for test in TestDb::all().await {
             let backend = test.backend();
-            let name = match backend {
-                Backend::Sqlite => "sqlite",
-                Backend::Postgres => "postgres",
-            };
+            let name = backend.as_str();
             let report = queue(test.db.clone(), 40, 4, 2, 3).await.unwrap();
             assert_eq!(report.jobs, 40);
             assert_eq!(report.pickup.len(), 3);

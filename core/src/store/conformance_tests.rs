@@ -73,37 +73,6 @@ async fn sqlite_connections_never_run_without_durable_commits() {
 }
 
 #[tokio::test]
-async fn sqlite_claim_reads_its_index_in_order_instead_of_scanning_the_job_table() {
-    let t = TestDb::sqlite().await;
-    if let Pool::Sqlite(p) = t.db.pool() {
-        // The candidate query of the SQLite driver's claim.
-        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-            "EXPLAIN QUERY PLAN SELECT id FROM Jobs WHERE job_type = ?1 AND status = 'Pending' \
-             AND lock_by IS NULL AND (run_at IS NULL OR run_at <= ?2) ORDER BY priority DESC, run_at ASC, id ASC LIMIT ?3",
-        )
-        .fetch_all(p)
-        .await
-        .unwrap();
-        let detail: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
-        assert!(
-            detail.iter().all(|d| !d.starts_with("SCAN Jobs")),
-            "{detail:?}"
-        );
-        assert!(
-            detail
-                .iter()
-                .any(|d| d.contains("USING INDEX idx_jobs_pending")),
-            "{detail:?}"
-        );
-        assert!(
-            detail.iter().all(|d| !d.contains("TEMP B-TREE")),
-            "the index gives the claim's order: {detail:?}"
-        );
-    }
-    t.drop_database().await;
-}
-
-#[tokio::test]
 async fn organisations_and_api_keys_work_alike_on_every_backend() {
     for t in TestDb::all().await {
         let db = &t.db;

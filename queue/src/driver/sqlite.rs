@@ -40,6 +40,18 @@ impl SqliteDriver {
     }
 }
 
+/// Claims up to `$3` due pending jobs of queue `$1` for worker `$2`, unless the queue is
+/// paused: highest priority first, then by due time. Its candidates are read from
+/// `idx_jobs_pending` (migration 0025), whose filter is exactly theirs and whose order is the
+/// claim's.
+const CLAIM: &str = "UPDATE Jobs SET status = 'Running', lock_by = $2, lock_at = strftime('%s', 'now') \
+     WHERE id IN (SELECT id FROM Jobs \
+           WHERE job_type = $1 AND status = 'Pending' AND lock_by IS NULL \
+           AND (run_at IS NULL OR run_at <= strftime('%s', 'now')) \
+           AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = $1) \
+           ORDER BY priority DESC, run_at ASC, id ASC LIMIT $3) \
+     RETURNING id, job, attempts, max_attempts, priority, run_at";
+
 fn transaction(tx: &mut TxInner) -> Result<&mut sqlx::SqliteConnection, StoreError> {
     match tx {
         TxInner::Sqlite(t) => Ok(&mut **t),
@@ -119,20 +131,12 @@ impl Driver for SqliteDriver {
         limit: i64,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let _turn = self.gate.turn().await?;
-        let rows: Vec<(String, Vec<u8>, i32, i32, i32, i64)> = sqlx::query_as(
-            "UPDATE Jobs SET status = 'Running', lock_by = $2, lock_at = strftime('%s', 'now') \
-             WHERE id IN (SELECT id FROM Jobs \
-                   WHERE job_type = $1 AND status = 'Pending' AND lock_by IS NULL \
-                   AND (run_at IS NULL OR run_at <= strftime('%s', 'now')) \
-                   AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue = $1) \
-                   ORDER BY priority DESC, run_at ASC, id ASC LIMIT $3) \
-             RETURNING id, job, attempts, max_attempts, priority, run_at",
-        )
-        .bind(queue)
-        .bind(worker)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, Vec<u8>, i32, i32, i32, i64)> = sqlx::query_as(CLAIM)
+            .bind(queue)
+            .bind(worker)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(id, payload, attempts, max_attempts, priority, run_at)| {
@@ -336,4 +340,40 @@ async fn complete_round(
         insert.build().execute(&mut *tx).await?;
     }
     Ok(updated)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::CLAIM;
+    use crate::db::Pool;
+    use crate::test_db::TestDb;
+
+    #[tokio::test]
+    async fn the_claim_reads_its_index_in_order_instead_of_scanning_the_job_table() {
+        let t = TestDb::sqlite().await;
+        if let Pool::Sqlite(p) = t.db.pool() {
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {CLAIM}")))
+                    .fetch_all(p)
+                    .await
+                    .unwrap();
+            let detail: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+            assert!(
+                detail.iter().all(|d| !d.starts_with("SCAN Jobs")),
+                "{detail:?}"
+            );
+            assert!(
+                detail
+                    .iter()
+                    .any(|d| d.contains("USING INDEX idx_jobs_pending")),
+                "{detail:?}"
+            );
+            assert!(
+                detail.iter().all(|d| !d.contains("TEMP B-TREE")),
+                "the index gives the claim's order: {detail:?}"
+            );
+        }
+        t.drop_database().await;
+    }
 }
